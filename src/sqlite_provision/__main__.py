@@ -1,0 +1,3 @@
+from sqlite_provision.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""One exception class per failure class, each with an exit code and a hint for the operator."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_HOST = 3
+EXIT_DOWNLOAD = 4
+EXIT_COMMAND = 5
+EXIT_VERIFY = 6
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class ProvisionError(Exception):
+    """Base class: a failure the operator can act on. `hint` says what to do next."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return "{}\n  fix: {}".format(self.message, self.hint)
+        return self.message
+
+
+class UsageError(ProvisionError):
+    exit_code = EXIT_USAGE
+
+
+class HostError(ProvisionError):
+    """A host precondition is not met: not root, no compiler and no yum, noexec tmp, lock held."""
+
+    exit_code = EXIT_HOST
+
+
+class DownloadError(ProvisionError):
+    exit_code = EXIT_DOWNLOAD
+
+
+class ChecksumError(DownloadError):
+    pass
+
+
+class UnsafeArchiveError(DownloadError):
+    """The tarball holds a member that would land outside the build directory."""
+
+
+class CommandFailed(ProvisionError):
+    """An external command (yum, configure, make, make install) exited non-zero."""
+
+    exit_code = EXIT_COMMAND
+
+    def __init__(
+        self,
+        message: str,
+        hint: Optional[str] = None,
+        argv: Optional[list] = None,
+        returncode: Optional[int] = None,
+        tail: str = "",
+    ) -> None:
+        super().__init__(message, hint)
+        self.argv = argv or []
+        self.returncode = returncode
+        self.tail = tail
+
+
+class VerifyError(ProvisionError):
+    exit_code = EXIT_VERIFY
+
+
+class Interrupted(ProvisionError):
+    """SIGINT or SIGTERM arrived; the run was rolled back."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__("interrupted by {}; the host was left as before the run".format(name))
+        self.signum = signum
+        self.exit_code = 128 + signum
