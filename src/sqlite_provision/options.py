@@ -1,0 +1,105 @@
+"""What the user asked for (`Options`) and where things go on disk (`Layout`), derived in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+DEFAULT_PREFIX_ROOT = Path("/opt/sqlite")
+DEFAULT_PROFILE_FILE = Path("/etc/profile.d/sqlite-provision.sh")
+DEFAULT_MIN_VERSION = "3.24.0"
+MANIFEST_NAME = "sqlite-provision-manifest.json"
+CURRENT_LINK_NAME = "current"
+
+ENV_MIRROR = "SQLITE_PROVISION_MIRROR"
+ENV_CACHE_DIR = "SQLITE_PROVISION_CACHE_DIR"
+ENV_LOG_DIR = "SQLITE_PROVISION_LOG_DIR"
+ENV_OS_ROOT = "SQLITE_PROVISION_OS_ROOT"
+
+
+@dataclass(frozen=True)
+class Options:
+    version: str = ""  # "" = the catalog's default, "latest" = the download page
+    tarball: Optional[Path] = None
+    url: Optional[str] = None
+    mirror: Optional[str] = None
+    sha3_256: Optional[str] = None
+    sha256: Optional[str] = None
+    allow_withdrawn: bool = False
+    prefix: Optional[Path] = None
+    prefix_root: Path = DEFAULT_PREFIX_ROOT
+    profile_file: Path = DEFAULT_PROFILE_FILE
+    no_profile: bool = False
+    min_version: str = DEFAULT_MIN_VERSION
+    pythons: Tuple[str, ...] = ()
+    jobs: int = 0  # 0 = the number of CPUs
+    install_deps: bool = True
+    force: bool = False
+    dry_run: bool = False
+    json: bool = False
+    env_cflags: str = field(default="")
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: Path  # where this version's files live
+    current_link: Optional[Path]  # prefix_root/current, or None with an explicit --prefix
+    active_lib_dir: Path  # what the snippet puts on LD_LIBRARY_PATH
+    profile_file: Optional[Path]  # None with --no-profile
+
+    @property
+    def manifest(self) -> Path:
+        return self.prefix / MANIFEST_NAME
+
+
+def make_layout(options: Options, version: str) -> Layout:
+    if options.prefix is not None:
+        prefix = options.prefix
+        current: Optional[Path] = None
+        active = prefix / "lib"
+    else:
+        prefix = options.prefix_root / version
+        current = options.prefix_root / CURRENT_LINK_NAME
+        active = current / "lib"
+    return Layout(
+        prefix=prefix,
+        current_link=current,
+        active_lib_dir=active,
+        profile_file=None if options.no_profile else options.profile_file,
+    )
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def xdg_dir(env: Mapping[str, str], var: str, fallback: str) -> Path:
+    value = env.get(var, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path(env.get("HOME", "/root")) / fallback
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    if env.get(ENV_CACHE_DIR):
+        return Path(env[ENV_CACHE_DIR])
+    if is_root():
+        return Path("/var/cache/sqlite-provision")
+    return xdg_dir(env, "XDG_CACHE_HOME", ".cache") / "sqlite-provision"
+
+
+def log_dir(env: Mapping[str, str] = os.environ) -> Path:
+    if env.get(ENV_LOG_DIR):
+        return Path(env[ENV_LOG_DIR])
+    if is_root():
+        return Path("/var/log/sqlite-provision")
+    return xdg_dir(env, "XDG_STATE_HOME", ".local/state") / "sqlite-provision"
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,199 @@
+"""Proves that each python loads the new library: a fresh process with the activation environment.
+
+The probe script is tiny and runs on Python 2.7 and 3.6+ too (RHEL 8's platform-python is 3.6),
+so it avoids f-strings and anything newer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlite_provision.runner import capture, clean_env
+
+PROBE_SCRIPT = r"""
+import json, sys
+out = {"python": sys.executable, "python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),
+       "sqlite_version": None, "library": None, "compile_options": [], "error": None}
+try:
+    import sqlite3
+    out["sqlite_version"] = sqlite3.sqlite_version
+    con = sqlite3.connect(":memory:")
+    out["compile_options"] = [r[0] for r in con.execute("PRAGMA compile_options")]
+    con.close()
+except Exception as exc:
+    out["error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and "/libsqlite3" in fields[5]:
+                out["library"] = fields[5].strip()
+                break
+except (IOError, OSError):
+    pass
+sys.stdout.write(json.dumps(out) + "\n")
+"""
+
+LIBRARY_SCRIPT = r"""
+import ctypes, json, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.sqlite3_libversion.restype = ctypes.c_char_p
+lib.sqlite3_compileoption_get.restype = ctypes.c_char_p
+lib.sqlite3_compileoption_get.argtypes = [ctypes.c_int]
+options = []
+while True:
+    name = lib.sqlite3_compileoption_get(len(options))
+    if name is None:
+        break
+    options.append(name.decode())
+sys.stdout.write(json.dumps({"version": lib.sqlite3_libversion().decode(), "options": options}))
+"""
+
+
+@dataclass
+class ProbeResult:
+    python: str
+    python_version: Optional[str]
+    sqlite_version: Optional[str]
+    library: Optional[str]
+    ok: bool
+    problem: Optional[str] = None
+    compile_options: Optional[List[str]] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data.pop("compile_options")
+        return data
+
+
+def version_tuple(text: str) -> Tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split("."))
+    except ValueError:
+        return ()
+
+
+def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
+    if profile_file is not None:
+        # Source the snippet exactly as a login shell would; no string interpolation into the shell.
+        return ["sh", "-c", '. "$1" && exec "$2" -c "$3"', "sh", str(profile_file), python,
+                PROBE_SCRIPT]  # fmt: skip
+    return [python, "-c", PROBE_SCRIPT]
+
+
+def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str, str]:
+    """A fresh login's environment: no inherited LD_LIBRARY_PATH; the snippet (or, with
+    --no-profile, the library directory itself) supplies it."""
+    env = clean_env()
+    if profile_file is None and lib_dir is not None:
+        env["LD_LIBRARY_PATH"] = str(lib_dir)
+    return env
+
+
+def run_probe(
+    python: str, env: Dict[str, str], profile_file: Optional[Path], timeout: float = 60.0
+) -> Tuple[Optional[Dict[str, Any]], str]:
+    result = capture(probe_argv(python, profile_file), env=env, timeout=timeout)
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line), ""
+            except ValueError:
+                break
+    detail = (result.stderr or result.stdout).strip().splitlines()
+    return None, "exit status {}: {}".format(
+        result.returncode, " ".join(detail[-3:]) or "no output"
+    )
+
+
+def judge(
+    python: str,
+    data: Optional[Dict[str, Any]],
+    error: str,
+    *,
+    prefix: Optional[Path],
+    min_version: str,
+    expected_version: Optional[str],
+) -> ProbeResult:
+    if data is None:
+        return ProbeResult(
+            python, None, None, None, False, "the probe did not run ({})".format(error)
+        )
+    result = ProbeResult(
+        python=python,
+        python_version=data.get("python_version"),
+        sqlite_version=data.get("sqlite_version"),
+        library=data.get("library"),
+        ok=False,
+        compile_options=data.get("compile_options") or [],
+    )
+    if data.get("error"):
+        result.problem = "import sqlite3 failed: {}".format(data["error"])
+    elif not result.sqlite_version:
+        result.problem = "sqlite3 reported no version"
+    elif version_tuple(result.sqlite_version) < version_tuple(min_version):
+        result.problem = "SQLite {} is older than the required {}".format(
+            result.sqlite_version, min_version
+        )
+    elif expected_version and result.sqlite_version != expected_version:
+        result.problem = "SQLite {} loaded, expected {}".format(
+            result.sqlite_version, expected_version
+        )
+    elif prefix is not None and not inside(result.library, prefix):
+        result.problem = "the library mapped is {}, not one under {}".format(
+            result.library or "(none: is _sqlite3 linked statically?)", prefix
+        )
+    else:
+        result.ok = True
+    return result
+
+
+def inside(path: Optional[str], prefix: Path) -> bool:
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    root = os.path.realpath(str(prefix))
+    return real == root or real.startswith(root.rstrip("/") + "/")
+
+
+def verify_python(
+    python: str,
+    *,
+    prefix: Optional[Path],
+    lib_dir: Optional[Path],
+    profile_file: Optional[Path],
+    min_version: str,
+    expected_version: Optional[str] = None,
+) -> ProbeResult:
+    env = probe_env(lib_dir, profile_file)
+    data, error = run_probe(python, env, profile_file)
+    return judge(
+        python,
+        data,
+        error,
+        prefix=prefix,
+        min_version=min_version,
+        expected_version=expected_version,
+    )
+
+
+def system_probe(python: str) -> ProbeResult:
+    """What `python` loads on this host without any of our environment."""
+    data, error = run_probe(python, clean_env(), None)
+    return judge(python, data, error, prefix=None, min_version="0", expected_version=None)
+
+
+def read_library(lib_path: Path) -> Tuple[str, List[str]]:
+    """Version and compile options of a library file, read through ctypes in a fresh process."""
+    result = capture([sys.executable, "-c", LIBRARY_SCRIPT, str(lib_path)], env=clean_env())
+    if result.returncode != 0:
+        raise RuntimeError(
+            "could not load {}: {}".format(lib_path, result.stderr.strip()[-500:] or "no output")
+        )
+    data = json.loads(result.stdout)
+    return str(data["version"]), [str(o) for o in data["options"]]
