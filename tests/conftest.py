@@ -1,0 +1,149 @@
+"""Shared fixtures: the real tarballs and a loopback mirror laid out like sqlite.org."""
+
+# Optional rather than `X | None`: the tool and its tests run on Python 3.7.
+# ruff: noqa: UP045
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, NoReturn, Optional
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TESTS_DIR = REPO_ROOT / "tests"
+
+# Test the tree's source when the package is not installed (an installed copy wins).
+if importlib.util.find_spec("sqlite_provision") is None:
+    sys.path.insert(0, str(REPO_ROOT / "src"))
+if str(TESTS_DIR) not in sys.path:
+    sys.path.insert(0, str(TESTS_DIR))
+
+from mirror import Mirror  # noqa: E402
+
+TARBALLS_ENV = "SQLITE_PROVISION_TEST_TARBALLS"
+
+# The sqlite.org year directory of each shared tarball (the release's calendar year).
+RELEASE_YEARS = {"3.44.2": "2023", "3.52.0": "2026"}
+CURRENT_RELEASE = "3.44.2"
+
+_TARBALL_NAME = re.compile(r"sqlite-autoconf-(\d)(\d\d)(\d\d)(\d\d)\.tar\.gz")
+
+SharedTarball = Dict[str, Any]  # {"path": Path, "sha256": str, "sha3_256": str}
+
+
+def tarballs_dir() -> Optional[Path]:
+    """The folder of real upstream tarballs named by $SQLITE_PROVISION_TEST_TARBALLS.
+
+    A relative value is taken from the repository root (.ci/run sets
+    ../shared/sqlite-tarballs). None when unset or not a directory.
+    """
+    value = os.environ.get(TARBALLS_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    path = path.resolve()
+    return path if path.is_dir() else None
+
+
+def version_of_tarball(name: str) -> Optional[str]:
+    """'sqlite-autoconf-3440200.tar.gz' -> '3.44.2'; a branch release keeps its 4th part."""
+    match = _TARBALL_NAME.fullmatch(name)
+    if match is None:
+        return None
+    parts = [int(group) for group in match.groups()]
+    if parts[3] == 0:
+        parts = parts[:3]
+    return ".".join(str(part) for part in parts)
+
+
+def _read_sums(path: Path) -> Dict[str, str]:
+    sums: Dict[str, str] = {}
+    if not path.is_file():
+        return sums
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            sums[fields[1].lstrip("*")] = fields[0].lower()
+    return sums
+
+
+def _missing(reason: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + " (CI=true: tests that need the real tarballs must not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_tarballs() -> Dict[str, SharedTarball]:
+    """version -> {"path": Path, "sha256": str, "sha3_256": str} for the real tarballs.
+
+    Skips when the folder is not configured, and fails instead under CI=true.
+    """
+    folder = tarballs_dir()
+    if folder is None:
+        raw = os.environ.get(TARBALLS_ENV)
+        _missing(
+            f"${TARBALLS_ENV} is unset" if not raw else f"${TARBALLS_ENV}={raw} is not a directory"
+        )
+    sha256 = _read_sums(folder / "SHA256SUMS")
+    sha3 = _read_sums(folder / "SHA3-256SUMS")
+    found: Dict[str, SharedTarball] = {}
+    for tarball in sorted(folder.glob("sqlite-autoconf-*.tar.gz")):
+        version = version_of_tarball(tarball.name)
+        if version is None:
+            continue
+        if tarball.name not in sha256 or tarball.name not in sha3:
+            _missing(f"{tarball.name} has no line in {folder}/SHA256SUMS or SHA3-256SUMS")
+        found[version] = {
+            "path": tarball,
+            "sha256": sha256[tarball.name],
+            "sha3_256": sha3[tarball.name],
+        }
+    if not found:
+        _missing(f"no sqlite-autoconf-*.tar.gz in {folder}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def sqlite_mirror(shared_tarballs: Dict[str, SharedTarball]) -> Iterator[Mirror]:
+    """One mirror for the session: every shared tarball at /<year>/<name>, and a download
+    page listing 3.44.2 as the current release.
+
+    Shared by all tests: do not set faults on it (use `mirror`), and compare request counts
+    before and after rather than absolute values.
+    """
+    with Mirror() as served:
+        for version, info in shared_tarballs.items():
+            year = RELEASE_YEARS.get(version)
+            if year is None:
+                continue  # an unknown release: we cannot tell its year directory
+            path: Path = info["path"]
+            served.add_file(f"/{year}/{path.name}", path)
+        current = shared_tarballs.get(CURRENT_RELEASE)
+        if current is not None:
+            path = current["path"]
+            served.add_download_page(
+                [
+                    (
+                        CURRENT_RELEASE,
+                        f"{RELEASE_YEARS[CURRENT_RELEASE]}/{path.name}",
+                        path.stat().st_size,
+                        current["sha3_256"],
+                    )
+                ]
+            )
+        yield served
+
+
+@pytest.fixture
+def mirror() -> Iterator[Mirror]:
+    """A fresh, empty, running mirror for one test; faults may be set freely."""
+    with Mirror() as fresh:
+        yield fresh
