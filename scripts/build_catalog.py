@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 # Typing style: typing.Optional/List/Tuple, because the tool supports Python 3.7.
-# ruff: noqa: UP045
 """Generate src/sqlite_provision/data/releases.csv from the shared release reference.
 
 Usage (from the repository root):

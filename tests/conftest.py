@@ -1,7 +1,6 @@
 """Shared fixtures: the real tarballs and a loopback mirror laid out like sqlite.org."""
 
 # Optional rather than `X | None`: the tool and its tests run on Python 3.7.
-# ruff: noqa: UP045
 
 from __future__ import annotations
 

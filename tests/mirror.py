@@ -11,7 +11,6 @@ arrival order. Every request path is recorded in `requests`, faults or not.
 """
 
 # Optional/List rather than `X | None`: the tool and its tests run on Python 3.7.
-# ruff: noqa: UP045
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
 # Typing style: typing.Optional, because the tool supports Python 3.7.
-# ruff: noqa: UP045
 """Unit tests for sqlite_provision.catalog, its data file and scripts/build_catalog.py."""
 
 from __future__ import annotations

@@ -29,9 +29,7 @@ def templates_dir() -> Path:
 def check_safe_path(path: Path, what: str) -> None:
     if not SAFE_PATH.match(str(path)):
         raise UsageError(
-            "{} {!r} must be an absolute path of letters, digits and ._/+@-".format(
-                what, str(path)
-            ),
+            f"{what} {str(path)!r} must be an absolute path of letters, digits and ._/+@-",
             hint="choose a plain path such as /opt/sqlite",
         )
 
@@ -39,11 +37,11 @@ def check_safe_path(path: Path, what: str) -> None:
 def render(template: str, **values: str) -> str:
     import jinja2
 
-    env = jinja2.Environment(  # noqa: S701 - shell text, not HTML; values are checked paths
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - shell text, not HTML; inserted paths are checked
     )
     return env.get_template(template).render(tool_version=__version__, **values)
 
@@ -64,7 +62,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory, fsync, then rename over the target, so that a
     reader (a login shell) sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".{}.".format(path.name), suffix=".tmp", dir=str(path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -107,7 +105,7 @@ def fsync_dir(path: Path) -> None:
 
 def swap_symlink(link: Path, target: str) -> None:
     """Point `link` at `target` atomically: a new link renamed over the old one."""
-    tmp = link.parent / ".{}.{}.tmp".format(link.name, os.getpid())
+    tmp = link.parent / f".{link.name}.{os.getpid()}.tmp"
     try:
         tmp.unlink()
     except FileNotFoundError:

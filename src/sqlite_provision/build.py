@@ -112,7 +112,7 @@ def detect_era(srcdir: Path) -> str:
     ):
         return AUTOCONF
     raise DownloadError(
-        "{} is not an sqlite-autoconf source tree (no auto.def or configure.ac)".format(srcdir),
+        f"{srcdir} is not an sqlite-autoconf source tree (no auto.def or configure.ac)",
         hint="pass the sqlite-autoconf-XXXXXXX.tar.gz tarball, not the amalgamation or sqlite-src",
     )
 
@@ -169,14 +169,14 @@ def make_build_config(
     predicted: bool = False,
 ) -> BuildConfig:
     wanted = AUTOSETUP_OPTIONS if era == AUTOSETUP else AUTOCONF_OPTIONS
-    args = ["--prefix={}".format(prefix)]
+    args = [f"--prefix={prefix}"]
     skipped = []
     for option in wanted:
         if _supported(option, supported):
             args.append(option)
         elif _option_name(option) in MUST_SUPPORT:
             raise DownloadError(
-                "this tarball's configure does not support {}".format(option),
+                f"this tarball's configure does not support {option}",
                 hint="use a release from `sqlite-provision versions`",
             )
         else:
@@ -185,7 +185,7 @@ def make_build_config(
     cflags = " ".join([BASE_CFLAGS] + [d.flag for d in defines])
     if env_cflags.strip():
         # Appended last so that the caller wins (CFLAGS=-O0 gives fast test builds).
-        cflags = "{} {}".format(cflags, env_cflags.strip())
+        cflags = f"{cflags} {env_cflags.strip()}"
     expected = tuple(d.option for d in defines) + REQUIRED_OPTIONS
     return BuildConfig(
         era=era,
@@ -224,8 +224,8 @@ def forbidden_present(actual: Sequence[str]) -> List[str]:
 
 
 def make_argv(jobs: int) -> List[str]:
-    return ["make", "-j{}".format(jobs)]
+    return ["make", f"-j{jobs}"]
 
 
 def install_argv(staging: str) -> List[str]:
-    return ["make", "install", "DESTDIR={}".format(staging)]
+    return ["make", "install", f"DESTDIR={staging}"]

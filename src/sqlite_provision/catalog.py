@@ -1,5 +1,4 @@
 # Typing style: typing.Optional/List/Tuple, because the tool supports Python 3.7.
-# ruff: noqa: UP045
 """The known SQLite releases, version <-> tarball-name encoding, and the download page's data.
 
 Facts used here come from sqlite.org (release dates, tarball names, the download page's

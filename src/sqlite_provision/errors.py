@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -27,7 +27,7 @@ class ProvisionError(Exception):
 
     def __str__(self) -> str:
         if self.hint:
-            return "{}\n  fix: {}".format(self.message, self.hint)
+            return f"{self.message}\n  fix: {self.hint}"
         return self.message
 
 
@@ -62,7 +62,7 @@ class CommandFailed(ProvisionError):
         self,
         message: str,
         hint: Optional[str] = None,
-        argv: Optional[list] = None,
+        argv: Optional[List[str]] = None,
         returncode: Optional[int] = None,
         tail: str = "",
     ) -> None:
@@ -83,6 +83,6 @@ class Interrupted(ProvisionError):
         import signal
 
         name = signal.Signals(signum).name
-        super().__init__("interrupted by {}; the host was left as before the run".format(name))
+        super().__init__(f"interrupted by {name}; the host was left as before the run")
         self.signum = signum
         self.exit_code = 128 + signum

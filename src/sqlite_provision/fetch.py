@@ -9,7 +9,6 @@ the rest of the CLI, and ``--help`` must stay fast.
 """
 
 # Optional/Tuple rather than `X | None`: the tool runs on Python 3.7 (see pyproject).
-# ruff: noqa: UP045
 
 from __future__ import annotations
 

@@ -49,8 +49,9 @@ def scan_tree(root: Path) -> Dict[str, Optional[str]]:
     files: Dict[str, Optional[str]] = {}
     for dirpath, dirnames, filenames in os.walk(str(root)):
         dirnames.sort()
-        for name in sorted(filenames + [d for d in dirnames if os.path.islink(
-                os.path.join(dirpath, d))]):  # fmt: skip
+        for name in sorted(
+            filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        ):
             path = Path(dirpath) / name
             rel = str(path.relative_to(root))
             if rel == MANIFEST_NAME:
@@ -89,9 +90,9 @@ def manifest_problems(prefix: Path, manifest: Manifest) -> List[str]:
         path = prefix / rel
         if digest is None:
             if not path.is_symlink():
-                problems.append("{}: missing link".format(rel))
+                problems.append(f"{rel}: missing link")
         elif not path.is_file():
-            problems.append("{}: missing".format(rel))
+            problems.append(f"{rel}: missing")
         elif sha256_file(path) != digest:
-            problems.append("{}: content changed".format(rel))
+            problems.append(f"{rel}: content changed")
     return problems

@@ -12,7 +12,7 @@ import signal
 import subprocess  # nosec B404: this module is the one reviewed place that runs commands
 import time
 from pathlib import Path
-from typing import IO, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Dict, Mapping, Optional, Sequence, Union
 
 from sqlite_provision.errors import CommandFailed
 
@@ -40,7 +40,7 @@ class Log:
             return
         stamp = time.strftime("%H:%M:%S")
         for line in text.rstrip("\n").splitlines() or [""]:
-            self._fh.write("[{}] {}\n".format(stamp, line))
+            self._fh.write(f"[{stamp}] {line}\n")
         self._fh.flush()
 
     def raw_handle(self) -> Optional[IO[str]]:
@@ -75,33 +75,31 @@ class Runner:
     ) -> None:
         """Run argv with output going to the log. Raises CommandFailed with the log's tail."""
         argv = [str(a) for a in argv]
-        self.log.write("$ {}{}".format(quote_argv(argv), "  (in {})".format(cwd) if cwd else ""))
+        self.log.write("$ {}{}".format(quote_argv(argv), f"  (in {cwd})" if cwd else ""))
         fh = self.log.raw_handle()
-        out: object = fh if fh is not None else subprocess.DEVNULL
+        out: Union[IO[str], int] = fh if fh is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 argv,
                 cwd=str(cwd) if cwd else None,
                 env=dict(env) if env is not None else None,
                 stdin=subprocess.DEVNULL,
-                stdout=out,  # type: ignore[arg-type]
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         except OSError as exc:
             raise CommandFailed(
-                "{} could not start: {}".format(what or argv[0], exc),
+                f"{what or argv[0]} could not start: {exc}",
                 hint=hint,
                 argv=argv,
                 returncode=None,
             ) from exc
         returncode = wait_or_kill(proc)
-        self.log.write("exit status {}".format(returncode))
+        self.log.write(f"exit status {returncode}")
         if returncode != 0:
             raise CommandFailed(
-                "{} failed with exit status {}: {}".format(
-                    what or argv[0], returncode, quote_argv(argv)
-                ),
+                f"{what or argv[0]} failed with exit status {returncode}: {quote_argv(argv)}",
                 hint=hint,
                 argv=argv,
                 returncode=returncode,
@@ -115,14 +113,12 @@ class Runner:
         env: Optional[Mapping[str, str]] = None,
         cwd: Optional[Path] = None,
         timeout: float = 120.0,
-    ) -> "subprocess.CompletedProcess[str]":
+    ) -> subprocess.CompletedProcess[str]:
         """Run a short probe and return its output; the caller judges the exit status."""
         argv = [str(a) for a in argv]
-        self.log.write("$ {}".format(quote_argv(argv)))
+        self.log.write(f"$ {quote_argv(argv)}")
         result = capture(argv, env=env, cwd=cwd, timeout=timeout)
-        self.log.write(
-            "exit status {}\n{}{}".format(result.returncode, result.stdout, result.stderr)
-        )
+        self.log.write(f"exit status {result.returncode}\n{result.stdout}{result.stderr}")
         return result
 
 
@@ -132,7 +128,7 @@ def capture(
     env: Optional[Mapping[str, str]] = None,
     cwd: Optional[Path] = None,
     timeout: float = 120.0,
-) -> "subprocess.CompletedProcess[str]":
+) -> subprocess.CompletedProcess[str]:
     """Run a short probe without a log (host facts are gathered before any log exists)."""
     try:
         return subprocess.run(  # noqa: S603 - argv list, no shell
@@ -140,9 +136,8 @@ def capture(
             env=dict(env) if env is not None else None,
             cwd=str(cwd) if cwd else None,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            universal_newlines=True,
+            capture_output=True,
+            text=True,
             timeout=timeout,
             check=False,
         )
@@ -150,7 +145,7 @@ def capture(
         return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
 
 
-def wait_or_kill(proc: "subprocess.Popen[bytes]") -> int:
+def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
     """Wait for proc; if we are interrupted meanwhile, stop its whole process group first."""
     try:
         return proc.wait()
@@ -159,7 +154,7 @@ def wait_or_kill(proc: "subprocess.Popen[bytes]") -> int:
         raise
 
 
-def kill_group(proc: "subprocess.Popen[bytes]", grace: float = 5.0) -> None:
+def kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:

@@ -81,8 +81,15 @@ def version_tuple(text: str) -> Tuple[int, ...]:
 def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
     if profile_file is not None:
         # Source the snippet exactly as a login shell would; no string interpolation into the shell.
-        return ["sh", "-c", '. "$1" && exec "$2" -c "$3"', "sh", str(profile_file), python,
-                PROBE_SCRIPT]  # fmt: skip
+        return [
+            "sh",
+            "-c",
+            '. "$1" && exec "$2" -c "$3"',
+            "sh",
+            str(profile_file),
+            python,
+            PROBE_SCRIPT,
+        ]
     return [python, "-c", PROBE_SCRIPT]
 
 
@@ -121,9 +128,7 @@ def judge(
     expected_version: Optional[str],
 ) -> ProbeResult:
     if data is None:
-        return ProbeResult(
-            python, None, None, None, False, "the probe did not run ({})".format(error)
-        )
+        return ProbeResult(python, None, None, None, False, f"the probe did not run ({error})")
     result = ProbeResult(
         python=python,
         python_version=data.get("python_version"),
@@ -137,13 +142,9 @@ def judge(
     elif not result.sqlite_version:
         result.problem = "sqlite3 reported no version"
     elif version_tuple(result.sqlite_version) < version_tuple(min_version):
-        result.problem = "SQLite {} is older than the required {}".format(
-            result.sqlite_version, min_version
-        )
+        result.problem = f"SQLite {result.sqlite_version} is older than the required {min_version}"
     elif expected_version and result.sqlite_version != expected_version:
-        result.problem = "SQLite {} loaded, expected {}".format(
-            result.sqlite_version, expected_version
-        )
+        result.problem = f"SQLite {result.sqlite_version} loaded, expected {expected_version}"
     elif prefix is not None and not inside(result.library, prefix):
         result.problem = "the library mapped is {}, not one under {}".format(
             result.library or "(none: is _sqlite3 linked statically?)", prefix

@@ -1,0 +1,79 @@
+"""Safe tar extraction: every member is checked before anything is written."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import zlib
+from pathlib import Path
+from typing import List
+
+from sqlite_provision.errors import DownloadError, UnsafeArchiveError
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def check_members(members: List[tarfile.TarInfo], dest: Path) -> None:
+    """Refuse absolute paths, `..`, links that escape, and anything but files, dirs and links."""
+    root = os.path.realpath(str(dest))
+    for member in members:
+        name = member.name
+        if name.startswith("/") or os.path.isabs(name):
+            raise UnsafeArchiveError(
+                f"unsafe tarball: member {name!r} has an absolute path",
+                hint="this is not an sqlite.org tarball; check where it came from",
+            )
+        target = os.path.realpath(os.path.join(root, name))
+        if not _inside(root, target) or ".." in Path(name).parts:
+            raise UnsafeArchiveError(
+                f"unsafe tarball: member {name!r} would land outside the build directory",
+                hint="this is not an sqlite.org tarball; check where it came from",
+            )
+        if member.issym() or member.islnk():
+            link = member.linkname
+            base = os.path.dirname(target) if member.issym() else root
+            resolved = os.path.realpath(os.path.join(base, link))
+            if os.path.isabs(link) or not _inside(root, resolved):
+                raise UnsafeArchiveError(
+                    f"unsafe tarball: link {name!r} -> {link!r} points outside the build directory",
+                    hint="this is not an sqlite.org tarball; check where it came from",
+                )
+        elif not (member.isfile() or member.isdir()):
+            raise UnsafeArchiveError(
+                f"unsafe tarball: member {name!r} is a device, fifo or other special file",
+                hint="this is not an sqlite.org tarball; check where it came from",
+            )
+
+
+def extract(tarball: Path, dest: Path) -> Path:
+    """Extract into dest (which must exist) and return the single top-level source directory."""
+    try:
+        with tarfile.open(str(tarball), "r:*") as tar:
+            members = tar.getmembers()
+            check_members(members, dest)
+            for member in members:
+                # Never restore owners or odd modes from the archive; we run as root.
+                member.mode = (member.mode & 0o755) | (0o700 if member.isdir() else 0o600)
+                member.uid = member.gid = 0
+                member.uname = member.gname = ""
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(str(dest), members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.8.17 lacks filters; check_members did the job
+                tar.extractall(str(dest), members=members)  # noqa: S202 - checked above
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise DownloadError(
+            f"{tarball.name} is not a readable tar archive: {exc}",
+            hint="the checksum matched, so the file is what you asked for; pass the sqlite-autoconf "
+            "tarball, not another file",
+        ) from exc
+    tops = sorted({Path(m.name).parts[0] for m in members if Path(m.name).parts})
+    if len(tops) != 1 or not (dest / tops[0]).is_dir():
+        raise DownloadError(
+            "{} does not hold one top-level directory (found {})".format(
+                tarball.name, ", ".join(tops[:5]) or "nothing"
+            ),
+            hint="pass an sqlite-autoconf-XXXXXXX.tar.gz tarball",
+        )
+    return dest / tops[0]

@@ -1,0 +1,589 @@
+"""Click commands. No logic of their own: parse, call, render, and map errors to exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+
+import click
+
+from sqlite_provision import __version__
+from sqlite_provision.errors import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    HostError,
+    Interrupted,
+    ProvisionError,
+    UsageError,
+)
+from sqlite_provision.options import (
+    DEFAULT_MIN_VERSION,
+    DEFAULT_PREFIX_ROOT,
+    DEFAULT_PROFILE_FILE,
+    Options,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG_INSTALL = """\b
+Examples:
+  sqlite-provision install                      # newest release, /opt/sqlite/current
+  sqlite-provision install --version 3.46.1 --json
+  sqlite-provision install --dry-run            # print the exact steps, change nothing
+  sqlite-provision install --tarball ./sqlite-autoconf-3530400.tar.gz
+  sqlite-provision install --mirror https://mirror.example.com/sqlite --min-version 3.35.0
+  sqlite-provision install --prefix /opt/app/sqlite --no-profile --python /opt/app/venv/bin/python
+
+\b
+Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or checksum,
+5 a command failed, 6 verification failed, 130/143 interrupted.
+"""
+
+
+def validate_version(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
+    if value is None or value == "latest":
+        return value
+    from sqlite_provision.catalog import parse_version
+
+    try:
+        parse_version(value)
+    except ProvisionError as exc:
+        raise click.BadParameter(exc.message) from exc
+    return value
+
+
+def validate_min_version(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    result = validate_version(ctx, param, value)
+    if result == "latest":
+        raise click.BadParameter("must be a version such as 3.35.0")
+    return str(result)
+
+
+def validate_http_url(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
+    if value is None:
+        return None
+    from urllib.parse import urlparse
+
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL; for a local file use --tarball FILE"
+        )
+    return value
+
+
+def python_options(f: F) -> F:
+    f = click.option(
+        "--python",
+        "pythons",
+        multiple=True,
+        metavar="EXE",
+        help="A python to verify (repeatable). Default: the python3 on PATH.",
+    )(f)
+    f = click.option(
+        "--min-version",
+        default=DEFAULT_MIN_VERSION,
+        show_default=True,
+        callback=validate_min_version,
+        help="The lowest SQLite version the pythons must report.",
+    )(f)
+    return f
+
+
+def json_option(f: F) -> F:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print exactly one JSON object on stdout."
+    )(f)
+
+
+def location_options(f: F) -> F:
+    f = click.option(
+        "--no-profile",
+        is_flag=True,
+        help="Write no profile snippet (activate it yourself; see the README).",
+    )(f)
+    f = click.option(
+        "--profile-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"The profile snippet to write.  [default: {DEFAULT_PROFILE_FILE}]",
+    )(f)
+    f = click.option(
+        "--prefix-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=DEFAULT_PREFIX_ROOT,
+        show_default=True,
+        help="Where versions live side by side, with a `current` link.",
+    )(f)
+    f = click.option(
+        "--prefix",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Install exactly here instead (no `current` link); the snippet points at PREFIX/lib.",
+    )(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sqlite-provision")
+def cli() -> None:
+    """Give this host a current, verified SQLite under its Python, without breaking the host.
+
+    \b
+    Builds the official sqlite-autoconf tarball (checksum verified), installs it beside the
+    system library under /opt/sqlite, and activates it for login shells through
+    /etc/profile.d. It never prompts: made for root shells, Ansible and cloud-init.
+
+    \b
+    Examples:
+      sqlite-provision install --dry-run
+      sqlite-provision install --json
+      sqlite-provision verify --min-version 3.35.0
+      sqlite-provision status
+    """
+
+
+@cli.command(epilog=EPILOG_INSTALL)
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    callback=validate_version,
+    metavar="X.Y.Z|latest",
+    help="The release to build. Default: the newest non-withdrawn release in the catalog; "
+    "`latest` reads the download page.",
+)
+@click.option(
+    "--tarball",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Build this local sqlite-autoconf tarball instead of downloading.",
+)
+@click.option("--url", callback=validate_http_url, help="Download the tarball from this URL.")
+@click.option(
+    "--mirror",
+    callback=validate_http_url,
+    metavar="BASE_URL",
+    help="A server laid out like sqlite.org (also $SQLITE_PROVISION_MIRROR).",
+)
+@click.option("--sha3-256", "sha3_256", metavar="HEX", help="The tarball's SHA3-256 (overrides).")
+@click.option("--sha256", "sha256", metavar="HEX", help="The tarball's SHA-256 (overrides).")
+@click.option(
+    "--allow-withdrawn", is_flag=True, help="Build a release withdrawn upstream (3.52.0)."
+)
+@location_options
+@python_options
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parallel make jobs.  [default: the number of CPUs]",
+)
+@click.option(
+    "--no-install-deps", is_flag=True, help="Never run yum; exit 3 if gcc or make is missing."
+)
+@click.option("--force", is_flag=True, help="Rebuild even when this build is already installed.")
+@click.option("--dry-run", is_flag=True, help="Print the exact steps; no network, no writes.")
+@json_option
+def install(**kwargs: Any) -> None:
+    """Download, verify, build, install, activate and verify SQLite.
+
+    Idempotent: a second run changes nothing, says so, and takes well under a second.
+    """
+    as_json = bool(kwargs["as_json"])
+    run_command(lambda: do_install(make_options(kwargs)), as_json)
+
+
+def make_options(kw: Dict[str, Any]) -> Options:
+    if kw.get("tarball") is not None and kw.get("url") is not None:
+        raise UsageError("--tarball and --url are mutually exclusive", hint="pass one of them")
+    if kw.get("profile_file") is not None and kw.get("no_profile"):
+        raise UsageError(
+            "--profile-file and --no-profile are mutually exclusive", hint="pass one of them"
+        )
+    if kw.get("version") == "latest" and (kw.get("tarball") or kw.get("url")):
+        raise UsageError(
+            "--version latest reads the download page; it cannot name a --tarball or --url",
+            hint="pass --version X.Y.Z, or drop it",
+        )
+    for name in ("prefix", "prefix_root", "profile_file", "tarball"):
+        if kw.get(name) is not None:
+            kw[name] = Path(os.path.abspath(str(kw[name])))
+    return Options(
+        version=kw.get("version") or "",
+        tarball=kw.get("tarball"),
+        url=kw.get("url"),
+        mirror=kw.get("mirror"),
+        sha3_256=kw.get("sha3_256"),
+        sha256=kw.get("sha256"),
+        allow_withdrawn=bool(kw.get("allow_withdrawn")),
+        prefix=kw.get("prefix"),
+        prefix_root=kw.get("prefix_root") or DEFAULT_PREFIX_ROOT,
+        profile_file=kw.get("profile_file") or DEFAULT_PROFILE_FILE,
+        no_profile=bool(kw.get("no_profile")),
+        min_version=kw.get("min_version") or DEFAULT_MIN_VERSION,
+        pythons=tuple(kw.get("pythons") or ()),
+        jobs=kw.get("jobs") or 0,
+        install_deps=not kw.get("no_install_deps"),
+        force=bool(kw.get("force")),
+        dry_run=bool(kw.get("dry_run")),
+        json=bool(kw.get("as_json")),
+        env_cflags=os.environ.get("CFLAGS", ""),
+    )
+
+
+def resolve_pythons(requested: Tuple[str, ...]) -> Tuple[str, ...]:
+    import shutil
+
+    from sqlite_provision.runner import capture
+
+    if not requested:
+        found = shutil.which("python3")
+        if not found:
+            raise HostError("no python3 on PATH to verify", hint="pass --python /path/to/python")
+        return (found,)
+    result = []
+    for python in requested:
+        path = shutil.which(python) if os.sep not in python else python
+        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise UsageError(
+                f"--python {python}: no such executable",
+                hint="pass the full path of a python interpreter",
+            )
+        answer = capture([path, "-c", "import sys; print(sys.version_info[0])"], timeout=30)
+        if answer.returncode != 0 or answer.stdout.strip() not in ("2", "3"):
+            raise UsageError(
+                f"--python {python} is not a python interpreter",
+                hint="pass the full path of a python interpreter",
+            )
+        result.append(path)
+    return tuple(result)
+
+
+def open_log(command: str) -> Any:
+    from sqlite_provision.options import log_dir
+    from sqlite_provision.runner import Log
+
+    name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
+    try:
+        return Log(log_dir() / name)
+    except OSError as exc:
+        raise HostError(
+            f"cannot write the log under {log_dir()}: {exc}",
+            hint="run as root, or set SQLITE_PROVISION_LOG_DIR to a writable directory",
+        ) from exc
+
+
+def do_install(options: Options) -> Outcome:
+    from sqlite_provision import facts as host
+    from sqlite_provision.executor import StepRecord, execute
+    from sqlite_provision.plan import build_plan
+    from sqlite_provision.source import resolve_latest, resolve_source
+    from sqlite_provision.steps import installed_reason, preflight
+
+    facts = host.gather()
+    source = resolve_source(options)
+    pythons = resolve_pythons(options.pythons)
+    if options.dry_run:
+        plan = build_plan(options, facts, source, pythons)
+        preflight(facts, options, plan.layout, needs_build=True)
+        return Outcome(dry_run_output(plan, options), 0)
+    log = open_log("install")
+    outcome_log = log
+    try:
+        log.write(f"sqlite-provision {__version__} install: {sys.argv[1:]}")
+        resolve_record = None
+        if not source.resolved:
+            from sqlite_provision.fetch import fetch_text
+
+            started = time.monotonic()
+            source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
+            resolve_record = StepRecord(
+                "resolve",
+                "ok",
+                round(time.monotonic() - started, 3),
+                f"latest is {source.version} ({source.origin})",
+            )
+        plan = build_plan(options, facts, source, pythons)
+        needs_build = options.force or installed_reason(plan.layout, plan.request) is None
+        preflight(facts, options, plan.layout, needs_build)
+        report = execute(plan, options, facts, log, quiet=False)
+        if resolve_record is not None:
+            report.steps.insert(0, resolve_record)
+        return Outcome(report_output(report, options.json), 0, report=report)
+    except ProvisionError as exc:
+        exc.log = outcome_log  # type: ignore[attr-defined]
+        raise
+    finally:
+        log.close()
+
+
+class Outcome:
+    def __init__(self, text: str, code: int, report: Any = None) -> None:
+        self.text = text
+        self.code = code
+        self.report = report
+
+
+def dry_run_output(plan: Any, options: Options) -> str:
+    if options.json:
+        return json.dumps(
+            {
+                "dry_run": True,
+                "changed": False,
+                "version": plan.source.version,
+                "source": {
+                    "url": plan.source.url,
+                    "tarball": str(plan.source.local) if plan.source.local else None,
+                    "checksum": f"{plan.source.checksum.algorithm}:{plan.source.checksum.hexdigest}"
+                    if plan.source.checksum
+                    else None,
+                    "origin": plan.source.origin,
+                },
+                "prefix": str(plan.layout.prefix),
+                "profile_file": str(plan.layout.profile_file) if plan.layout.profile_file else None,
+                "pythons": list(plan.pythons),
+                "steps": plan.to_json(),
+            },
+            indent=2,
+        )
+    lines = [
+        f"sqlite-provision install --dry-run: SQLite {plan.source.version} from {plan.source.origin}",
+        "nothing will be downloaded or written; the real run does these steps:",
+    ]
+    for index, step in enumerate(plan.to_json(), 1):
+        lines.append("{:>2}. {}: {}".format(index, step["name"], step["description"]))
+        for command in step["commands"]:
+            lines.append(f"      $ {command}")
+    lines.append("Steps already satisfied at run time are skipped with their reason.")
+    return "\n".join(lines)
+
+
+def report_output(report: Any, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(report.to_json(), indent=2)
+    lines = []
+    if report.changed:
+        lines.append(f"SQLite {report.version} installed in {report.prefix} and verified.")
+    else:
+        lines.append(
+            f"Nothing to change: SQLite {report.version} in {report.prefix} is installed and verified."
+        )
+    for result in report.verified:
+        lines.append(
+            "  {} (Python {}) loads SQLite {} from {}".format(
+                result["python"],
+                result["python_version"],
+                result["sqlite_version"],
+                result["library"],
+            )
+        )
+    if report.profile_file:
+        lines.append(
+            f"  new login shells get it from {report.profile_file}; in this shell run: . {report.profile_file}"
+        )
+    lines.append("  services, cron and sudo do not read /etc/profile.d: see the README.")
+    if report.log_file:
+        lines.append(f"  log: {report.log_file}")
+    return "\n".join(lines)
+
+
+def run_command(action: Callable[[], Outcome], as_json: bool) -> None:
+    """Run a command body; print its result; turn errors into a message, a hint and an exit code."""
+    try:
+        outcome = action()
+    except ProvisionError as exc:
+        report_error(exc, as_json)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        report_error(Interrupted(2), as_json)
+        sys.exit(130)
+    click.echo(outcome.text)
+    sys.exit(outcome.code)
+
+
+def report_error(exc: ProvisionError, as_json: bool) -> None:
+    log = getattr(exc, "log", None)
+    tail = getattr(exc, "tail", "") or (log.tail() if log is not None else "")
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.hint:
+        click.echo(f"  fix: {exc.hint}", err=True)
+    if tail and getattr(exc, "argv", None) is not None:
+        click.echo("--- last lines of the log ---", err=True)
+        click.echo(tail.rstrip("\n"), err=True)
+    if log is not None and log.path is not None:
+        click.echo(f"full log: {log.path}", err=True)
+    if as_json:
+        report = getattr(exc, "report", None)
+        data: Dict[str, Any] = report.to_json() if report is not None else {}
+        data.update(
+            {
+                "ok": False,
+                "changed": False,
+                "error": exc.message,
+                "hint": exc.hint,
+                "exit_code": exc.exit_code,
+                "log_file": str(log.path) if log is not None and log.path else None,
+            }
+        )
+        click.echo(json.dumps(data, indent=2))
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  sqlite-provision verify
+  sqlite-provision verify --min-version 3.35.0 --python /usr/bin/python3.11 --json
+"""
+)
+@location_options
+@python_options
+@json_option
+def verify(**kwargs: Any) -> None:
+    """Check that each python loads the provisioned SQLite (exit 6 if not)."""
+    as_json = bool(kwargs["as_json"])
+    run_command(lambda: do_verify(make_options(kwargs)), as_json)
+
+
+def do_verify(options: Options) -> Outcome:
+    from sqlite_provision.errors import VerifyError
+    from sqlite_provision.manifest import read_manifest
+    from sqlite_provision.options import CURRENT_LINK_NAME, make_layout
+    from sqlite_provision.verify import verify_python
+
+    layout = make_layout(options, CURRENT_LINK_NAME)
+    profile = layout.profile_file
+    if profile is not None and not profile.exists():
+        raise VerifyError(
+            f"the profile snippet {profile} does not exist",
+            hint="run `sqlite-provision install`, or pass --no-profile to check the prefix alone",
+        )
+    manifest = read_manifest(layout.prefix)
+    results = [
+        verify_python(
+            python,
+            prefix=layout.prefix,
+            lib_dir=layout.active_lib_dir,
+            profile_file=profile,
+            min_version=options.min_version,
+            expected_version=manifest.version if manifest else None,
+        )
+        for python in resolve_pythons(options.pythons)
+    ]
+    ok = all(r.ok for r in results)
+    if options.json:
+        text = json.dumps(
+            {
+                "ok": ok,
+                "changed": False,
+                "prefix": str(layout.prefix),
+                "version": manifest.version if manifest else None,
+                "profile_file": str(profile) if profile else None,
+                "verified": [r.to_json() for r in results],
+            },
+            indent=2,
+        )
+    else:
+        text = "\n".join(
+            "{} {} (Python {}): SQLite {} from {}{}".format(
+                "ok  " if r.ok else "FAIL",
+                r.python,
+                r.python_version,
+                r.sqlite_version,
+                r.library,
+                "" if r.ok else " -- " + str(r.problem),
+            )
+            for r in results
+        )
+    if not ok:
+        click.echo(text)
+        raise VerifyError(
+            "verification failed: "
+            + "; ".join(f"{r.python}: {r.problem}" for r in results if not r.ok),
+            hint="see 'Python still shows the old version' in the README",
+        )
+    return Outcome(text, 0)
+
+
+@cli.command(epilog="\b\nExamples:\n  sqlite-provision status\n  sqlite-provision status --json\n")
+@location_options
+@python_options
+@json_option
+def status(**kwargs: Any) -> None:
+    """Show the OS, the build tools, the system SQLite, what each python loads, and installs."""
+    as_json = bool(kwargs["as_json"])
+    run_command(lambda: do_status(make_options(kwargs)), as_json)
+
+
+def do_status(options: Options) -> Outcome:
+    from sqlite_provision.status import gather_status, render_status
+
+    data = gather_status(options, resolve_pythons(options.pythons))
+    return Outcome(json.dumps(data, indent=2) if options.json else render_status(data), 0)
+
+
+@cli.command(
+    epilog="\b\nExamples:\n  sqlite-provision versions\n  sqlite-provision versions --json\n"
+)
+@json_option
+def versions(as_json: bool) -> None:
+    """List the releases in the built-in catalog; withdrawn ones are marked."""
+
+    def body() -> Outcome:
+        from sqlite_provision.catalog import default_release, load_catalog
+
+        default = default_release().version
+        rows: List[Dict[str, Any]] = [
+            {
+                "version": r.version,
+                "released": r.released,
+                "url": r.url(),
+                "sha3_256": r.sha3_256,
+                "sha256": r.sha256,
+                "withdrawn": r.withdrawn,
+                "default": r.version == default,
+                "note": r.note,
+            }
+            for r in load_catalog()
+        ]
+        if as_json:
+            return Outcome(json.dumps(rows, indent=2), 0)
+        lines = ["{:<10} {:<11} {:<9} {}".format("VERSION", "RELEASED", "HASH", "NOTE")]
+        for row in rows:
+            flags = []
+            if row["default"]:
+                flags.append("default")
+            if row["withdrawn"]:
+                flags.append("WITHDRAWN upstream")
+            hash_kind = "sha3-256" if row["sha3_256"] else ("sha256" if row["sha256"] else "none")
+            note = "; ".join(flags + ([row["note"]] if row["note"] else []))
+            lines.append(
+                "{:<10} {:<11} {:<9} {}".format(
+                    row["version"], row["released"], hash_kind, note
+                ).rstrip()
+            )
+        return Outcome("\n".join(lines), 0)
+
+    run_command(body, as_json)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="sqlite-provision", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+    except SystemExit:
+        raise
+    except Exception as exc:  # an internal error: say so plainly, with the traceback in debug
+        if os.environ.get("SQLITE_PROVISION_DEBUG"):
+            raise
+        click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo("  please report it; set SQLITE_PROVISION_DEBUG=1 for a traceback", err=True)
+        sys.exit(EXIT_INTERNAL)

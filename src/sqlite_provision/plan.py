@@ -1,0 +1,104 @@
+"""build_plan: (options, facts, source) -> Plan. Pure: no network, no writes.
+
+The same Plan is printed by --dry-run and run by the executor, so what --dry-run shows is what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlite_provision import activate, build
+from sqlite_provision.facts import Facts
+from sqlite_provision.options import Layout, Options, cache_dir, make_layout
+from sqlite_provision.runner import quote_argv
+from sqlite_provision.source import Source
+from sqlite_provision.steps import (
+    Configure,
+    Extract,
+    Fetch,
+    Install,
+    InstallCompiler,
+    LinkCurrent,
+    Make,
+    Stage,
+    Step,
+    Verify,
+    WriteProfile,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    source: Source
+    layout: Layout
+    steps: Tuple[Step, ...]
+    pythons: Tuple[str, ...]
+    jobs: int
+    request: Dict[str, Any]
+
+    def to_json(self) -> List[Dict[str, Any]]:
+        return [
+            {
+                "name": step.name,
+                "description": step.describe(),
+                "commands": [quote_argv(argv) for argv in step.commands()],
+            }
+            for step in self.steps
+        ]
+
+
+def build_request(source: Source, options: Options) -> Dict[str, Any]:
+    """The inputs that define a build; the manifest records them so a re-run can compare."""
+    checksum = source.checksum
+    return {
+        "version": source.version,
+        "source_hash": f"{checksum.algorithm}:{checksum.hexdigest}" if checksum else None,
+        "cflags": options.env_cflags.strip(),
+    }
+
+
+def build_plan(
+    options: Options,
+    facts: Facts,
+    source: Source,
+    pythons: Tuple[str, ...],
+    cache: Optional[Path] = None,
+) -> Plan:
+    layout = make_layout(options, source.version if source.resolved else "<latest>")
+    activate.check_safe_path(layout.prefix, "--prefix")
+    jobs = options.jobs or facts.cpus
+    era = build.predict_era(source.version_key)
+    predicted = build.make_build_config(
+        era=era,
+        prefix=str(layout.prefix),
+        version=source.version_key,
+        supported=build.predicted_supported(era, source.version_key),
+        env_cflags=options.env_cflags,
+        predicted=True,
+    )
+    steps: List[Step] = [
+        Fetch(source, cache or cache_dir()),
+        InstallCompiler(facts.package_manager or "yum", facts.compiler_missing),
+        Extract(source.filename),
+        Configure(predicted),
+        Make(jobs),
+        Stage(layout.prefix),
+        Install(layout.prefix),
+    ]
+    if layout.current_link is not None:
+        steps.append(LinkCurrent(layout.current_link, layout.prefix.name))
+    if layout.profile_file is not None:
+        activate.check_safe_path(layout.profile_file, "--profile-file")
+        content = activate.render_profile(layout.active_lib_dir, source.version)
+        steps.append(WriteProfile(layout.profile_file, content, layout.active_lib_dir))
+    steps.append(Verify(pythons, options.min_version))
+    return Plan(
+        source=source,
+        layout=layout,
+        steps=tuple(steps),
+        pythons=pythons,
+        jobs=jobs,
+        request=build_request(source, options),
+    )

@@ -1,0 +1,555 @@
+"""The steps of an install. Each is a small frozen dataclass: `describe()` and `commands()` for
+--dry-run, `is_satisfied(ctx)` to skip with a reason (what makes re-runs idempotent), and
+`run(ctx)`, which registers how to undo whatever it changed on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+from sqlite_provision import activate, build
+from sqlite_provision.errors import CommandFailed, HostError, VerifyError
+from sqlite_provision.facts import Facts
+from sqlite_provision.manifest import (
+    Manifest,
+    manifest_problems,
+    read_manifest,
+    scan_tree,
+    write_manifest,
+)
+from sqlite_provision.options import Layout, Options
+from sqlite_provision.runner import Log, Runner
+from sqlite_provision.source import Source
+from sqlite_provision.verify import ProbeResult, read_library, verify_python
+
+Argv = List[str]
+
+
+@dataclass
+class Context:
+    """What a run carries from step to step. Created by the executor, never by --dry-run."""
+
+    options: Options
+    facts: Facts
+    source: Source
+    layout: Layout
+    pythons: Tuple[str, ...]
+    jobs: int
+    request: dict  # type: ignore[type-arg]
+    runner: Runner
+    log: Log
+    undo: List[Tuple[str, Callable[[], None]]] = field(default_factory=list)
+    cleanup: List[Callable[[], None]] = field(default_factory=list)
+    tarball: Optional[Path] = None
+    srcdir: Optional[Path] = None
+    config: Optional[build.BuildConfig] = None
+    staged_prefix: Optional[Path] = None
+    verified: List[ProbeResult] = field(default_factory=list)
+
+    def installed_reason(self) -> Optional[str]:
+        """Why no build is needed: this exact build is in the prefix and its files are intact."""
+        if self.options.force:
+            return None
+        return installed_reason(self.layout, self.request)
+
+
+def installed_reason(layout: Layout, request: dict) -> Optional[str]:  # type: ignore[type-arg]
+    manifest = read_manifest(layout.prefix)
+    if manifest is None or manifest.request != request:
+        return None
+    if manifest_problems(layout.prefix, manifest):
+        return None
+    return f"SQLite {manifest.version} already installed in {layout.prefix} (manifest verified)"
+
+
+class Step:
+    name = "step"
+    changes_host = False  # does running it count as `changed`?
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def commands(self) -> List[Argv]:
+        return []
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return None
+
+    def run(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Fetch(Step):
+    source: Source
+    cache_dir: Path
+    name = "fetch"
+
+    def describe(self) -> str:
+        checksum = self.source.checksum
+        check = f"{checksum.label} {checksum.hexdigest}" if checksum else "its page's hash"
+        if self.source.local is not None:
+            return f"check {self.source.local} against {check}"
+        return f"download {self.source.url} into {self.cache_dir} and check {check}"
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        from sqlite_provision import fetch
+
+        checksum = ctx.source.checksum
+        assert checksum is not None  # noqa: S101 - resolve_source guarantees it
+        if ctx.source.local is not None:
+            if not fetch.verify_file(ctx.source.local, checksum):
+                got = fetch.file_digest(ctx.source.local, checksum.algorithm)
+                raise fetch_mismatch(ctx.source.local.name, checksum.label, checksum.hexdigest, got)
+            ctx.tarball = ctx.source.local
+            return f"{ctx.source.local} verified ({checksum.label})"
+        assert ctx.source.url is not None  # noqa: S101
+        result = fetch.fetch_to_cache(
+            ctx.source.url,
+            self.cache_dir,
+            ctx.source.filename,
+            checksum,
+            log=ctx.log.write,
+            progress=_stderr_is_tty(),
+        )
+        ctx.tarball = result.path
+        if not result.downloaded:
+            return f"cached {result.path} verified ({checksum.label}), no download"
+        return f"{result.bytes} bytes from {ctx.source.url} verified ({checksum.label})"
+
+
+def fetch_mismatch(name: str, label: str, expected: str, got: str) -> Exception:
+    from sqlite_provision.errors import ChecksumError
+
+    return ChecksumError(
+        f"checksum mismatch for {name}: expected {label} {expected}, got {got}",
+        hint="check the file's origin, or pass --sha3-256/--sha256 if you built it yourself",
+    )
+
+
+def _stderr_is_tty() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+@dataclass(frozen=True)
+class InstallCompiler(Step):
+    package_manager: str
+    missing: Tuple[str, ...]
+    name = "compiler"
+    changes_host = True
+
+    def commands(self) -> List[Argv]:
+        return [[self.package_manager, "install", "-y", "gcc", "make"]]
+
+    def describe(self) -> str:
+        if not self.missing:
+            return "gcc and make are present"
+        return "install {} with {}".format(" and ".join(self.missing), self.package_manager)
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        if not self.missing:
+            return "gcc and make are present"
+        reason = ctx.installed_reason()
+        if reason:
+            return reason
+        if shutil.which("gcc") and shutil.which("make"):
+            return "gcc and make are present"
+        return None
+
+    def run(self, ctx: Context) -> str:
+        argv = self.commands()[0]
+        ctx.runner.run(
+            argv,
+            what=self.package_manager,
+            hint="fix the package repositories, or install gcc and make yourself and re-run",
+        )
+        still = [n for n in ("gcc", "make") if not shutil.which(n)]
+        if still:
+            raise CommandFailed(
+                "{} reported success but {} is still missing".format(
+                    self.package_manager, " and ".join(still)
+                ),
+                hint="check that your repositories provide gcc and make "
+                "(on RHEL: the AppStream/BaseOS repos)",
+                argv=argv,
+                returncode=0,
+                tail=ctx.log.tail(),
+            )
+        return f"installed gcc and make with {self.package_manager}"
+
+
+@dataclass(frozen=True)
+class Extract(Step):
+    filename: str
+    name = "extract"
+
+    def describe(self) -> str:
+        return (
+            f"unpack {self.filename} into a new temporary build directory (members checked first)"
+        )
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        from sqlite_provision.archive import extract
+
+        assert ctx.tarball is not None  # noqa: S101
+        build_dir = Path(tempfile.mkdtemp(prefix="sqlite-provision-build-"))
+        ctx.cleanup.append(lambda: shutil.rmtree(str(build_dir), ignore_errors=True))
+        ctx.srcdir = extract(ctx.tarball, build_dir)
+        return f"unpacked into {ctx.srcdir}"
+
+
+@dataclass(frozen=True)
+class Configure(Step):
+    predicted: build.BuildConfig
+    name = "configure"
+
+    def describe(self) -> str:
+        return f"configure the {self.predicted.era} tree: CFLAGS={self.predicted.cflags!r}"
+
+    def commands(self) -> List[Argv]:
+        return [self.predicted.configure_argv()]
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        assert ctx.srcdir is not None  # noqa: S101
+        era = build.detect_era(ctx.srcdir)
+        helped = ctx.runner.capture(["./configure", "--help"], cwd=ctx.srcdir)
+        config = build.make_build_config(
+            era=era,
+            prefix=str(ctx.layout.prefix),
+            version=ctx.source.version_key,
+            supported=build.parse_configure_help(helped.stdout),
+            env_cflags=ctx.options.env_cflags,
+        )
+        env = dict(os.environ, CFLAGS=config.cflags)
+        ctx.runner.run(
+            config.configure_argv(),
+            cwd=ctx.srcdir,
+            env=env,
+            what="configure",
+            hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
+        )
+        ctx.config = config
+        return "{} era: {}".format(era, " ".join(config.configure_args[1:]))
+
+
+@dataclass(frozen=True)
+class Make(Step):
+    jobs: int
+    name = "make"
+
+    def describe(self) -> str:
+        return f"compile with {self.jobs} parallel jobs"
+
+    def commands(self) -> List[Argv]:
+        return [build.make_argv(self.jobs)]
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        assert ctx.srcdir is not None  # noqa: S101
+        ctx.runner.run(
+            build.make_argv(ctx.jobs),
+            cwd=ctx.srcdir,
+            what="make",
+            hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
+        )
+        return f"built with make -j{ctx.jobs}"
+
+
+@dataclass(frozen=True)
+class Stage(Step):
+    prefix: Path
+    name = "stage"
+
+    def describe(self) -> str:
+        return (
+            f"make install into a staging directory beside {self.prefix}, check the library's version and "
+            "compile options, write the manifest"
+        )
+
+    def commands(self) -> List[Argv]:
+        return [build.install_argv(f"{self.prefix.parent}/.sqlite-provision-stage-XXXX")]
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        assert ctx.srcdir is not None and ctx.config is not None  # noqa: S101
+        parent = ctx.layout.prefix.parent
+        created = make_parents(parent)
+        ctx.undo.append((f"remove created {parent}", lambda: remove_empty(created)))
+        staging = Path(tempfile.mkdtemp(prefix=".sqlite-provision-stage-", dir=str(parent)))
+        ctx.cleanup.append(lambda: shutil.rmtree(str(staging), ignore_errors=True))
+        ctx.runner.run(
+            build.install_argv(str(staging)),
+            cwd=ctx.srcdir,
+            what="make install",
+            hint=f"check free space and permissions under {parent}",
+        )
+        staged = staging / str(ctx.layout.prefix).lstrip("/")
+        library = staged / "lib" / "libsqlite3.so.0"
+        if not library.exists():
+            raise VerifyError(
+                "the build installed no lib/libsqlite3.so.0, the name Python's _sqlite3 loads",
+                hint="this tarball's configure may lack --soname=legacy; use another release",
+            )
+        options = self.check_library(ctx, library)
+        write_manifest(
+            staged,
+            Manifest(
+                version=ctx.source.version,
+                request=ctx.request,
+                build=dict(ctx.config.fingerprint(), compile_options=options),
+                files=scan_tree(staged),
+            ),
+        )
+        ctx.staged_prefix = staged
+        return f"staged in {staging}; library {library.name} has every requested option"
+
+    @staticmethod
+    def check_library(ctx: Context, library: Path) -> List[str]:
+        assert ctx.config is not None and ctx.srcdir is not None  # noqa: S101
+        try:
+            version, options = read_library(library)
+        except RuntimeError as exc:
+            raise VerifyError(str(exc), hint="read the log; the build is broken") from exc
+        if version != ctx.source.version:
+            raise VerifyError(
+                f"the built library reports SQLite {version}, expected {ctx.source.version}",
+                hint="the tarball does not hold the release its name says",
+            )
+        known = build.known_compile_options(
+            (ctx.srcdir / "sqlite3.c").read_text(encoding="utf-8", errors="replace")
+        )
+        missing = build.missing_options(ctx.config.expected_options, options, known)
+        forbidden = build.forbidden_present(options)
+        if missing or forbidden:
+            raise VerifyError(
+                "the built library's compile options are wrong: missing {}; forbidden {}".format(
+                    ", ".join(missing) or "none", ", ".join(forbidden) or "none"
+                ),
+                hint="remove conflicting -D flags from CFLAGS (configure ignores some mistakes)",
+            )
+        return options
+
+
+@dataclass(frozen=True)
+class Install(Step):
+    prefix: Path
+    name = "install"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"move the staged tree into {self.prefix} in one rename"
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        return ctx.installed_reason()
+
+    def run(self, ctx: Context) -> str:
+        assert ctx.staged_prefix is not None  # noqa: S101
+        prefix = ctx.layout.prefix
+        backup: Optional[Path] = None
+        if os.path.lexists(str(prefix)):
+            # An older build of ours (checked by preflight): keep it until the run succeeds.
+            backup = prefix.parent / f".{prefix.name}.previous-{os.getpid()}"
+            os.rename(str(prefix), str(backup))
+        os.rename(str(ctx.staged_prefix), str(prefix))
+        activate.fsync_dir(prefix.parent)
+
+        def undo() -> None:
+            shutil.rmtree(str(prefix), ignore_errors=True)
+            if backup is not None:
+                os.rename(str(backup), str(prefix))
+
+        ctx.undo.append((f"remove {prefix}", undo))
+        if backup is not None:
+            kept = backup
+            ctx.cleanup.append(lambda: shutil.rmtree(str(kept), ignore_errors=True))
+            return f"replaced the previous build in {prefix}"
+        return f"installed into {prefix}"
+
+
+@dataclass(frozen=True)
+class LinkCurrent(Step):
+    link: Path
+    target: str
+    name = "link"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"point {self.link} at {self.target} (a new link renamed over the old)"
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        try:
+            if os.readlink(str(self.link)) == self.target:
+                return f"{self.link} already points at {self.target}"
+        except OSError:
+            pass
+        return None
+
+    def run(self, ctx: Context) -> str:
+        try:
+            previous: Optional[str] = os.readlink(str(self.link))
+        except OSError:
+            previous = None
+        activate.swap_symlink(self.link, self.target)
+
+        def undo() -> None:
+            if previous is None:
+                os.unlink(str(self.link))
+            else:
+                activate.swap_symlink(self.link, previous)
+
+        ctx.undo.append((f"restore {self.link}", undo))
+        return f"{self.link} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class WriteProfile(Step):
+    path: Path
+    content: str
+    lib_dir: Path
+    name = "profile"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"write {self.path} (mode 0644) to prepend {self.lib_dir} to LD_LIBRARY_PATH"
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        if activate.read_bytes(self.path) == self.content.encode("utf-8"):
+            return f"{self.path} is already up to date"
+        return None
+
+    def run(self, ctx: Context) -> str:
+        previous = activate.read_bytes(self.path)
+        created = make_parents(self.path.parent)
+        activate.write_atomic(self.path, self.content.encode("utf-8"), 0o644)
+
+        def undo() -> None:
+            activate.restore(self.path, previous)
+            remove_empty(created)
+
+        ctx.undo.append((f"restore {self.path}", undo))
+        return "{} {}".format("replaced" if previous is not None else "wrote", self.path)
+
+
+@dataclass(frozen=True)
+class Verify(Step):
+    pythons: Tuple[str, ...]
+    min_version: str
+    name = "verify"
+
+    def describe(self) -> str:
+        return "start {} in a fresh environment and check it loads SQLite >= {} from the prefix".format(
+            ", ".join(self.pythons), self.min_version
+        )
+
+    def run(self, ctx: Context) -> str:
+        layout = ctx.layout
+        results = [
+            verify_python(
+                python,
+                prefix=layout.prefix,
+                lib_dir=layout.active_lib_dir,
+                profile_file=layout.profile_file,
+                min_version=self.min_version,
+                expected_version=ctx.source.version,
+            )
+            for python in ctx.pythons
+        ]
+        ctx.verified = results
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise VerifyError(
+                "verification failed: " + "; ".join(f"{r.python}: {r.problem}" for r in failed),
+                hint="see 'Python still shows the old version' in the README; "
+                "the previous state was restored",
+            )
+        return "; ".join(
+            f"{r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version} from {r.library}"
+            for r in results
+        )
+
+
+def make_parents(path: Path) -> List[Path]:
+    """mkdir -p that reports what it created, so a rollback can remove exactly that."""
+    created: List[Path] = []
+    current = path
+    while not current.exists():
+        created.append(current)
+        current = current.parent
+    for directory in reversed(created):
+        directory.mkdir(mode=0o755)
+    return created
+
+
+def remove_empty(created: List[Path]) -> None:
+    for directory in created:  # deepest first
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool) -> None:
+    """Host preconditions, checked before any download (exit 3)."""
+    manifest = read_manifest(layout.prefix)
+    if manifest is None and layout.prefix.is_dir() and any(layout.prefix.iterdir()):
+        raise HostError(
+            f"{layout.prefix} exists and was not installed by sqlite-provision",
+            hint="choose an empty or new --prefix; this tool never overwrites files it did not "
+            "install",
+        )
+    for path in [layout.prefix] + ([layout.profile_file] if layout.profile_file else []):
+        existing = nearest_existing(path)
+        if not os.access(str(existing), os.W_OK):
+            raise HostError(
+                "cannot write {} ({} is not writable{})".format(
+                    path, existing, "" if facts.root else " and you are not root"
+                ),
+                hint="run as root, or pass --prefix and --profile-file (or --no-profile) in "
+                "places you can write",
+            )
+    if not needs_build or not facts.compiler_missing:
+        return
+    missing = " and ".join(facts.compiler_missing)
+    command = "{} install -y gcc make".format(facts.package_manager or "yum")
+    if not options.install_deps:
+        raise HostError(
+            f"{missing} missing and --no-install-deps was given",
+            hint=f"run `{command}` first, or drop --no-install-deps",
+        )
+    if not facts.os.rhel_family or facts.package_manager is None:
+        raise HostError(
+            f"{missing} missing, and {facts.os.name} is not a RHEL-family host with yum",
+            hint="install a C compiler and make with your package manager, then re-run",
+        )
+    if not facts.root:
+        raise HostError(
+            f"{missing} missing and only root can install them",
+            hint=f"run `sudo {command}`, or run sqlite-provision as root",
+        )
+
+
+def nearest_existing(path: Path) -> Path:
+    current = path
+    while not current.exists() and current != current.parent:
+        current = current.parent
+    return current
