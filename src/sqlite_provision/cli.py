@@ -411,7 +411,7 @@ def report_error(exc: ProvisionError, as_json: bool) -> None:
     click.echo(f"error: {exc.message}", err=True)
     if exc.hint:
         click.echo(f"  fix: {exc.hint}", err=True)
-    if tail and getattr(exc, "argv", None) is not None:
+    if tail:
         click.echo("--- last lines of the log ---", err=True)
         click.echo(tail.rstrip("\n"), err=True)
     if log is not None and log.path is not None:

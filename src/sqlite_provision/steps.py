@@ -149,7 +149,10 @@ class InstallCompiler(Step):
     changes_host = True
 
     def commands(self) -> List[Argv]:
-        return [[self.package_manager, "install", "-y", "gcc", "make"]]
+        return [self.argv()] if self.missing else []
+
+    def argv(self) -> Argv:
+        return [self.package_manager, "install", "-y", "gcc", "make"]
 
     def describe(self) -> str:
         if not self.missing:
@@ -167,7 +170,7 @@ class InstallCompiler(Step):
         return None
 
     def run(self, ctx: Context) -> str:
-        argv = self.commands()[0]
+        argv = self.argv()
         ctx.runner.run(
             argv,
             what=self.package_manager,
