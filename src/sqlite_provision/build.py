@@ -13,39 +13,12 @@ from pathlib import Path
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from sqlite_provision.errors import DownloadError
+from sqlite_provision.features import Selected, select
 
 AUTOCONF = "autoconf"
 AUTOSETUP = "autosetup"
 FIRST_AUTOSETUP = (3, 49, 0)
 
-
-@dataclass(frozen=True)
-class Define:
-    """A -D flag and the name `PRAGMA compile_options` shows for it when it took effect."""
-
-    flag: str
-    option: str
-    until: Optional[Tuple[int, ...]] = None  # the flag is obsolete from this version on
-
-    def applies_to(self, version: Tuple[int, ...]) -> bool:
-        return self.until is None or version < self.until
-
-
-# Red Hat's sqlite.spec CFLAGS for RHEL 8/9 (reference README), plus FTS4/FTS5 which RHEL enables
-# through configure. JSON1 is built in (and the flag ignored) from 3.38.0.
-RHEL_DEFINES: Tuple[Define, ...] = (
-    Define("-DSQLITE_ENABLE_COLUMN_METADATA=1", "ENABLE_COLUMN_METADATA"),
-    Define("-DSQLITE_DISABLE_DIRSYNC=1", "DISABLE_DIRSYNC"),
-    Define("-DSQLITE_ENABLE_FTS3=1", "ENABLE_FTS3"),
-    Define("-DSQLITE_ENABLE_FTS4=1", "ENABLE_FTS4"),
-    Define("-DSQLITE_ENABLE_FTS5=1", "ENABLE_FTS5"),
-    Define("-DSQLITE_ENABLE_RTREE=1", "ENABLE_RTREE"),
-    Define("-DSQLITE_SECURE_DELETE=1", "SECURE_DELETE"),
-    Define("-DSQLITE_ENABLE_UNLOCK_NOTIFY=1", "ENABLE_UNLOCK_NOTIFY"),
-    Define("-DSQLITE_ENABLE_DBSTAT_VTAB=1", "ENABLE_DBSTAT_VTAB"),
-    Define("-DSQLITE_ENABLE_FTS3_PARENTHESIS=1", "ENABLE_FTS3_PARENTHESIS"),
-    Define("-DSQLITE_ENABLE_JSON1=1", "ENABLE_JSON1", until=(3, 38, 0)),
-)
 
 # CPython's _sqlite3 calls sqlite3_enable_shared_cache and (older versions) sqlite3_trace.
 FORBIDDEN_OPTIONS = ("OMIT_SHARED_CACHE", "OMIT_DEPRECATED", "OMIT_LOAD_EXTENSION")
@@ -60,10 +33,6 @@ AUTOCONF_OPTIONS = (
     "--enable-shared",
     "--enable-threadsafe",
     "--enable-dynamic-extensions",
-    "--enable-fts4",
-    "--enable-fts5",
-    "--enable-rtree",
-    "--enable-math",
     "--disable-static-shell",
 )
 AUTOSETUP_OPTIONS = (
@@ -71,9 +40,6 @@ AUTOSETUP_OPTIONS = (
     "--soname=legacy",
     "--enable-threadsafe",
     "--enable-load-extension",
-    "--fts4",
-    "--fts5",
-    "--rtree",
     "--disable-rpath",
     "--disable-static-shell",
 )
@@ -89,6 +55,7 @@ class BuildConfig:
     configure_args: Tuple[str, ...]
     cflags: str
     expected_options: Tuple[str, ...]
+    features: Tuple[Tuple[str, str], ...] = ()  # (option, where it came from)
     predicted: bool = False  # True when derived from the version, before the tree was unpacked
     skipped_options: Tuple[str, ...] = field(default=())
 
@@ -97,7 +64,12 @@ class BuildConfig:
 
     def fingerprint(self) -> dict:  # type: ignore[type-arg]
         """What makes two builds the same build (recorded in the manifest)."""
-        return {"era": self.era, "configure": list(self.configure_args), "cflags": self.cflags}
+        return {
+            "era": self.era,
+            "configure": list(self.configure_args),
+            "cflags": self.cflags,
+            "features": [list(f) for f in self.features],
+        }
 
 
 def predict_era(version: Tuple[int, ...]) -> str:
@@ -134,9 +106,12 @@ def predicted_supported(era: str, version: Tuple[int, ...]) -> FrozenSet[str]:
             names |= {"--enable-fts4", "--enable-rtree"}
         if version >= (3, 35, 0):
             names.add("--enable-math")
+        if version >= (3, 32, 0):
+            names |= {"--enable-fts3", "--enable-session"}
         names.add("--enable-static-shell")
         return frozenset(names)
-    names = {"--disable-static", "--soname", "--fts4", "--fts5", "--rtree"}
+    names = {"--disable-static", "--soname", "--fts3", "--fts4", "--fts5", "--rtree", "--geopoly"}
+    names |= {"--session", "--dbpage", "--dbstat", "--update-limit"}
     if version >= (3, 51, 0):
         names.add("--disable-rpath")
     if version >= (3, 50, 0):
@@ -167,32 +142,42 @@ def make_build_config(
     supported: FrozenSet[str],
     env_cflags: str = "",
     predicted: bool = False,
+    features: Optional[Sequence[Selected]] = None,
 ) -> BuildConfig:
-    wanted = AUTOSETUP_OPTIONS if era == AUTOSETUP else AUTOCONF_OPTIONS
+    if features is None:
+        features = select("rhel", version)
+    structural = AUTOSETUP_OPTIONS if era == AUTOSETUP else AUTOCONF_OPTIONS
+    wanted = list(structural)
+    for chosen in features:
+        for option in chosen.feature.autosetup if era == AUTOSETUP else chosen.feature.autoconf:
+            if option not in wanted:
+                wanted.append(option)
     args = [f"--prefix={prefix}"]
     skipped = []
     for option in wanted:
         if _supported(option, supported):
             args.append(option)
-        elif _option_name(option) in MUST_SUPPORT:
+        elif _option_name(option) in MUST_SUPPORT and era == AUTOSETUP:
             raise DownloadError(
                 f"this tarball's configure does not support {option}",
                 hint="use a release from `sqlite-provision versions`",
             )
         else:
             skipped.append(option)
-    defines = [d for d in RHEL_DEFINES if d.applies_to(version)]
-    cflags = " ".join([BASE_CFLAGS] + [d.flag for d in defines])
+    # The -D flag is passed for every feature, configure option or not: it is what the amalgamation
+    # reads, and it works in both eras.
+    cflags = " ".join([BASE_CFLAGS] + [chosen.feature.define for chosen in features])
     if env_cflags.strip():
         # Appended last so that the caller wins (CFLAGS=-O0 gives fast test builds).
         cflags = f"{cflags} {env_cflags.strip()}"
-    expected = tuple(d.option for d in defines) + REQUIRED_OPTIONS
+    expected = tuple(chosen.feature.option for chosen in features) + REQUIRED_OPTIONS
     return BuildConfig(
         era=era,
         prefix=prefix,
         configure_args=tuple(args),
         cflags=cflags,
         expected_options=expected,
+        features=tuple((chosen.feature.option, chosen.origin) for chosen in features),
         predicted=predicted,
         skipped_options=tuple(skipped),
     )

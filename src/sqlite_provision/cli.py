@@ -183,6 +183,38 @@ def cli() -> None:
     help="Parallel make jobs.  [default: the number of CPUs]",
 )
 @click.option(
+    "--compat",
+    type=click.Choice(["host", "rhel", "none"]),
+    default="host",
+    show_default=True,
+    help="Feature options: host = every option the system library has, on top of Red Hat's; "
+    "rhel = Red Hat's only; none = upstream defaults (the ABI gate will likely refuse it).",
+)
+@click.option(
+    "--enable",
+    multiple=True,
+    metavar="OPTION",
+    help="Build with this SQLite option too, e.g. SESSION or ENABLE_GEOPOLY (repeatable).",
+)
+@click.option(
+    "--allow-abi-loss",
+    is_flag=True,
+    help="Activate even if the new library lacks functions the system library exports (warns).",
+)
+@click.option(
+    "--keep-failed",
+    is_flag=True,
+    help="On failure keep the build directory (and say where) for debugging.",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another run's lock, then exit 3.",
+)
+@click.option(
     "--no-install-deps", is_flag=True, help="Never run yum; exit 3 if gcc or make is missing."
 )
 @click.option("--force", is_flag=True, help="Rebuild even when this build is already installed.")
@@ -232,6 +264,11 @@ def make_options(kw: Dict[str, Any]) -> Options:
         dry_run=bool(kw.get("dry_run")),
         json=bool(kw.get("as_json")),
         env_cflags=os.environ.get("CFLAGS", ""),
+        compat=kw.get("compat") or "host",
+        enable=tuple(kw.get("enable") or ()),
+        allow_abi_loss=bool(kw.get("allow_abi_loss")),
+        keep_failed=bool(kw.get("keep_failed")),
+        lock_timeout=float(kw.get("lock_timeout") or 0.0) if "lock_timeout" in kw else 600.0,
     )
 
 
@@ -279,16 +316,21 @@ def open_log(command: str) -> Any:
 
 def do_install(options: Options) -> Outcome:
     from sqlite_provision import facts as host
+    from sqlite_provision import hostlib
     from sqlite_provision.executor import StepRecord, execute
+    from sqlite_provision.features import normalize
     from sqlite_provision.plan import build_plan
     from sqlite_provision.source import resolve_latest, resolve_source
     from sqlite_provision.steps import installed_reason, preflight
 
+    for name in options.enable:
+        normalize(name)
     facts = host.gather()
     source = resolve_source(options)
     pythons = resolve_pythons(options.pythons)
+    system = hostlib.probe(pythons[0])
     if options.dry_run:
-        plan = build_plan(options, facts, source, pythons)
+        plan = build_plan(options, facts, source, pythons, host=system)
         preflight(facts, options, plan.layout, needs_build=True)
         return Outcome(dry_run_output(plan, options), 0)
     log = open_log("install")
@@ -307,7 +349,7 @@ def do_install(options: Options) -> Outcome:
                 round(time.monotonic() - started, 3),
                 f"latest is {source.version} ({source.origin})",
             )
-        plan = build_plan(options, facts, source, pythons)
+        plan = build_plan(options, facts, source, pythons, host=system)
         needs_build = options.force or installed_reason(plan.layout, plan.request) is None
         preflight(facts, options, plan.layout, needs_build)
         report = execute(plan, options, facts, log, quiet=False)

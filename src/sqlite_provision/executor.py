@@ -112,6 +112,7 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
                     record.detail = step.run(ctx)
                     record.status = "ok"
                     report.changed = report.changed or step.changes_host
+                    ctx.changed = report.changed
             except KeyboardInterrupt as exc:
                 raise Interrupted(signal.SIGINT) from exc
             except BaseException as exc:

@@ -39,6 +39,19 @@ class Facts:
     yum: Optional[str]
     dnf: Optional[str]
     cpus: int
+    rpm: Optional[str] = None
+
+    def smoke_tools(self) -> Tuple[Tuple[str, ...], ...]:
+        """The host's package tools, as the smoke test runs them. `rpm -q rpm` on RHEL (rpm owns
+        itself there); elsewhere the database may be empty, so `rpm -qa`."""
+        tools = []
+        if self.rpm:
+            tools.append(("rpm", "-q", "rpm") if self.os.rhel_family else ("rpm", "-qa"))
+        if self.dnf:
+            tools.append(("dnf", "--version"))
+        if self.yum and os.path.realpath(self.yum) != os.path.realpath(self.dnf or ""):
+            tools.append(("yum", "--version"))
+        return tuple(tools)
 
     @property
     def compiler_missing(self) -> Tuple[str, ...]:
@@ -81,6 +94,7 @@ def gather(env: Mapping[str, str] = os.environ) -> Facts:
         yum=shutil.which("yum", path=path),
         dnf=shutil.which("dnf", path=path),
         cpus=default_jobs(),
+        rpm=shutil.which("rpm", path=path),
     )
 
 

@@ -40,6 +40,11 @@ class Options:
     dry_run: bool = False
     json: bool = False
     env_cflags: str = field(default="")
+    compat: str = "host"  # host | rhel | none
+    enable: Tuple[str, ...] = ()
+    allow_abi_loss: bool = False
+    keep_failed: bool = False
+    lock_timeout: float = 600.0
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from sqlite_provision import activate, build
 from sqlite_provision.facts import Facts
+from sqlite_provision.features import Selected, select
+from sqlite_provision.hostlib import HostLibrary
 from sqlite_provision.options import Layout, Options, cache_dir, make_layout
 from sqlite_provision.runner import quote_argv
 from sqlite_provision.source import Source
 from sqlite_provision.steps import (
+    AbiGate,
     Configure,
     Extract,
     Fetch,
@@ -22,6 +25,7 @@ from sqlite_provision.steps import (
     InstallCompiler,
     LinkCurrent,
     Make,
+    SmokeTest,
     Stage,
     Step,
     Verify,
@@ -49,13 +53,16 @@ class Plan:
         ]
 
 
-def build_request(source: Source, options: Options) -> Dict[str, Any]:
+def build_request(
+    source: Source, options: Options, features: Tuple[Selected, ...]
+) -> Dict[str, Any]:
     """The inputs that define a build; the manifest records them so a re-run can compare."""
     checksum = source.checksum
     return {
         "version": source.version,
         "source_hash": f"{checksum.algorithm}:{checksum.hexdigest}" if checksum else None,
         "cflags": options.env_cflags.strip(),
+        "features": sorted(s.feature.option for s in features),
     }
 
 
@@ -65,10 +72,13 @@ def build_plan(
     source: Source,
     pythons: Tuple[str, ...],
     cache: Optional[Path] = None,
+    host: Optional[HostLibrary] = None,
 ) -> Plan:
     layout = make_layout(options, source.version if source.resolved else "<latest>")
     activate.check_safe_path(layout.prefix, "--prefix")
     jobs = options.jobs or facts.cpus
+    host = host or HostLibrary(None, None, problem="not probed")
+    features = select(options.compat, source.version_key, host.options, options.enable)
     era = build.predict_era(source.version_key)
     predicted = build.make_build_config(
         era=era,
@@ -77,14 +87,16 @@ def build_plan(
         supported=build.predicted_supported(era, source.version_key),
         env_cflags=options.env_cflags,
         predicted=True,
+        features=features,
     )
     steps: List[Step] = [
         Fetch(source, cache or cache_dir()),
         InstallCompiler(facts.package_manager or "yum", facts.compiler_missing),
         Extract(source.filename),
-        Configure(predicted),
+        Configure(predicted, features),
         Make(jobs),
         Stage(layout.prefix),
+        AbiGate(host, options.allow_abi_loss),
         Install(layout.prefix),
     ]
     if layout.current_link is not None:
@@ -93,6 +105,7 @@ def build_plan(
         activate.check_safe_path(layout.profile_file, "--profile-file")
         content = activate.render_profile(layout.active_lib_dir, source.version)
         steps.append(WriteProfile(layout.profile_file, content, layout.active_lib_dir))
+    steps.append(SmokeTest(facts.smoke_tools()))
     steps.append(Verify(pythons, options.min_version))
     return Plan(
         source=source,
@@ -100,5 +113,5 @@ def build_plan(
         steps=tuple(steps),
         pythons=pythons,
         jobs=jobs,
-        request=build_request(source, options),
+        request=build_request(source, options, features),
     )

@@ -15,6 +15,8 @@ from typing import Callable, List, Optional, Tuple
 from sqlite_provision import activate, build
 from sqlite_provision.errors import CommandFailed, HostError, VerifyError
 from sqlite_provision.facts import Facts
+from sqlite_provision.features import Selected, provider_of, public_symbols
+from sqlite_provision.hostlib import HostLibrary
 from sqlite_provision.manifest import (
     Manifest,
     manifest_problems,
@@ -50,6 +52,8 @@ class Context:
     config: Optional[build.BuildConfig] = None
     staged_prefix: Optional[Path] = None
     verified: List[ProbeResult] = field(default_factory=list)
+    changed: bool = False  # set by the executor once a step that changes the host has run
+    warnings: List[str] = field(default_factory=list)
 
     def installed_reason(self) -> Optional[str]:
         """Why no build is needed: this exact build is in the prefix and its files are intact."""
@@ -217,6 +221,7 @@ class Extract(Step):
 @dataclass(frozen=True)
 class Configure(Step):
     predicted: build.BuildConfig
+    features: Tuple[Selected, ...]
     name = "configure"
 
     def describe(self) -> str:
@@ -238,6 +243,7 @@ class Configure(Step):
             version=ctx.source.version_key,
             supported=build.parse_configure_help(helped.stdout),
             env_cflags=ctx.options.env_cflags,
+            features=self.features,
         )
         env = dict(os.environ, CFLAGS=config.cflags)
         ctx.runner.run(
@@ -489,6 +495,114 @@ class Verify(Step):
             f"{r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version} from {r.library}"
             for r in results
         )
+
+
+@dataclass(frozen=True)
+class AbiGate(Step):
+    """Before anything is activated: the new library must export every public function the
+    system library exports, and carry each of its feature options; otherwise a program linked to
+    the system library dies with `undefined symbol` once the snippet reaches it."""
+
+    host: HostLibrary
+    allow_loss: bool
+    name = "abi"
+
+    def describe(self) -> str:
+        if not self.host.path:
+            return f"compare with the system library (none found: {self.host.problem})"
+        return f"check the new library exports all {len(self.host.symbols)} public functions of {self.host.path} ({self.host.version})"
+
+    def run(self, ctx: Context) -> str:
+        from sqlite_provision.elf import exported_functions
+
+        if not self.host.path or not self.host.symbols:
+            ctx.warnings.append("ABI gate: no system library to compare with")
+            return f"no system library to compare with ({self.host.problem})"
+        root = ctx.staged_prefix or ctx.layout.prefix
+        library = root / "lib" / "libsqlite3.so.0"
+        new_symbols = public_symbols(exported_functions(library))
+        missing = sorted(self.host.symbols - new_symbols)
+        new_options = set(read_library(library)[1])
+        lost_options = sorted(o for o in host_feature_options(self.host) if o not in new_options)
+        if not missing and not lost_options:
+            return f"exports all {len(self.host.symbols)} public functions of {self.host.path}; {len(new_symbols)} exported in all"
+        message = abi_message(missing, lost_options, self.host)
+        if not self.allow_loss:
+            raise VerifyError(
+                message,
+                hint="build with --compat host (the default) or --enable the options named; "
+                f"--allow-abi-loss overrides, at the risk of breaking programs linked to {self.host.path}",
+            )
+        ctx.warnings.append("--allow-abi-loss: " + message)
+        import sys
+
+        sys.stderr.write(f"warning: --allow-abi-loss: {message}\n")
+        return "ABI LOSS ALLOWED: " + message
+
+
+def host_feature_options(host: HostLibrary) -> List[str]:
+    from sqlite_provision.features import host_features
+
+    return host_features(host.options)
+
+
+def abi_message(missing: List[str], lost_options: List[str], host: HostLibrary) -> str:
+    by_option: dict = {}  # type: ignore[type-arg]
+    for symbol in missing:
+        by_option.setdefault(provider_of(symbol) or "no known option", []).append(symbol)
+    parts = [
+        "{} (from {})".format(", ".join(symbols), option)
+        for option, symbols in sorted(by_option.items())
+    ]
+    text = "the new library lacks {} public function(s) that {} exports: {}".format(
+        len(missing), host.path, "; ".join(parts) or "none"
+    )
+    if lost_options:
+        text += "; and compile options {}".format(", ".join(lost_options))
+    return text
+
+
+@dataclass(frozen=True)
+class SmokeTest(Step):
+    """The host's package tools, run under exactly the environment the snippet gives: RHEL 9's
+    rpm database is SQLite, and Fedora reverted 3.42.0 because dnf broke with it."""
+
+    tools: Tuple[Tuple[str, ...], ...]
+    name = "smoke"
+
+    def describe(self) -> str:
+        if not self.tools:
+            return "no rpm, dnf or yum on this host to smoke-test"
+        return "run {} with the new library".format(", ".join(" ".join(t) for t in self.tools))
+
+    def commands(self) -> List[Argv]:
+        return [list(t) for t in self.tools]
+
+    def is_satisfied(self, ctx: Context) -> Optional[str]:
+        if not self.tools:
+            return "no rpm, dnf or yum on this host"
+        if not ctx.changed:
+            return "nothing changed since the install that passed it"
+        return None
+
+    def run(self, ctx: Context) -> str:
+        from sqlite_provision.verify import activated_argv, probe_env
+
+        layout = ctx.layout
+        env = probe_env(layout.active_lib_dir, layout.profile_file)
+        for tool in self.tools:
+            argv = activated_argv(list(tool), layout.profile_file)
+            result = ctx.runner.capture(argv, env=env, timeout=300)
+            if result.returncode != 0:
+                output = (result.stdout + result.stderr).strip()
+                raise VerifyError(
+                    "`{}` fails with the new library (exit status {}): {}".format(
+                        " ".join(tool), result.returncode, output[-1500:] or "no output"
+                    ),
+                    hint="this SQLite would break the host's package tools; the run was rolled "
+                    "back. Try another release or --compat host",
+                )
+        return "passed: {}".format(", ".join(" ".join(t) for t in self.tools))
 
 
 def make_parents(path: Path) -> List[Path]:

@@ -78,19 +78,16 @@ def version_tuple(text: str) -> Tuple[int, ...]:
         return ()
 
 
+def activated_argv(argv: List[str], profile_file: Optional[Path]) -> List[str]:
+    """argv run after sourcing the snippet, exactly as a login shell would; the arguments are
+    passed as positional parameters, never interpolated into the shell text."""
+    if profile_file is None:
+        return argv
+    return ["sh", "-c", '. "$1" && shift && exec "$@"', "sh", str(profile_file), *argv]
+
+
 def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
-    if profile_file is not None:
-        # Source the snippet exactly as a login shell would; no string interpolation into the shell.
-        return [
-            "sh",
-            "-c",
-            '. "$1" && exec "$2" -c "$3"',
-            "sh",
-            str(profile_file),
-            python,
-            PROBE_SCRIPT,
-        ]
-    return [python, "-c", PROBE_SCRIPT]
+    return activated_argv([python, "-c", PROBE_SCRIPT], profile_file)
 
 
 def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str, str]:
