@@ -316,7 +316,7 @@ def open_log(command: str) -> Any:
 
 def do_install(options: Options) -> Outcome:
     from sqlite_provision import facts as host
-    from sqlite_provision import hostlib
+    from sqlite_provision import hostlib, lock
     from sqlite_provision.executor import StepRecord, execute
     from sqlite_provision.features import normalize
     from sqlite_provision.plan import build_plan
@@ -338,21 +338,25 @@ def do_install(options: Options) -> Outcome:
     try:
         log.write(f"sqlite-provision {__version__} install: {sys.argv[1:]}")
         resolve_record = None
-        if not source.resolved:
-            from sqlite_provision.fetch import fetch_text
+        with lock.held(lock.lock_path(), options.lock_timeout):
+            if not source.resolved:
+                from sqlite_provision.fetch import fetch_text
 
-            started = time.monotonic()
-            source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
-            resolve_record = StepRecord(
-                "resolve",
-                "ok",
-                round(time.monotonic() - started, 3),
-                f"latest is {source.version} ({source.origin})",
-            )
-        plan = build_plan(options, facts, source, pythons, host=system)
-        needs_build = options.force or installed_reason(plan.layout, plan.request) is None
-        preflight(facts, options, plan.layout, needs_build)
-        report = execute(plan, options, facts, log, quiet=False)
+                # Host preconditions first: never download only to find we cannot install.
+                draft = build_plan(options, facts, source, pythons, host=system)
+                preflight(facts, options, draft.layout, needs_build=True)
+                started = time.monotonic()
+                source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
+                resolve_record = StepRecord(
+                    "resolve",
+                    "ok",
+                    round(time.monotonic() - started, 3),
+                    f"latest is {source.version} ({source.origin})",
+                )
+            plan = build_plan(options, facts, source, pythons, host=system)
+            needs_build = options.force or installed_reason(plan.layout, plan.request) is None
+            preflight(facts, options, plan.layout, needs_build)
+            report = execute(plan, options, facts, log, quiet=False)
         if resolve_record is not None:
             report.steps.insert(0, resolve_record)
         return Outcome(report_output(report, options.json), 0, report=report)
@@ -460,7 +464,10 @@ def report_error(exc: ProvisionError, as_json: bool) -> None:
         click.echo(f"full log: {log.path}", err=True)
     if as_json:
         report = getattr(exc, "report", None)
-        data: Dict[str, Any] = report.to_json() if report is not None else {}
+        if isinstance(report, dict):
+            data: Dict[str, Any] = dict(report)
+        else:
+            data = report.to_json() if report is not None else {}
         data.update(
             {
                 "ok": False,
@@ -516,18 +523,16 @@ def do_verify(options: Options) -> Outcome:
         for python in resolve_pythons(options.pythons)
     ]
     ok = all(r.ok for r in results)
+    payload: Dict[str, Any] = {
+        "ok": ok,
+        "changed": False,
+        "prefix": str(layout.prefix),
+        "version": manifest.version if manifest else None,
+        "profile_file": str(profile) if profile else None,
+        "verified": [r.to_json() for r in results],
+    }
     if options.json:
-        text = json.dumps(
-            {
-                "ok": ok,
-                "changed": False,
-                "prefix": str(layout.prefix),
-                "version": manifest.version if manifest else None,
-                "profile_file": str(profile) if profile else None,
-                "verified": [r.to_json() for r in results],
-            },
-            indent=2,
-        )
+        text = json.dumps(payload, indent=2)
     else:
         text = "\n".join(
             "{} {} (Python {}): SQLite {} from {}{}".format(
@@ -541,12 +546,17 @@ def do_verify(options: Options) -> Outcome:
             for r in results
         )
     if not ok:
-        click.echo(text)
-        raise VerifyError(
+        error = VerifyError(
             "verification failed: "
             + "; ".join(f"{r.python}: {r.problem}" for r in results if not r.ok),
             hint="see 'Python still shows the old version' in the README",
         )
+        if options.json:
+            # report_error prints the one JSON object, merged with the error's fields.
+            error.report = payload  # type: ignore[attr-defined]
+        else:
+            click.echo(text)
+        raise error
     return Outcome(text, 0)
 
 

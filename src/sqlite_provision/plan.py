@@ -74,7 +74,7 @@ def build_plan(
     cache: Optional[Path] = None,
     host: Optional[HostLibrary] = None,
 ) -> Plan:
-    layout = make_layout(options, source.version if source.resolved else "<latest>")
+    layout = make_layout(options, source.version)
     activate.check_safe_path(layout.prefix, "--prefix")
     jobs = options.jobs or facts.cpus
     host = host or HostLibrary(None, None, problem="not probed")
@@ -103,7 +103,9 @@ def build_plan(
         steps.append(LinkCurrent(layout.current_link, layout.prefix.name))
     if layout.profile_file is not None:
         activate.check_safe_path(layout.profile_file, "--profile-file")
-        content = activate.render_profile(layout.active_lib_dir, source.version)
+        # With `current`, the snippet names no version, so upgrades and rollbacks never rewrite it.
+        shown = "" if layout.current_link is not None else source.version
+        content = activate.render_profile(layout.active_lib_dir, shown)
         steps.append(WriteProfile(layout.profile_file, content, layout.active_lib_dir))
     steps.append(SmokeTest(facts.smoke_tools()))
     steps.append(Verify(pythons, options.min_version))
