@@ -100,6 +100,17 @@ def json_option(f: F) -> F:
     )(f)
 
 
+def lock_option(f: F) -> F:
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=600.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Wait this long for another run's lock, then exit 3.",
+    )(f)
+
+
 def location_options(f: F) -> F:
     f = click.option(
         "--no-profile",
@@ -206,14 +217,7 @@ def cli() -> None:
     is_flag=True,
     help="On failure keep the build directory (and say where) for debugging.",
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(min=0),
-    default=600.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Wait this long for another run's lock, then exit 3.",
-)
+@lock_option
 @click.option(
     "--no-install-deps", is_flag=True, help="Never run yum; exit 3 if gcc or make is missing."
 )
@@ -617,6 +621,130 @@ def versions(as_json: bool) -> None:
                     row["version"], row["released"], hash_kind, note
                 ).rstrip()
             )
+        return Outcome("\n".join(lines), 0)
+
+    run_command(body, as_json)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  sqlite-provision rollback
+  sqlite-provision rollback --json --python /opt/app/venv/bin/python
+"""
+)
+@click.option(
+    "--prefix-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_PREFIX_ROOT,
+    show_default=True,
+    help="Where versions live side by side.",
+)
+@click.option(
+    "--profile-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PROFILE_FILE,
+    show_default=True,
+    help="The snippet to verify through (left unchanged: it points at `current`).",
+)
+@python_options
+@lock_option
+@json_option
+def rollback(**kwargs: Any) -> None:
+    """Switch `current` back to the previous version and re-verify (undone if it fails)."""
+    as_json = bool(kwargs["as_json"])
+
+    def body() -> Outcome:
+        from sqlite_provision import installs, lock
+
+        root = Path(os.path.abspath(str(kwargs["prefix_root"])))
+        profile = Path(os.path.abspath(str(kwargs["profile_file"])))
+        pythons = resolve_pythons(tuple(kwargs["pythons"]))
+        with lock.held(lock.lock_path(), float(kwargs["lock_timeout"])):
+            old, new, results = installs.rollback(root, profile, pythons, kwargs["min_version"])
+        if as_json:
+            return Outcome(
+                json.dumps(
+                    {
+                        "ok": True,
+                        "changed": True,
+                        "from": old,
+                        "version": new,
+                        "verified": [r.to_json() for r in results],
+                    },
+                    indent=2,
+                ),
+                0,
+            )
+        lines = [f"Rolled back: current now points at {new} (was {old})."]
+        lines += [
+            f"  {r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version}"
+            for r in results
+        ]
+        return Outcome("\n".join(lines), 0)
+
+    run_command(body, as_json)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  sqlite-provision uninstall 3.44.2
+  sqlite-provision uninstall --all --json
+"""
+)
+@click.argument("versions", nargs=-1, metavar="[VERSION]...")
+@click.option(
+    "--all", "remove_all", is_flag=True, help="Remove every version, the links and the snippet."
+)
+@click.option(
+    "--prefix-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_PREFIX_ROOT,
+    show_default=True,
+    help="Where versions live side by side.",
+)
+@click.option(
+    "--profile-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_PROFILE_FILE,
+    show_default=True,
+    help="The snippet --all removes (only if this tool wrote it).",
+)
+@lock_option
+@json_option
+def uninstall(**kwargs: Any) -> None:
+    """Remove installed versions: exactly the files in each manifest, nothing else.
+
+    The current version is refused unless --all. Files this tool did not install are left in
+    place and reported.
+    """
+    as_json = bool(kwargs["as_json"])
+
+    def body() -> Outcome:
+        from sqlite_provision import installs, lock
+
+        for version in kwargs["versions"]:
+            validate_version(click.get_current_context(), None, version)  # type: ignore[arg-type]
+        root = Path(os.path.abspath(str(kwargs["prefix_root"])))
+        profile = Path(os.path.abspath(str(kwargs["profile_file"])))
+        with lock.held(lock.lock_path(), float(kwargs["lock_timeout"])):
+            result = installs.uninstall(
+                root, list(kwargs["versions"]), bool(kwargs["remove_all"]), profile
+            )
+        if as_json:
+            return Outcome(json.dumps(dict(result.to_json(), ok=True), indent=2), 0)
+        lines = [
+            "Removed SQLite {} ({} files).".format(
+                ", ".join(result.removed_versions), result.removed_files
+            )
+        ]
+        for path in result.removed_activation:
+            lines.append(f"  removed {path}")
+        for path in result.kept_foreign:
+            lines.append(f"  kept {path}: not installed by sqlite-provision")
+        for path in result.changed_since_install:
+            lines.append(f"  note: {path} had changed since the install")
         return Outcome("\n".join(lines), 0)
 
     run_command(body, as_json)

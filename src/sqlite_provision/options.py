@@ -12,6 +12,7 @@ DEFAULT_PROFILE_FILE = Path("/etc/profile.d/sqlite-provision.sh")
 DEFAULT_MIN_VERSION = "3.24.0"
 MANIFEST_NAME = "sqlite-provision-manifest.json"
 CURRENT_LINK_NAME = "current"
+PREVIOUS_LINK_NAME = "previous"
 
 ENV_MIRROR = "SQLITE_PROVISION_MIRROR"
 ENV_CACHE_DIR = "SQLITE_PROVISION_CACHE_DIR"

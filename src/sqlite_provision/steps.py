@@ -24,7 +24,7 @@ from sqlite_provision.manifest import (
     scan_tree,
     write_manifest,
 )
-from sqlite_provision.options import Layout, Options
+from sqlite_provision.options import PREVIOUS_LINK_NAME, Layout, Options
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.source import Source
 from sqlite_provision.verify import ProbeResult, read_library, verify_python
@@ -64,11 +64,23 @@ class Context:
 
 def installed_reason(layout: Layout, request: dict) -> Optional[str]:  # type: ignore[type-arg]
     manifest = read_manifest(layout.prefix)
-    if manifest is None or manifest.request != request:
+    if manifest is None or not same_request(manifest, request):
         return None
     if manifest_problems(layout.prefix, manifest):
         return None
     return f"SQLite {manifest.version} already installed in {layout.prefix} (manifest verified)"
+
+
+def same_request(manifest: Manifest, request: dict) -> bool:  # type: ignore[type-arg]
+    """The manifest's build is the one requested. The same tarball may be named by another hash
+    (a pinned version has the catalog's SHA-256, `latest` the download page's SHA3-256): the
+    manifest records every digest of the tarball it was built from, so either one matches."""
+    if manifest.request == request:
+        return True
+    digests = manifest.build.get("source_hashes") or []
+    return request.get("source_hash") in digests and dict(
+        manifest.request, source_hash=None
+    ) == dict(request, source_hash=None)
 
 
 class Step:
@@ -325,7 +337,11 @@ class Stage(Step):
             Manifest(
                 version=ctx.source.version,
                 request=ctx.request,
-                build=dict(ctx.config.fingerprint(), compile_options=options),
+                build=dict(
+                    ctx.config.fingerprint(),
+                    compile_options=options,
+                    source_hashes=source_hashes(ctx.tarball),
+                ),
                 files=scan_tree(staged),
             ),
         )
@@ -357,6 +373,14 @@ class Stage(Step):
                 hint="remove conflicting -D flags from CFLAGS (configure ignores some mistakes)",
             )
         return options
+
+
+def source_hashes(tarball: Optional[Path]) -> List[str]:
+    from sqlite_provision.fetch import HASH_ALGORITHMS, file_digest
+
+    if tarball is None:
+        return []
+    return [f"{name}:{file_digest(tarball, name)}" for name in sorted(HASH_ALGORITHMS)]
 
 
 @dataclass(frozen=True)
@@ -414,20 +438,37 @@ class LinkCurrent(Step):
         return None
 
     def run(self, ctx: Context) -> str:
-        try:
-            previous: Optional[str] = os.readlink(str(self.link))
-        except OSError:
-            previous = None
-        activate.swap_symlink(self.link, self.target)
-
-        def undo() -> None:
-            if previous is None:
-                os.unlink(str(self.link))
-            else:
-                activate.swap_symlink(self.link, previous)
-
-        ctx.undo.append((f"restore {self.link}", undo))
+        old_target = read_link(self.link)
+        undo_current = set_link(self.link, self.target)
+        ctx.undo.append((f"restore {self.link}", undo_current))
+        if old_target is not None and old_target != self.target:
+            # `previous` remembers what `current` pointed at, for `sqlite-provision rollback`.
+            undo_previous = set_link(self.link.parent / PREVIOUS_LINK_NAME, old_target)
+            ctx.undo.append(("restore the previous link", undo_previous))
+            return f"{self.link} -> {self.target} (previous: {old_target})"
         return f"{self.link} -> {self.target}"
+
+
+def read_link(link: Path) -> Optional[str]:
+    try:
+        return os.readlink(str(link))
+    except OSError:
+        return None
+
+
+def set_link(link: Path, target: Optional[str]) -> Callable[[], None]:
+    """Point link at target (None removes it) atomically; return how to put it back."""
+    before = read_link(link)
+    if target is None:
+        if before is not None:
+            os.unlink(str(link))
+    else:
+        activate.swap_symlink(link, target)
+
+    def undo() -> None:
+        set_link(link, before)
+
+    return undo
 
 
 @dataclass(frozen=True)
@@ -656,13 +697,20 @@ def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool)
     if not facts.os.rhel_family or facts.package_manager is None:
         raise HostError(
             f"{missing} missing, and {facts.os.name} is not a RHEL-family host with yum",
-            hint="install a C compiler and make with your package manager, then re-run",
+            hint=foreign_compiler_hint(facts),
         )
     if not facts.root:
         raise HostError(
             f"{missing} missing and only root can install them",
             hint=f"run `sudo {command}`, or run sqlite-provision as root",
         )
+
+
+def foreign_compiler_hint(facts: Facts) -> str:
+    """Where the tool will not run a package manager itself, it still names the exact command."""
+    if {"debian", "ubuntu"}.intersection((facts.os.id, *facts.os.like)):
+        return "run `apt-get install -y gcc make` as root, then re-run"
+    return "install a C compiler and make with your package manager, then re-run"
 
 
 def nearest_existing(path: Path) -> Path:
