@@ -208,6 +208,26 @@ def cli() -> None:
     help="Build with this SQLite option too, e.g. SESSION or ENABLE_GEOPOLY (repeatable).",
 )
 @click.option(
+    "--systemd-unit",
+    "systemd_units",
+    multiple=True,
+    metavar="NAME",
+    help="Also write a drop-in giving NAME.service the library (repeatable); "
+    "systemd does not read /etc/profile.d.",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write LD_LIBRARY_PATH=... to this file, for EnvironmentFile= or a cron wrapper.",
+)
+@click.option(
+    "--ld-so-conf",
+    is_flag=True,
+    help="Also add the library to /etc/ld.so.conf.d and run ldconfig. DANGER: this reaches "
+    "every process, boot included; written only after the smoke test passes.",
+)
+@click.option(
     "--allow-abi-loss",
     is_flag=True,
     help="Activate even if the new library lacks functions the system library exports (warns).",
@@ -245,7 +265,7 @@ def make_options(kw: Dict[str, Any]) -> Options:
             "--version latest reads the download page; it cannot name a --tarball or --url",
             hint="pass --version X.Y.Z, or drop it",
         )
-    for name in ("prefix", "prefix_root", "profile_file", "tarball"):
+    for name in ("prefix", "prefix_root", "profile_file", "tarball", "env_file"):
         if kw.get(name) is not None:
             kw[name] = Path(os.path.abspath(str(kw[name])))
     return Options(
@@ -273,6 +293,9 @@ def make_options(kw: Dict[str, Any]) -> Options:
         allow_abi_loss=bool(kw.get("allow_abi_loss")),
         keep_failed=bool(kw.get("keep_failed")),
         lock_timeout=float(kw.get("lock_timeout") or 0.0) if "lock_timeout" in kw else 600.0,
+        systemd_units=tuple(kw.get("systemd_units") or ()),
+        env_file=kw.get("env_file"),
+        ld_so_conf=bool(kw.get("ld_so_conf")),
     )
 
 
@@ -333,6 +356,11 @@ def do_install(options: Options) -> Outcome:
     source = resolve_source(options)
     pythons = resolve_pythons(options.pythons)
     system = hostlib.probe(pythons[0])
+    if options.ld_so_conf and not options.dry_run:
+        sys.stderr.write(
+            "WARNING: --ld-so-conf puts the new library in front of the system one for EVERY "
+            "process on this host, systemd and dnf included, from the next boot on.\n"
+        )
     if options.dry_run:
         plan = build_plan(options, facts, source, pythons, host=system)
         preflight(facts, options, plan.layout, needs_build=True)

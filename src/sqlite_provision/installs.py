@@ -142,9 +142,8 @@ def uninstall(
         if target is not None and target not in {present[v][0].name for v in remaining}:
             set_link(link, None)
             result.removed_activation.append(str(link))
-    if remove_all and profile_file is not None and is_managed(profile_file):
-        profile_file.unlink()
-        result.removed_activation.append(str(profile_file))
+    if remove_all:
+        remove_activation(root, profile_file, result)
     try:
         root.rmdir()  # only if now empty
     except OSError:
@@ -179,3 +178,32 @@ def is_managed(path: Path) -> bool:
         return PROFILE_MARKER in path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
+
+
+def remove_activation(root: Path, profile_file: Optional[Path], result: UninstallResult) -> None:
+    """Remove the activation files the installs wrote, only while they carry our marker."""
+    from sqlite_provision.activation import csh_path, read_record
+    from sqlite_provision.options import ACTIVATION_RECORD
+    from sqlite_provision.runner import capture
+
+    record = root / ACTIVATION_RECORD
+    files = set(read_record(record))
+    if profile_file is not None:
+        files |= {str(profile_file), str(csh_path(profile_file))}
+    for name in sorted(files):
+        path = Path(name)
+        if not is_managed(path):
+            continue
+        path.unlink()
+        result.removed_activation.append(name)
+        if path.parent.name.endswith(".service.d"):
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
+            if str(path).startswith("/etc/systemd/") and os.path.isdir("/run/systemd/system"):
+                capture(["systemctl", "daemon-reload"])
+        if str(path).startswith("/etc/ld.so.conf.d/"):
+            capture(["ldconfig"])
+    if record.exists():
+        record.unlink()

@@ -18,6 +18,11 @@ ENV_MIRROR = "SQLITE_PROVISION_MIRROR"
 ENV_CACHE_DIR = "SQLITE_PROVISION_CACHE_DIR"
 ENV_LOG_DIR = "SQLITE_PROVISION_LOG_DIR"
 ENV_OS_ROOT = "SQLITE_PROVISION_OS_ROOT"
+ENV_SYSTEMD_DIR = "SQLITE_PROVISION_SYSTEMD_DIR"
+ENV_LD_SO_CONF_DIR = "SQLITE_PROVISION_LD_SO_CONF_DIR"
+DEFAULT_SYSTEMD_DIR = Path("/etc/systemd/system")
+DEFAULT_LD_SO_CONF_DIR = Path("/etc/ld.so.conf.d")
+ACTIVATION_RECORD = ".sqlite-provision-activation.json"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,9 @@ class Options:
     allow_abi_loss: bool = False
     keep_failed: bool = False
     lock_timeout: float = 600.0
+    systemd_units: Tuple[str, ...] = ()
+    env_file: Optional[Path] = None
+    ld_so_conf: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,13 @@ class Layout:
     @property
     def manifest(self) -> Path:
         return self.prefix / MANIFEST_NAME
+
+    @property
+    def activation_record(self) -> Optional[Path]:
+        """Where the activation files written are listed, for `uninstall --all`."""
+        if self.current_link is None:
+            return None
+        return self.current_link.parent / ACTIVATION_RECORD
 
 
 def make_layout(options: Options, version: str) -> Layout:
@@ -109,3 +124,11 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def systemd_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env[ENV_SYSTEMD_DIR]) if env.get(ENV_SYSTEMD_DIR) else DEFAULT_SYSTEMD_DIR
+
+
+def ld_so_conf_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env[ENV_LD_SO_CONF_DIR]) if env.get(ENV_LD_SO_CONF_DIR) else DEFAULT_LD_SO_CONF_DIR

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlite_provision import activate, build
+from sqlite_provision import activate, activation, build
 from sqlite_provision.facts import Facts
 from sqlite_provision.features import Selected, select
 from sqlite_provision.hostlib import HostLibrary
@@ -29,7 +29,6 @@ from sqlite_provision.steps import (
     Stage,
     Step,
     Verify,
-    WriteProfile,
 )
 
 
@@ -101,14 +100,20 @@ def build_plan(
     ]
     if layout.current_link is not None:
         steps.append(LinkCurrent(layout.current_link, layout.prefix.name))
-    if layout.profile_file is not None:
-        activate.check_safe_path(layout.profile_file, "--profile-file")
-        # With `current`, the snippet names no version, so upgrades and rollbacks never rewrite it.
-        shown = "" if layout.current_link is not None else source.version
-        content = activate.render_profile(layout.active_lib_dir, shown)
-        steps.append(WriteProfile(layout.profile_file, content, layout.active_lib_dir))
+    # With `current`, the snippet names no version, so upgrades and rollbacks never rewrite it.
+    shown = "" if layout.current_link is not None else source.version
+    written: List[Step] = activation.profile_steps(layout, shown)
+    written += activation.service_steps(options, layout)
+    steps += written
     steps.append(SmokeTest(facts.smoke_tools()))
+    ld_so_conf = activation.ld_so_conf_step(options, layout)
+    if ld_so_conf is not None:
+        steps.append(ld_so_conf)
+        written.append(ld_so_conf)
     steps.append(Verify(pythons, options.min_version))
+    if layout.activation_record is not None and written:
+        files = tuple(str(getattr(step, "path")) for step in written)  # noqa: B009
+        steps.append(activation.RecordActivation(layout.activation_record, files))
     return Plan(
         source=source,
         layout=layout,

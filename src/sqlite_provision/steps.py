@@ -472,15 +472,26 @@ def set_link(link: Path, target: Optional[str]) -> Callable[[], None]:
 
 
 @dataclass(frozen=True)
-class WriteProfile(Step):
+class WriteActivation(Step):
+    """Write one activation file atomically (profile snippets, systemd drop-ins, an env file,
+    ld.so.conf.d), run its follow-up commands (daemon-reload, ldconfig), and undo both."""
+
     path: Path
     content: str
     lib_dir: Path
-    name = "profile"
+    name: str = "activate"
+    purpose: str = "prepend {lib} to LD_LIBRARY_PATH"
+    after: Tuple[Tuple[str, ...], ...] = ()
+    mode: int = 0o644
     changes_host = True
 
     def describe(self) -> str:
-        return f"write {self.path} (mode 0644) to prepend {self.lib_dir} to LD_LIBRARY_PATH"
+        return (
+            f"write {self.path} (mode {self.mode:04o}) to {self.purpose.format(lib=self.lib_dir)}"
+        )
+
+    def commands(self) -> List[Argv]:
+        return [list(a) for a in self.after]
 
     def is_satisfied(self, ctx: Context) -> Optional[str]:
         if activate.read_bytes(self.path) == self.content.encode("utf-8"):
@@ -490,14 +501,25 @@ class WriteProfile(Step):
     def run(self, ctx: Context) -> str:
         previous = activate.read_bytes(self.path)
         created = make_parents(self.path.parent)
-        activate.write_atomic(self.path, self.content.encode("utf-8"), 0o644)
+        activate.write_atomic(self.path, self.content.encode("utf-8"), self.mode)
 
         def undo() -> None:
-            activate.restore(self.path, previous)
+            activate.restore(self.path, previous, self.mode)
             remove_empty(created)
+            self.run_after(ctx)
 
         ctx.undo.append((f"restore {self.path}", undo))
+        self.run_after(ctx)
         return "{} {}".format("replaced" if previous is not None else "wrote", self.path)
+
+    def run_after(self, ctx: Context) -> None:
+        for argv in self.after:
+            ctx.runner.run(list(argv), what=argv[0])
+
+
+@dataclass(frozen=True)
+class WriteProfile(WriteActivation):
+    name: str = "profile"
 
 
 @dataclass(frozen=True)
