@@ -3,6 +3,7 @@ any failure (an interrupt included) undoes what the run changed, newest first, t
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
@@ -143,7 +144,7 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
             exc.report = report  # type: ignore[attr-defined]
         raise
     finally:
-        run_cleanup(ctx)
+        run_cleanup(ctx, keep_work=options.keep_failed and not report.ok)
         signal.signal(signal.SIGTERM, previous_handler)
 
 
@@ -165,7 +166,14 @@ def rollback(ctx: Context) -> None:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def run_cleanup(ctx: Context) -> None:
+def run_cleanup(ctx: Context, keep_work: bool = False) -> None:
+    for directory in ctx.work_dirs:
+        if keep_work:
+            sys.stderr.write(f"--keep-failed: kept {directory} for debugging\n")
+            ctx.log.write(f"kept {directory} (--keep-failed)")
+        else:
+            shutil.rmtree(str(directory), ignore_errors=True)
+    ctx.work_dirs.clear()
     while ctx.cleanup:
         action = ctx.cleanup.pop()
         try:

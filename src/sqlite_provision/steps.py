@@ -47,6 +47,7 @@ class Context:
     log: Log
     undo: List[Tuple[str, Callable[[], None]]] = field(default_factory=list)
     cleanup: List[Callable[[], None]] = field(default_factory=list)
+    work_dirs: List[Path] = field(default_factory=list)  # build and staging dirs (--keep-failed)
     tarball: Optional[Path] = None
     srcdir: Optional[Path] = None
     config: Optional[build.BuildConfig] = None
@@ -225,7 +226,7 @@ class Extract(Step):
 
         assert ctx.tarball is not None  # noqa: S101
         build_dir = Path(tempfile.mkdtemp(prefix="sqlite-provision-build-"))
-        ctx.cleanup.append(lambda: shutil.rmtree(str(build_dir), ignore_errors=True))
+        ctx.work_dirs.append(build_dir)
         ctx.srcdir = extract(ctx.tarball, build_dir)
         return f"unpacked into {ctx.srcdir}"
 
@@ -317,7 +318,7 @@ class Stage(Step):
         created = make_parents(parent)
         ctx.undo.append((f"remove created {parent}", lambda: remove_empty(created)))
         staging = Path(tempfile.mkdtemp(prefix=".sqlite-provision-stage-", dir=str(parent)))
-        ctx.cleanup.append(lambda: shutil.rmtree(str(staging), ignore_errors=True))
+        ctx.work_dirs.append(staging)
         ctx.runner.run(
             build.install_argv(str(staging)),
             cwd=ctx.srcdir,
