@@ -42,11 +42,12 @@ class Facts:
     rpm: Optional[str] = None
 
     def smoke_tools(self) -> Tuple[Tuple[str, ...], ...]:
-        """The host's package tools, as the smoke test runs them. `rpm -q rpm` on RHEL (rpm owns
-        itself there); elsewhere the database may be empty, so `rpm -qa`."""
+        """The host's package tools, as the smoke test runs them. `rpm -qa` reads the whole
+        database (SQLite on RHEL 9) and, unlike `rpm -q rpm`, succeeds on any database, even one
+        where rpm is not itself a package (containers, the pseudo-RHEL test roots)."""
         tools = []
         if self.rpm:
-            tools.append(("rpm", "-q", "rpm") if self.os.rhel_family else ("rpm", "-qa"))
+            tools.append(("rpm", "-qa"))
         if self.dnf:
             tools.append(("dnf", "--version"))
         if self.yum and os.path.realpath(self.yum) != os.path.realpath(self.dnf or ""):

@@ -1,0 +1,96 @@
+"""Static guards: no shell=True anywhere, the tool's Python 3.7 floor, and the probe script on
+the oldest pythons it must serve (RHEL 8's platform-python 3.6, and 2.7)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqlite_provision.runner import clean_env
+from sqlite_provision.verify import PROBE_SCRIPT
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(thing: object, what: str) -> None:
+    if not thing:
+        if IN_CI:
+            pytest.fail(f"{what} is missing under CI")
+        pytest.skip(f"{what} is missing")
+
+
+def test_no_shell_true_anywhere() -> None:
+    offenders = []
+    for path in list((ROOT / "src").rglob("*.py")) + list((ROOT / "scripts").glob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"shell\s*=\s*True", line):
+                offenders.append(f"{path}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+def test_only_runner_and_probes_import_subprocess() -> None:
+    """One door to subprocess (ARCHITECTURE.md): runner.py."""
+    importers = sorted(
+        p.name
+        for p in (ROOT / "src" / "sqlite_provision").glob("*.py")
+        if re.search(r"^\s*import subprocess|^\s*from subprocess", p.read_text(), re.M)
+    )
+    assert importers == ["runner.py"]
+
+
+def test_only_fetch_imports_requests() -> None:
+    importers = sorted(
+        p.name
+        for p in (ROOT / "src" / "sqlite_provision").glob("*.py")
+        if re.search(r"^\s*import requests|^\s*from requests", p.read_text(), re.M)
+    )
+    assert importers == ["fetch.py"]
+
+
+def test_tool_runs_on_python_37() -> None:
+    vermin = shutil.which("vermin")
+    need(vermin, "vermin")
+    result = subprocess.run(
+        [str(vermin), "--no-tips", "--violations", "--target=3.7-", "--eval-annotations",
+         "--backport", "dataclasses", str(ROOT / "src" / "sqlite_provision")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def old_pythons() -> list:
+    found = []
+    for pattern in ("python2.7", "python3.6"):
+        # pyenv's real interpreters, not its shims (which refuse versions not selected)
+        candidates = glob.glob(os.path.expanduser(f"~/.pyenv/versions/*/bin/{pattern}"))
+        candidates = candidates or [p for p in (shutil.which(pattern),) if p and "shims" not in p]
+        if candidates:
+            found.append(sorted(candidates)[0])
+    return found
+
+
+@pytest.mark.parametrize("minor", ["2.7", "3.6"])
+def test_probe_script_runs_on_old_pythons(minor: str) -> None:
+    pythons = [p for p in old_pythons() if p.endswith(minor)]
+    need(pythons, f"a python{minor} (pyenv)")
+    result = subprocess.run(
+        [pythons[0], "-c", PROBE_SCRIPT], capture_output=True, text=True, env=clean_env(),
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["python_version"].startswith(minor)
+    assert re.match(r"^3\.\d+\.\d+$", data["sqlite_version"])
+    # Its _sqlite3 is linked to a shared libsqlite3, and the probe sees which one is mapped.
+    assert data["library"] and "libsqlite3" in data["library"]
+    assert "THREADSAFE=1" in data["compile_options"]
+    assert sys.executable != pythons[0]
