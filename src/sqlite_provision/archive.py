@@ -6,7 +6,7 @@ import os
 import tarfile
 import zlib
 from pathlib import Path
-from typing import List
+from typing import List, Optional, Sequence, Set
 
 from sqlite_provision.errors import DownloadError, UnsafeArchiveError
 
@@ -15,11 +15,41 @@ def _inside(root: str, path: str) -> bool:
     return path == root or path.startswith(root + os.sep)
 
 
+def _through_symlink(parts: Sequence[str], symlinks: Set[str]) -> Optional[str]:
+    """The symlink member that a path (relative to the root) goes through, if any. Nothing is
+    written yet when members are checked, so realpath cannot see the archive's own links: without
+    this, `a -> ..` then `a/b -> ..` then `a/b/x` writes x outside (Python without tar filters)."""
+    current: List[str] = []
+    for index, part in enumerate(parts):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = current[:-1]
+            continue
+        current.append(part)
+        if index < len(parts) - 1 and "/".join(current) in symlinks:
+            return "/".join(current)
+    return None
+
+
 def check_members(members: List[tarfile.TarInfo], dest: Path) -> None:
     """Refuse absolute paths, `..`, links that escape, and anything but files, dirs and links."""
     root = os.path.realpath(str(dest))
+    symlinks = {"/".join(Path(m.name).parts) for m in members if m.issym()}
     for member in members:
         name = member.name
+        via = _through_symlink(Path(name).parts, symlinks)
+        if via is None and member.issym():
+            via = _through_symlink(
+                Path(name).parts[:-1] + tuple(member.linkname.split("/")), symlinks
+            )
+        elif via is None and member.islnk():
+            via = _through_symlink(tuple(member.linkname.split("/")), symlinks)
+        if via is not None:
+            raise UnsafeArchiveError(
+                f"unsafe tarball: member {name!r} goes through the symlink {via!r}",
+                hint="this is not an sqlite.org tarball; check where it came from",
+            )
         if name.startswith("/") or os.path.isabs(name):
             raise UnsafeArchiveError(
                 f"unsafe tarball: member {name!r} has an absolute path",
