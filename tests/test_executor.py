@@ -99,7 +99,8 @@ class WriteFile(Labelled):
 
 @dataclass(frozen=True)
 class ScratchFile(Labelled):
-    """Uses a scratch file that a cleanup action removes; changes nothing on the host."""
+    """Uses a scratch directory (a work dir, like the build dir) that is removed after the run,
+    success or failure; changes nothing on the host."""
 
     label: str
     path: Path
@@ -109,9 +110,10 @@ class ScratchFile(Labelled):
         return f"use scratch {self.path}"
 
     def run(self, ctx: Context) -> str:
-        self.path.write_bytes(b"scratch")
+        self.path.mkdir()
+        (self.path / "object.o").write_bytes(b"scratch")
         self.journal.append(("run", self.label))
-        ctx.cleanup.append(lambda: self.path.unlink())
+        ctx.work_dirs.append(self.path)
         return "scratch in use"
 
 
@@ -245,7 +247,7 @@ def test_success_runs_every_step_and_the_cleanup(tmp_path: Path, log: Log, host:
     assert report.steps[0].detail == "wrote 3 bytes"
     assert target.read_bytes() == b"new"
     assert journal == [("run", "write-a"), ("run", "scratch")]
-    assert not scratch.exists(), "the cleanup action did not run on success"
+    assert not scratch.exists(), "the work dir was not removed on success"
     text = (tmp_path / "logs" / "run.log").read_text()
     assert "== step write-a" in text and "== scratch ok" in text
     assert report.log_file == str(tmp_path / "logs" / "run.log")
@@ -270,7 +272,7 @@ def test_failure_undoes_earlier_steps_newest_first(tmp_path: Path, log: Log, hos
     assert shared.read_bytes() == b"original\x00bytes"
     assert not fresh.exists()
     assert not (host / "never").exists()
-    assert not scratch.exists(), "the cleanup action did not run on failure"
+    assert not scratch.exists(), "the work dir was not removed on failure"
     assert sorted(os.listdir(str(host))) == ["shared.conf"]
     assert [entry for entry in journal if entry[0] == "undo"] == [
         ("undo", "third"),
@@ -544,3 +546,31 @@ def test_real_steps_already_done_are_skipped_and_left_alone(tmp_path: Path, log:
     assert statuses(report)[:2] == [("link", "skipped"), ("profile", "skipped")]
     assert options.profile_file.read_bytes() == write_profile.content.encode()
     assert os.readlink(str(options.prefix_root / "current")) == SOURCE.version
+
+
+@dataclass(frozen=True)
+class KeepBackup(Labelled):
+    """Like Install: keeps a backup for the undo, discarded only once the whole run succeeded."""
+
+    label: str
+    backup: Path
+    journal: Journal = field(compare=False)
+
+    def describe(self) -> str:
+        return f"keep {self.backup}"
+
+    def run(self, ctx: Context) -> str:
+        self.backup.write_bytes(b"previous build")
+        ctx.cleanup.append(lambda: self.backup.unlink())
+        return "backup kept"
+
+
+def test_success_cleanup_never_runs_on_failure(tmp_path: Path, log: Log, host: Path) -> None:
+    journal: Journal = []
+    backup = host / "backup"
+    failure = CommandFailed("verify failed", argv=["python"], returncode=1)
+    run_failing(
+        tmp_path, log, [KeepBackup("keep", backup, journal), Raise("boom", failure, journal)],
+        CommandFailed,
+    )  # fmt: skip
+    assert backup.read_bytes() == b"previous build"

@@ -779,6 +779,10 @@ def uninstall(**kwargs: Any) -> None:
 
 
 def main() -> None:
+    # Files and directories are world-readable whatever the caller's umask: a root umask of 077
+    # would leave /opt/sqlite unreadable to users, whose programs would quietly keep the old
+    # library. Modes that must differ are set explicitly where the file is written.
+    os.umask(0o022)
     try:
         cli.main(prog_name="sqlite-provision", standalone_mode=False)
     except click.exceptions.Abort:

@@ -125,6 +125,8 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
                     f"== {step.name} {record.status} ({record.seconds:.2f}s): {record.detail}"
                 )
                 progress.end(record)
+        remove_work_dirs(ctx, keep=False)
+        run_success_cleanup(ctx)
         report.verified = [r.to_json() for r in ctx.verified]
         for r in ctx.verified:
             if r.library:
@@ -135,6 +137,9 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
         for later in plan.steps[len(report.steps) :]:
             report.steps.append(StepRecord(later.name, "not-run", 0.0, ""))
         report.verified = [r.to_json() for r in ctx.verified]
+        # Work dirs first: the staging dir sits beside the prefix, and a directory this run
+        # created there can only be removed once it is empty again.
+        remove_work_dirs(ctx, keep=options.keep_failed)
         rollback(ctx)
         report.ok = False
         report.changed = False
@@ -144,7 +149,6 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
             exc.report = report  # type: ignore[attr-defined]
         raise
     finally:
-        run_cleanup(ctx, keep_work=options.keep_failed and not report.ok)
         signal.signal(signal.SIGTERM, previous_handler)
 
 
@@ -166,14 +170,18 @@ def rollback(ctx: Context) -> None:
         signal.signal(signal.SIGTERM, old_term)
 
 
-def run_cleanup(ctx: Context, keep_work: bool = False) -> None:
+def remove_work_dirs(ctx: Context, keep: bool) -> None:
     for directory in ctx.work_dirs:
-        if keep_work:
+        if keep:
             sys.stderr.write(f"--keep-failed: kept {directory} for debugging\n")
             ctx.log.write(f"kept {directory} (--keep-failed)")
         else:
             shutil.rmtree(str(directory), ignore_errors=True)
     ctx.work_dirs.clear()
+
+
+def run_success_cleanup(ctx: Context) -> None:
+    """What only a successful run may discard, such as the previous build kept for the undo."""
     while ctx.cleanup:
         action = ctx.cleanup.pop()
         try:
