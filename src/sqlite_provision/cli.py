@@ -158,91 +158,104 @@ def cli() -> None:
     """
 
 
+def source_options(f: F) -> F:
+    """Which tarball, and its checksum: shared by install and build."""
+    for decorator in reversed([
+        click.option(
+            "--version", "version", default=None, callback=validate_version,
+            metavar="X.Y.Z|latest",
+            help="The release to build. Default: the newest non-withdrawn release in the "
+            "catalog; `latest` reads the download page.",
+        ),
+        click.option(
+            "--tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Build this local sqlite-autoconf tarball instead of downloading.",
+        ),
+        click.option("--url", callback=validate_http_url, help="Download the tarball from this URL."),
+        click.option(
+            "--mirror", callback=validate_http_url, metavar="BASE_URL",
+            help="A server laid out like sqlite.org (also $SQLITE_PROVISION_MIRROR).",
+        ),
+        click.option("--sha3-256", "sha3_256", metavar="HEX",
+                     help="The tarball's SHA3-256 (overrides the catalog)."),
+        click.option("--sha256", "sha256", metavar="HEX",
+                     help="The tarball's (or, with --artifact, the artifact's) SHA-256."),
+        click.option("--allow-withdrawn", is_flag=True,
+                     help="Build a release withdrawn upstream (3.52.0)."),
+    ]):  # fmt: skip
+        f = decorator(f)
+    return f
+
+
+def build_options(f: F) -> F:
+    """How to build: shared by install and build."""
+    for decorator in reversed([
+        click.option(
+            "--compat", type=click.Choice(["host", "rhel", "none"]), default="host",
+            show_default=True,
+            help="Feature options: host = every option the system library has, on top of Red "
+            "Hat's; rhel = Red Hat's only; none = upstream defaults (the ABI gate will likely "
+            "refuse it).",
+        ),
+        click.option(
+            "--enable", multiple=True, metavar="OPTION",
+            help="Build with this SQLite option too, e.g. SESSION or ENABLE_GEOPOLY (repeatable).",
+        ),
+        click.option(
+            "--jobs", type=click.IntRange(min=1), default=None,
+            help="Parallel make jobs.  [default: the number of CPUs]",
+        ),
+        click.option("--no-install-deps", is_flag=True,
+                     help="Never run yum; exit 3 if gcc or make is missing."),
+        click.option("--keep-failed", is_flag=True,
+                     help="On failure keep the build and staging directories for debugging."),
+        lock_option,
+        click.option("--dry-run", is_flag=True,
+                     help="Print the exact steps; no network, no writes."),
+    ]):  # fmt: skip
+        f = decorator(f)
+    return f
+
+
+def activation_options(f: F) -> F:
+    for decorator in reversed([
+        click.option(
+            "--systemd-unit", "systemd_units", multiple=True, metavar="NAME",
+            help="Also write a drop-in giving NAME.service the library (repeatable); systemd "
+            "does not read /etc/profile.d.",
+        ),
+        click.option(
+            "--env-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+            help="Also write LD_LIBRARY_PATH=... to this file, for EnvironmentFile= or cron.",
+        ),
+        click.option(
+            "--ld-so-conf", is_flag=True,
+            help="Also add the library to /etc/ld.so.conf.d and run ldconfig. DANGER: this "
+            "reaches every process, boot included; written only after the smoke test passes.",
+        ),
+        click.option(
+            "--allow-abi-loss", is_flag=True,
+            help="Activate even if the new library lacks functions the system library exports "
+            "(warns).",
+        ),
+    ]):  # fmt: skip
+        f = decorator(f)
+    return f
+
+
 @cli.command(epilog=EPILOG_INSTALL)
+@source_options
 @click.option(
-    "--version",
-    "version",
-    default=None,
-    callback=validate_version,
-    metavar="X.Y.Z|latest",
-    help="The release to build. Default: the newest non-withdrawn release in the catalog; "
-    "`latest` reads the download page.",
-)
-@click.option(
-    "--tarball",
+    "--artifact",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Build this local sqlite-autoconf tarball instead of downloading.",
-)
-@click.option("--url", callback=validate_http_url, help="Download the tarball from this URL.")
-@click.option(
-    "--mirror",
-    callback=validate_http_url,
-    metavar="BASE_URL",
-    help="A server laid out like sqlite.org (also $SQLITE_PROVISION_MIRROR).",
-)
-@click.option("--sha3-256", "sha3_256", metavar="HEX", help="The tarball's SHA3-256 (overrides).")
-@click.option("--sha256", "sha256", metavar="HEX", help="The tarball's SHA-256 (overrides).")
-@click.option(
-    "--allow-withdrawn", is_flag=True, help="Build a release withdrawn upstream (3.52.0)."
+    help="Install this prebuilt artifact (from `sqlite-provision build`); no compiler needed. "
+    "Its checksum comes from --sha256 or ARTIFACT.sha256.",
 )
 @location_options
 @python_options
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Parallel make jobs.  [default: the number of CPUs]",
-)
-@click.option(
-    "--compat",
-    type=click.Choice(["host", "rhel", "none"]),
-    default="host",
-    show_default=True,
-    help="Feature options: host = every option the system library has, on top of Red Hat's; "
-    "rhel = Red Hat's only; none = upstream defaults (the ABI gate will likely refuse it).",
-)
-@click.option(
-    "--enable",
-    multiple=True,
-    metavar="OPTION",
-    help="Build with this SQLite option too, e.g. SESSION or ENABLE_GEOPOLY (repeatable).",
-)
-@click.option(
-    "--systemd-unit",
-    "systemd_units",
-    multiple=True,
-    metavar="NAME",
-    help="Also write a drop-in giving NAME.service the library (repeatable); "
-    "systemd does not read /etc/profile.d.",
-)
-@click.option(
-    "--env-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write LD_LIBRARY_PATH=... to this file, for EnvironmentFile= or a cron wrapper.",
-)
-@click.option(
-    "--ld-so-conf",
-    is_flag=True,
-    help="Also add the library to /etc/ld.so.conf.d and run ldconfig. DANGER: this reaches "
-    "every process, boot included; written only after the smoke test passes.",
-)
-@click.option(
-    "--allow-abi-loss",
-    is_flag=True,
-    help="Activate even if the new library lacks functions the system library exports (warns).",
-)
-@click.option(
-    "--keep-failed",
-    is_flag=True,
-    help="On failure keep the build directory (and say where) for debugging.",
-)
-@lock_option
-@click.option(
-    "--no-install-deps", is_flag=True, help="Never run yum; exit 3 if gcc or make is missing."
-)
+@build_options
+@activation_options
 @click.option("--force", is_flag=True, help="Rebuild even when this build is already installed.")
-@click.option("--dry-run", is_flag=True, help="Print the exact steps; no network, no writes.")
 @json_option
 def install(**kwargs: Any) -> None:
     """Download, verify, build, install, activate and verify SQLite.
@@ -251,6 +264,48 @@ def install(**kwargs: Any) -> None:
     """
     as_json = bool(kwargs["as_json"])
     run_command(lambda: do_install(make_options(kwargs)), as_json)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  sqlite-provision build --artifact /srv/dist/sqlite-3.53.4.tar.gz
+  sqlite-provision build --version 3.46.1 --compat rhel --artifact out.tar.gz --json
+  # then, on each host (no compiler needed):
+  sqlite-provision install --artifact /srv/dist/sqlite-3.53.4.tar.gz
+"""
+)
+@source_options
+@click.option(
+    "--artifact",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the artifact (.tar.gz); its .sha256 is written beside it.",
+)
+@click.option(
+    "--prefix",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The prefix the hosts will install it to (they may relocate it).",
+)
+@click.option(
+    "--prefix-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_PREFIX_ROOT,
+    show_default=True,
+    help="Where versions live side by side on the hosts.",
+)
+@build_options
+@json_option
+def build(**kwargs: Any) -> None:
+    """Build once, deploy many: build and pack a staged install with its metadata.
+
+    The artifact holds the files, their sha256, the version, flags and compile options, the
+    exported symbols, the arch and the minimum glibc. Nothing is installed on this host.
+    """
+    as_json = bool(kwargs["as_json"])
+    out = Path(os.path.abspath(str(kwargs.pop("artifact"))))
+    run_command(lambda: do_build(make_options(kwargs), out), as_json)
 
 
 def make_options(kw: Dict[str, Any]) -> Options:
@@ -265,7 +320,14 @@ def make_options(kw: Dict[str, Any]) -> Options:
             "--version latest reads the download page; it cannot name a --tarball or --url",
             hint="pass --version X.Y.Z, or drop it",
         )
-    for name in ("prefix", "prefix_root", "profile_file", "tarball", "env_file"):
+    if kw.get("artifact") is not None:
+        for other in ("tarball", "url", "version", "sha3_256", "mirror"):
+            if kw.get(other):
+                raise UsageError(
+                    "--artifact and --{} are mutually exclusive".format(other.replace("_", "-")),
+                    hint="the artifact already holds one built version",
+                )
+    for name in ("prefix", "prefix_root", "profile_file", "tarball", "env_file", "artifact"):
         if kw.get(name) is not None:
             kw[name] = Path(os.path.abspath(str(kw[name])))
     return Options(
@@ -296,6 +358,7 @@ def make_options(kw: Dict[str, Any]) -> Options:
         systemd_units=tuple(kw.get("systemd_units") or ()),
         env_file=kw.get("env_file"),
         ld_so_conf=bool(kw.get("ld_so_conf")),
+        artifact=kw.get("artifact"),
     )
 
 
@@ -353,7 +416,11 @@ def do_install(options: Options) -> Outcome:
     for name in options.enable:
         normalize(name)
     facts = host.gather()
-    source = resolve_source(options)
+    metadata = None
+    if options.artifact is not None:
+        source, metadata = artifact_source(options)
+    else:
+        source = resolve_source(options)
     pythons = resolve_pythons(options.pythons)
     system = hostlib.probe(pythons[0])
     if options.ld_so_conf and not options.dry_run:
@@ -362,8 +429,8 @@ def do_install(options: Options) -> Outcome:
             "process on this host, systemd and dnf included, from the next boot on.\n"
         )
     if options.dry_run:
-        plan = build_plan(options, facts, source, pythons, host=system)
-        preflight(facts, options, plan.layout, needs_build=True)
+        plan = build_plan(options, facts, source, pythons, host=system, artifact_metadata=metadata)
+        preflight(facts, options, plan.layout, needs_build=metadata is None)
         return Outcome(dry_run_output(plan, options), 0)
     log = open_log("install")
     outcome_log = log
@@ -385,8 +452,12 @@ def do_install(options: Options) -> Outcome:
                     round(time.monotonic() - started, 3),
                     f"latest is {source.version} ({source.origin})",
                 )
-            plan = build_plan(options, facts, source, pythons, host=system)
-            needs_build = options.force or installed_reason(plan.layout, plan.request) is None
+            plan = build_plan(
+                options, facts, source, pythons, host=system, artifact_metadata=metadata
+            )
+            needs_build = metadata is None and (
+                options.force or installed_reason(plan.layout, plan.request) is None
+            )
             preflight(facts, options, plan.layout, needs_build)
             report = execute(plan, options, facts, log, quiet=False)
         if resolve_record is not None:
@@ -397,6 +468,97 @@ def do_install(options: Options) -> Outcome:
         raise
     finally:
         log.close()
+
+
+def artifact_source(options: Options) -> Tuple[Any, Dict[str, Any]]:
+    """The artifact's metadata (read locally; its checksum is checked by the unpack step)."""
+    from sqlite_provision import artifact
+    from sqlite_provision.fetch import Checksum
+    from sqlite_provision.source import Source
+
+    assert options.artifact is not None  # noqa: S101
+    metadata = artifact.read_metadata(options.artifact)
+    version = str(metadata.get("version"))
+    from sqlite_provision.catalog import parse_version
+
+    parse_version(version)
+    expected = artifact.expected_sha256(options.artifact, options.sha256)
+    source = Source(
+        version=version,
+        filename=options.artifact.name,
+        url=None,
+        local=options.artifact,
+        checksum=Checksum("sha256", expected) if len(expected) == 64 else None,
+        release=None,
+        origin=f"--artifact {options.artifact}",
+    )
+    return source, metadata
+
+
+def do_build(options: Options, out: Path) -> Outcome:
+    import dataclasses
+
+    from sqlite_provision import facts as host
+    from sqlite_provision import hostlib, lock
+    from sqlite_provision.executor import execute
+    from sqlite_provision.plan import build_artifact_plan
+    from sqlite_provision.source import resolve_latest, resolve_source
+
+    # Always build: an install of the same version on this host is no reason to skip.
+    options = dataclasses.replace(options, force=True, no_profile=True)
+    facts = host.gather()
+    source = resolve_source(options)
+    import shutil
+
+    python = shutil.which("python3") or sys.executable
+    system = hostlib.probe(python)
+    if options.dry_run:
+        plan = build_artifact_plan(options, facts, source, out, host=system)
+        return Outcome(dry_run_output(plan, options), 0)
+    log = open_log("build")
+    try:
+        with lock.held(lock.lock_path(), options.lock_timeout):
+            if not source.resolved:
+                from sqlite_provision.fetch import fetch_text
+
+                source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
+            plan = build_artifact_plan(options, facts, source, out, host=system)
+            preflight_build(facts, options, out)
+            report = execute(plan, options, facts, log, quiet=False)
+        report.prefix = str(plan.layout.prefix)
+        report.library = None
+        report.profile_file = None
+        return Outcome(build_output(report, out, options.json), 0, report=report)
+    except ProvisionError as exc:
+        exc.log = log  # type: ignore[attr-defined]
+        raise
+    finally:
+        log.close()
+
+
+def preflight_build(facts: Any, options: Options, out: Path) -> None:
+    from sqlite_provision.steps import check_compiler, nearest_existing
+
+    if not os.access(str(nearest_existing(out.parent)), os.W_OK):
+        raise HostError(
+            f"cannot write the artifact {out}",
+            hint="choose an --artifact path in a directory you can write",
+        )
+    check_compiler(facts, options)
+
+
+def build_output(report: Any, out: Path, as_json: bool) -> str:
+    if as_json:
+        data = report.to_json()
+        data["artifact"] = str(out)
+        data["sha256_file"] = str(out) + ".sha256"
+        return json.dumps(data, indent=2)
+    return "\n".join([
+        f"Built SQLite {report.version} for {report.prefix} into {out}",
+        f"  checksum: {out}.sha256",
+        f"  install it on each host: sqlite-provision install --artifact {out}",
+        f"  log: {report.log_file}",
+    ])  # fmt: skip
 
 
 class Outcome:

@@ -96,3 +96,55 @@ def _symbol(data: bytes, endian: str, is64: bool, offset: int) -> Tuple[int, int
     else:
         name, _, _, info, other, shndx = _unpack(endian + "IIIBBH", data, offset)
     return name, info, other, shndx
+
+
+SHT_GNU_VERNEED = 0x6FFFFFFE
+
+
+def required_versions(path: Path) -> FrozenSet[str]:
+    """Symbol versions the file needs from its libraries (.gnu.version_r), e.g. GLIBC_2.34."""
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or len(data) < 64:
+        raise ElfError("not an ELF file")
+    is64 = data[4] == 2
+    endian = "<" if data[5] == 1 else ">"
+    if is64:
+        shoff = _unpack(endian + "Q", data, 0x28)[0]
+        shentsize, shnum = _unpack(endian + "HH", data, 0x3A)
+    else:
+        shoff = _unpack(endian + "I", data, 0x20)[0]
+        shentsize, shnum = _unpack(endian + "HH", data, 0x2E)
+    sections = [_section(data, endian, is64, shoff + i * shentsize) for i in range(shnum)]
+    names = set()
+    for sh_type, offset, _size, link, _entsize in sections:
+        if sh_type != SHT_GNU_VERNEED:
+            continue
+        str_off, str_size = sections[link][1], sections[link][2]
+        strtab = data[str_off : str_off + str_size]
+        entry = offset
+        for _ in range(1000):  # Elf_Verneed chain
+            _ver, cnt, _file, aux, nxt = _unpack(endian + "HHIII", data, entry)
+            aux_off = entry + aux
+            for _ in range(cnt):  # Elf_Vernaux chain
+                _hash, _flags, _other, name, aux_next = _unpack(endian + "IHHII", data, aux_off)
+                end = strtab.find(b"\0", name)
+                names.add(strtab[name:end].decode("ascii", "replace"))
+                if not aux_next:
+                    break
+                aux_off += aux_next
+            if not nxt:
+                break
+            entry += nxt
+    return frozenset(names)
+
+
+def glibc_needed(versions: FrozenSet[str]) -> Tuple[int, ...]:
+    """The newest GLIBC_x.y among required versions, as a tuple ((0,) if none)."""
+    found: List[Tuple[int, ...]] = [(0,)]
+    for name in versions:
+        if name.startswith("GLIBC_"):
+            try:
+                found.append(tuple(int(p) for p in name[len("GLIBC_") :].split(".")))
+            except ValueError:
+                continue
+    return max(found)

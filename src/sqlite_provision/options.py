@@ -54,6 +54,7 @@ class Options:
     systemd_units: Tuple[str, ...] = ()
     env_file: Optional[Path] = None
     ld_so_conf: bool = False
+    artifact: Optional[Path] = None  # install --artifact FILE
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,41 @@ def build_plan(
     pythons: Tuple[str, ...],
     cache: Optional[Path] = None,
     host: Optional[HostLibrary] = None,
+    artifact_metadata: Optional[Dict[str, Any]] = None,
 ) -> Plan:
+    """The install plan: build from source, or (with --artifact) unpack a prebuilt tree; then
+    the same gate, install, activation and verification either way."""
     layout = make_layout(options, source.version)
     activate.check_safe_path(layout.prefix, "--prefix")
-    jobs = options.jobs or facts.cpus
     host = host or HostLibrary(None, None, problem="not probed")
+    jobs = options.jobs or facts.cpus
+    if artifact_metadata is not None and source.local is not None:
+        from sqlite_provision.artifact_steps import UnpackArtifact
+
+        sha = options.sha256 or None
+        steps: List[Step] = [UnpackArtifact(source.local, artifact_metadata, sha)]
+        request = dict(artifact_metadata.get("request") or {})
+    else:
+        steps, request = build_steps(options, facts, source, layout, host, jobs, cache)
+    steps += [AbiGate(host, options.allow_abi_loss), Install(layout.prefix)]
+    steps += activation_steps(options, facts, source, layout, pythons)
+    return Plan(
+        source=source, layout=layout, steps=tuple(steps), pythons=pythons, jobs=jobs,
+        request=request,
+    )  # fmt: skip
+
+
+def build_steps(
+    options: Options,
+    facts: Facts,
+    source: Source,
+    layout: Layout,
+    host: HostLibrary,
+    jobs: int,
+    cache: Optional[Path],
+    beside_prefix: bool = True,
+) -> Tuple[List[Step], Dict[str, Any]]:
+    """Fetch to staged install: what `install` and `build` share."""
     features = select(options.compat, source.version_key, host.options, options.enable)
     era = build.predict_era(source.version_key)
     predicted = build.make_build_config(
@@ -94,10 +124,15 @@ def build_plan(
         Extract(source.filename),
         Configure(predicted, features),
         Make(jobs),
-        Stage(layout.prefix),
-        AbiGate(host, options.allow_abi_loss),
-        Install(layout.prefix),
+        Stage(layout.prefix, beside_prefix),
     ]
+    return steps, build_request(source, options, features)
+
+
+def activation_steps(
+    options: Options, facts: Facts, source: Source, layout: Layout, pythons: Tuple[str, ...]
+) -> List[Step]:
+    steps: List[Step] = []
     if layout.current_link is not None:
         steps.append(LinkCurrent(layout.current_link, layout.prefix.name))
     # With `current`, the snippet names no version, so upgrades and rollbacks never rewrite it.
@@ -114,11 +149,28 @@ def build_plan(
     if layout.activation_record is not None and written:
         files = tuple(str(getattr(step, "path")) for step in written)  # noqa: B009
         steps.append(activation.RecordActivation(layout.activation_record, files))
+    return steps
+
+
+def build_artifact_plan(
+    options: Options,
+    facts: Facts,
+    source: Source,
+    out: Path,
+    host: Optional[HostLibrary] = None,
+) -> Plan:
+    """`build --artifact`: the build steps, staged in a temporary directory, then packed. The ABI
+    gate only warns here; it decides on each host at `install --artifact`."""
+    from sqlite_provision.artifact_steps import PackArtifact
+
+    layout = make_layout(options, source.version)
+    activate.check_safe_path(layout.prefix, "--prefix")
+    host = host or HostLibrary(None, None, problem="not probed")
+    jobs = options.jobs or facts.cpus
+    steps, request = build_steps(
+        options, facts, source, layout, host, jobs, None, beside_prefix=False
+    )
+    steps += [AbiGate(host, allow_loss=True), PackArtifact(out)]
     return Plan(
-        source=source,
-        layout=layout,
-        steps=tuple(steps),
-        pythons=pythons,
-        jobs=jobs,
-        request=build_request(source, options, features),
+        source=source, layout=layout, steps=tuple(steps), pythons=(), jobs=jobs, request=request
     )

@@ -298,6 +298,7 @@ class Make(Step):
 @dataclass(frozen=True)
 class Stage(Step):
     prefix: Path
+    beside_prefix: bool = True  # False for `build`: nothing is written near the prefix
     name = "stage"
 
     def describe(self) -> str:
@@ -314,11 +315,8 @@ class Stage(Step):
 
     def run(self, ctx: Context) -> str:
         assert ctx.srcdir is not None and ctx.config is not None  # noqa: S101
-        parent = ctx.layout.prefix.parent
-        created = make_parents(parent)
-        ctx.undo.append((f"remove created {parent}", lambda: remove_empty(created)))
-        staging = Path(tempfile.mkdtemp(prefix=".sqlite-provision-stage-", dir=str(parent)))
-        ctx.work_dirs.append(staging)
+        staging = new_staging(ctx, self.beside_prefix)
+        parent = staging.parent
         ctx.runner.run(
             build.install_argv(str(staging)),
             cwd=ctx.srcdir,
@@ -669,6 +667,20 @@ class SmokeTest(Step):
         return "passed: {}".format(", ".join(" ".join(t) for t in self.tools))
 
 
+def new_staging(ctx: Context, beside_prefix: bool) -> Path:
+    """A staging dir on the prefix's filesystem, so the install is one rename (or, for `build`,
+    a plain temporary directory)."""
+    if not beside_prefix:
+        staging = Path(tempfile.mkdtemp(prefix="sqlite-provision-stage-"))
+    else:
+        parent = ctx.layout.prefix.parent
+        created = make_parents(parent)
+        ctx.undo.append((f"remove created {parent}", lambda: remove_empty(created)))
+        staging = Path(tempfile.mkdtemp(prefix=".sqlite-provision-stage-", dir=str(parent)))
+    ctx.work_dirs.append(staging)
+    return staging
+
+
 def make_parents(path: Path) -> List[Path]:
     """mkdir -p that reports what it created, so a rollback can remove exactly that."""
     created: List[Path] = []
@@ -708,7 +720,13 @@ def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool)
                 hint="run as root, or pass --prefix and --profile-file (or --no-profile) in "
                 "places you can write",
             )
-    if not needs_build or not facts.compiler_missing:
+    if needs_build:
+        check_compiler(facts, options)
+
+
+def check_compiler(facts: Facts, options: Options) -> None:
+    """gcc and make present, or a way to install them (exit 3 with the command otherwise)."""
+    if not facts.compiler_missing:
         return
     missing = " and ".join(facts.compiler_missing)
     command = "{} install -y gcc make".format(facts.package_manager or "yum")
