@@ -463,8 +463,8 @@ def do_install(options: Options) -> Outcome:
         if resolve_record is not None:
             report.steps.insert(0, resolve_record)
         return Outcome(report_output(report, options.json), 0, report=report)
-    except ProvisionError as exc:
-        exc.log = outcome_log  # type: ignore[attr-defined]
+    except (ProvisionError, OSError) as exc:
+        exc.log = outcome_log  # type: ignore[union-attr]
         raise
     finally:
         log.close()
@@ -529,8 +529,8 @@ def do_build(options: Options, out: Path) -> Outcome:
         report.library = None
         report.profile_file = None
         return Outcome(build_output(report, out, options.json), 0, report=report)
-    except ProvisionError as exc:
-        exc.log = log  # type: ignore[attr-defined]
+    except (ProvisionError, OSError) as exc:
+        exc.log = log  # type: ignore[union-attr]
         raise
     finally:
         log.close()
@@ -641,6 +641,17 @@ def run_command(action: Callable[[], Outcome], as_json: bool) -> None:
     except KeyboardInterrupt:
         report_error(Interrupted(2), as_json)
         sys.exit(130)
+    except OSError as exc:
+        # A filesystem failure the steps did not foresee (disk full, read-only, permissions):
+        # the run was rolled back; say what and where.
+        error = HostError(
+            f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            hint="check free space (df -h) and permissions there, then re-run; "
+            "the host was left as before the run",
+        )
+        error.log = getattr(exc, "log", None)  # type: ignore[attr-defined]
+        report_error(error, as_json)
+        sys.exit(error.exit_code)
     click.echo(outcome.text)
     sys.exit(outcome.code)
 

@@ -702,7 +702,8 @@ def remove_empty(created: List[Path]) -> None:
 
 
 def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool) -> None:
-    """Host preconditions, checked before any download (exit 3)."""
+    """Host preconditions, checked before any download (exit 3). --dry-run skips the one that
+    must create a file (the noexec probe of TMPDIR)."""
     manifest = read_manifest(layout.prefix)
     if manifest is None and layout.prefix.is_dir() and any(layout.prefix.iterdir()):
         raise HostError(
@@ -722,6 +723,36 @@ def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool)
             )
     if needs_build:
         check_compiler(facts, options)
+        if not options.dry_run:
+            check_tmp_exec()
+
+
+def check_tmp_exec() -> None:
+    """configure compiles and runs test programs in the build directory, under TMPDIR: a noexec
+    mount makes it fail in confusing ways, so detect it up front (as python-build does)."""
+    from sqlite_provision.runner import capture
+
+    tmp = Path(tempfile.gettempdir())
+    try:
+        fd, name = tempfile.mkstemp(prefix="sqlite-provision-exec-", suffix=".sh", dir=str(tmp))
+    except OSError as exc:
+        raise HostError(
+            f"cannot create files in the temporary directory {tmp}: {exc.strerror}",
+            hint="set TMPDIR to a writable directory with free space, e.g. TMPDIR=/var/tmp",
+        ) from exc
+    try:
+        os.write(fd, b"#!/bin/sh\nexit 0\n")
+        os.fchmod(fd, 0o700)
+        os.close(fd)
+        result = capture([name], timeout=30)
+    finally:
+        os.unlink(name)
+    if result.returncode != 0:
+        raise HostError(
+            f"cannot run programs in the temporary directory {tmp} (mounted noexec?)",
+            hint="configure runs test programs there: set TMPDIR to a directory on an exec "
+            "mount, e.g. TMPDIR=/var/tmp",
+        )
 
 
 def check_compiler(facts: Facts, options: Options) -> None:
