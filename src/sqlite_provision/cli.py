@@ -586,6 +586,7 @@ def dry_run_output(plan: Any, options: Options) -> str:
                 "prefix": str(plan.layout.prefix),
                 "profile_file": str(plan.layout.profile_file) if plan.layout.profile_file else None,
                 "pythons": list(plan.pythons),
+                "features": [{"option": o, "origin": w} for o, w in plan_features(plan)],
                 "steps": plan.to_json(),
             },
             indent=2,
@@ -598,8 +599,24 @@ def dry_run_output(plan: Any, options: Options) -> str:
         lines.append("{:>2}. {}: {}".format(index, step["name"], step["description"]))
         for command in step["commands"]:
             lines.append(f"      $ {command}")
+    features = plan_features(plan)
+    if features:
+        lines.append("SQLite options built in, and why:")
+        for option, origin in features:
+            lines.append(f"      {option:<28} {origin}")
     lines.append("Steps already satisfied at run time are skipped with their reason.")
     return "\n".join(lines)
+
+
+def plan_features(plan: Any) -> List[Tuple[str, str]]:
+    """(option, where it came from) of the build in the plan: rhel baseline, host library,
+    --enable, or required by another option."""
+    from sqlite_provision.steps import Configure
+
+    for step in plan.steps:
+        if isinstance(step, Configure):
+            return [(s.feature.option, s.origin) for s in step.features]
+    return []
 
 
 def report_output(report: Any, as_json: bool) -> str:

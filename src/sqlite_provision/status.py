@@ -45,7 +45,14 @@ def installed_versions(root: Path) -> List[Dict[str, Any]]:
                 continue
             manifest = read_manifest(child)
             if manifest is not None:
-                rows.append({"version": manifest.version, "prefix": str(child)})
+                rows.append(
+                    {
+                        "version": manifest.version,
+                        "prefix": str(child),
+                        "features": manifest.build.get("features") or [],
+                        "compile_options": manifest.build.get("compile_options") or [],
+                    }
+                )
     return rows
 
 
@@ -118,6 +125,11 @@ def render_status(data: Dict[str, Any]) -> str:
         )
     installed = ", ".join(row["version"] for row in data["installed"]) or "none"
     lines.append("installed:     {} under {}".format(installed, data["prefix_root"]))
+    for row in data["installed"]:
+        if row["features"]:
+            lines.append(f"  {row['version']} built with:")
+            for option, origin in row["features"]:
+                lines.append(f"    {option:<28} {origin}")
     lines.append("current:       {}".format(data["current"] or "(no current link)"))
     if data["prefix"]:
         lines.append(
