@@ -122,9 +122,10 @@ class Selected:
 
 def normalize(name: str) -> str:
     """Accept ENABLE_SESSION, SQLITE_ENABLE_SESSION, session, enable-session, SOUNDEX ..."""
-    key = name.strip().upper().replace("-", "_")
-    if key.startswith("-DSQLITE_"):
-        key = key[len("-DSQLITE_") :]
+    key = name.strip().upper()
+    if key.startswith("-D"):
+        key = key[len("-D") :]
+    key = key.replace("-", "_")
     if key.startswith("SQLITE_"):
         key = key[len("SQLITE_") :]
     key = key.split("=", 1)[0]
