@@ -111,6 +111,28 @@ def lock_option(f: F) -> F:
     )(f)
 
 
+def root_options(profile_help: str) -> Callable[[F], F]:
+    """--prefix-root and --profile-file, for the commands that act on what install left."""
+
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--profile-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=DEFAULT_PROFILE_FILE,
+            show_default=True,
+            help=profile_help,
+        )(f)
+        return click.option(
+            "--prefix-root",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_PREFIX_ROOT,
+            show_default=True,
+            help="Where versions live side by side.",
+        )(f)
+
+    return decorate
+
+
 def location_options(f: F) -> F:
     f = click.option(
         "--no-profile",
@@ -851,20 +873,7 @@ Examples:
   sqlite-provision rollback --json --python /opt/app/venv/bin/python
 """
 )
-@click.option(
-    "--prefix-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_PREFIX_ROOT,
-    show_default=True,
-    help="Where versions live side by side.",
-)
-@click.option(
-    "--profile-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PROFILE_FILE,
-    show_default=True,
-    help="The snippet to verify through (left unchanged: it points at `current`).",
-)
+@root_options("The snippet to verify through (left unchanged: it points at `current`).")
 @python_options
 @lock_option
 @json_option
@@ -915,20 +924,7 @@ Examples:
 @click.option(
     "--all", "remove_all", is_flag=True, help="Remove every version, the links and the snippet."
 )
-@click.option(
-    "--prefix-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_PREFIX_ROOT,
-    show_default=True,
-    help="Where versions live side by side.",
-)
-@click.option(
-    "--profile-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_PROFILE_FILE,
-    show_default=True,
-    help="The snippet --all removes (only if this tool wrote it).",
-)
+@root_options("The snippet --all removes (only if this tool wrote it).")
 @lock_option
 @json_option
 def uninstall(**kwargs: Any) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from sqlite_provision import __version__
+from sqlite_provision.activate import fsync_dir
 from sqlite_provision.errors import ChecksumError, DownloadError, UsageError
 
 if TYPE_CHECKING:
@@ -293,20 +294,6 @@ def _mib(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MiB"
 
 
-def _fsync_directory(directory: Path) -> None:
-    # Makes the rename durable; not every filesystem allows opening a directory.
-    try:
-        fd = os.open(str(directory), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _prepare_cache_dir(cache_dir: Path) -> None:
     if cache_dir.is_dir():
         return
@@ -421,7 +408,7 @@ def fetch_to_cache(
                 pass  # renamed into place, or never written
 
     attempts = _with_retries(url, attempt, session, log, retries, backoff)
-    _fsync_directory(cache_dir)
+    fsync_dir(cache_dir)
     log(f"downloaded {target} ({received[0]} bytes, {checksum.label} verified)")
     return FetchResult(target, True, received[0], attempts)
 

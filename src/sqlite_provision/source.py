@@ -95,36 +95,11 @@ def version_for_file(name: str, options: Options, what: str) -> str:
 def resolve_source(options: Options) -> Source:
     """Everything that needs no network. `latest` stays a placeholder here."""
     if options.tarball is not None:
-        name = options.tarball.name
-        version = version_for_file(name, options, "--tarball")
-        release = catalog.find_release(version)
-        check_withdrawn(release, options)
-        checksum = user_checksum(options) or release_checksum(release)
-        return Source(
-            version=version,
-            filename=name,
-            url=None,
-            local=options.tarball,
-            checksum=require_checksum(checksum, str(options.tarball), version),
-            release=release,
-            origin="--tarball",
-        )
+        return named_file_source(options, options.tarball.name, "--tarball", local=options.tarball)
     if options.url is not None:
         check_url(options.url)
         name = os.path.basename(urlparse(options.url).path)
-        version = version_for_file(name, options, "--url")
-        release = catalog.find_release(version)
-        check_withdrawn(release, options)
-        checksum = user_checksum(options) or release_checksum(release)
-        return Source(
-            version=version,
-            filename=name,
-            url=options.url,
-            local=None,
-            checksum=require_checksum(checksum, options.url, version),
-            release=release,
-            origin="--url",
-        )
+        return named_file_source(options, name, "--url", url=options.url)
     if options.version == LATEST:
         return Source(
             version=LATEST,
@@ -141,6 +116,30 @@ def resolve_source(options: Options) -> Source:
         else catalog.default_release()
     )
     return from_release(release, options, "catalog")
+
+
+def named_file_source(
+    options: Options,
+    name: str,
+    what: str,
+    local: Optional[Path] = None,
+    url: Optional[str] = None,
+) -> Source:
+    """A --tarball or --url: the version from its name (or --version), the hash from the user
+    or, when the name is a catalog release, from the catalog."""
+    version = version_for_file(name, options, what)
+    release = catalog.find_release(version)
+    check_withdrawn(release, options)
+    checksum = user_checksum(options) or release_checksum(release)
+    return Source(
+        version=version,
+        filename=name,
+        url=url,
+        local=local,
+        checksum=require_checksum(checksum, str(local or url), version),
+        release=release,
+        origin=what,
+    )
 
 
 def from_release(release: Release, options: Options, origin: str) -> Source:
