@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 from sqlite_provision import __version__
 from sqlite_provision.errors import UsageError
@@ -79,8 +80,14 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
-def restore(path: Path, previous: Optional[bytes], mode: int = 0o644) -> None:
-    """Put back what was there before the run: the old bytes, or nothing."""
+def restore(
+    path: Path,
+    previous: Optional[bytes],
+    mode: int = 0o644,
+    owner: Optional[Tuple[int, int]] = None,
+) -> None:
+    """Put back what was there before the run: the old bytes (with their mode and, given
+    `owner`, their uid and gid), or nothing."""
     if previous is None:
         try:
             path.unlink()
@@ -88,6 +95,14 @@ def restore(path: Path, previous: Optional[bytes], mode: int = 0o644) -> None:
             pass
     else:
         write_atomic(path, previous, mode)
+        if owner is not None and owner != (os.getuid(), os.getgid()):
+            os.chown(str(path), owner[0], owner[1])
+
+
+def file_metadata(path: Path) -> Tuple[int, Tuple[int, int]]:
+    """(permission bits, (uid, gid)) of an existing file, to restore it exactly."""
+    info = os.stat(str(path))
+    return stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
 
 
 def fsync_dir(path: Path) -> None:

@@ -499,11 +499,16 @@ class WriteActivation(Step):
 
     def run(self, ctx: Context) -> str:
         previous = activate.read_bytes(self.path)
+        # The undo puts back the old file as it was: its mode and owner too, not ours.
+        mode: int = self.mode
+        owner: Optional[Tuple[int, int]] = None
+        if previous is not None:
+            mode, owner = activate.file_metadata(self.path)
         created = make_parents(self.path.parent)
         activate.write_atomic(self.path, self.content.encode("utf-8"), self.mode)
 
         def undo() -> None:
-            activate.restore(self.path, previous, self.mode)
+            activate.restore(self.path, previous, mode, owner)
             remove_empty(created)
             self.run_after(ctx)
 
