@@ -719,17 +719,39 @@ def preflight(facts: Facts, options: Options, layout: Layout, needs_build: bool)
     for path in [layout.prefix] + ([layout.profile_file] if layout.profile_file else []):
         existing = nearest_existing(path)
         if not os.access(str(existing), os.W_OK):
-            raise HostError(
-                "cannot write {} ({} is not writable{})".format(
-                    path, existing, "" if facts.root else " and you are not root"
-                ),
-                hint="run as root, or pass --prefix and --profile-file (or --no-profile) in "
-                "places you can write",
-            )
+            raise not_writable(path, existing, facts.root)
     if needs_build:
         check_compiler(facts, options)
         if not options.dry_run:
             check_tmp_exec()
+
+
+def not_writable(path: Path, existing: Path, root: bool) -> HostError:
+    """Why `path` cannot be written, in terms the operator can act on: root cannot fix a
+    read-only filesystem or an immutable directory by being root."""
+    elsewhere = (
+        "pass --prefix-root (or --prefix) and --profile-file (or --no-profile) on a "
+        "writable filesystem"
+    )
+    try:
+        read_only = bool(os.statvfs(str(existing)).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return HostError(
+            f"cannot write {path}: {existing} is on a read-only filesystem",
+            hint=f"remount it read-write, or {elsewhere}",
+        )
+    if root:
+        return HostError(
+            f"cannot write {path}: {existing} is not writable, even for root",
+            hint=f"check its attributes (lsattr -d {existing}) and its mount, or {elsewhere}",
+        )
+    return HostError(
+        f"cannot write {path} ({existing} is not writable and you are not root)",
+        hint="run as root, or pass --prefix and --profile-file (or --no-profile) in "
+        "places you can write",
+    )
 
 
 def check_tmp_exec() -> None:
