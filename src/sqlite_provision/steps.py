@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from sqlite_provision import activate, build
 from sqlite_provision.errors import CommandFailed, HostError, VerifyError
@@ -227,8 +227,27 @@ class Extract(Step):
         assert ctx.tarball is not None  # noqa: S101
         build_dir = Path(tempfile.mkdtemp(prefix="sqlite-provision-build-"))
         ctx.work_dirs.append(build_dir)
-        ctx.srcdir = extract(ctx.tarball, build_dir)
+        try:
+            ctx.srcdir = extract(ctx.tarball, build_dir)
+            # The TMPDIR of configure and the compiler (build_env): their temporary files go
+            # with the build directory whatever happens, an interrupt included.
+            (build_dir / "tmp").mkdir(mode=0o700)
+        except OSError as exc:  # a full or read-only TMPDIR: say which directory
+            raise HostError(
+                f"cannot unpack {ctx.tarball.name} into {build_dir}: {exc.strerror or exc}",
+                hint=f"free space in {build_dir.parent} (df -h), or set TMPDIR to a directory "
+                "with room on an exec mount, e.g. TMPDIR=/var/tmp",
+            ) from exc
         return f"unpacked into {ctx.srcdir}"
+
+
+def build_env(ctx: Context, **overrides: str) -> Dict[str, str]:
+    """The environment of configure and make: TMPDIR inside the build directory, so that the
+    temporary files of a configure or compiler that is interrupted are removed with it."""
+    env = dict(os.environ, **overrides)
+    if ctx.srcdir is not None:
+        env["TMPDIR"] = str(ctx.srcdir.parent / "tmp")
+    return env
 
 
 @dataclass(frozen=True)
@@ -249,7 +268,7 @@ class Configure(Step):
     def run(self, ctx: Context) -> str:
         assert ctx.srcdir is not None  # noqa: S101
         era = build.detect_era(ctx.srcdir)
-        helped = ctx.runner.capture(["./configure", "--help"], cwd=ctx.srcdir)
+        helped = ctx.runner.capture(["./configure", "--help"], cwd=ctx.srcdir, env=build_env(ctx))
         config = build.make_build_config(
             era=era,
             prefix=str(ctx.layout.prefix),
@@ -258,7 +277,7 @@ class Configure(Step):
             env_cflags=ctx.options.env_cflags,
             features=self.features,
         )
-        env = dict(os.environ, CFLAGS=config.cflags)
+        env = build_env(ctx, CFLAGS=config.cflags)
         ctx.runner.run(
             config.configure_argv(),
             cwd=ctx.srcdir,
@@ -289,6 +308,7 @@ class Make(Step):
         ctx.runner.run(
             build.make_argv(ctx.jobs),
             cwd=ctx.srcdir,
+            env=build_env(ctx),
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
@@ -320,6 +340,7 @@ class Stage(Step):
         ctx.runner.run(
             build.install_argv(str(staging)),
             cwd=ctx.srcdir,
+            env=build_env(ctx),
             what="make install",
             hint=f"check free space and permissions under {parent}",
         )
