@@ -83,6 +83,9 @@ class Interrupted(ProvisionError):
         import signal
 
         name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}; the host was left as before the run")
+        super().__init__(
+            f"interrupted by {name}; the host was left as before the run",
+            hint="nothing to clean up: run the same command again to install",
+        )
         self.signum = signum
         self.exit_code = 128 + signum
