@@ -96,8 +96,10 @@ def parse_checksum(algorithm: str, text: str) -> Checksum:
     if not _HEX64.fullmatch(value):
         option = "--" + algorithm.replace("_", "-")
         shown = value if len(value) <= 80 else value[:77] + "..."
+        # Of the right length, it still has a character that is not a hex digit: say so.
+        why = "; those are not all hexadecimal digits (0-9, a-f)" if len(value) == 64 else ""
         raise ChecksumError(
-            f"{option} must be 64 hex characters, got {len(value)}: {shown!r}",
+            f"{option} must be 64 hex characters, got {len(value)}: {shown!r}{why}",
             hint="copy the {} value exactly as sqlite.org publishes it, or as "
             "`openssl dgst -{}` prints it".format(
                 HASH_ALGORITHMS[algorithm], algorithm.replace("_", "-")

@@ -41,9 +41,11 @@ def base_url(options: Options, env: os._Environ[str] | dict = os.environ) -> str
 
 
 def user_checksum(options: Options) -> Optional[Checksum]:
-    if options.sha3_256:
+    # `is not None`: an empty --sha256 "" is a bad hash, not "no hash" (the catalog's would
+    # then be used silently).
+    if options.sha3_256 is not None:
         return parse_checksum("sha3_256", options.sha3_256)
-    if options.sha256:
+    if options.sha256 is not None:
         return parse_checksum("sha256", options.sha256)
     return None
 
