@@ -12,7 +12,7 @@ import signal
 import subprocess  # nosec B404: this module is the one reviewed place that runs commands
 import time
 from pathlib import Path
-from typing import IO, Dict, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Dict, Mapping, Optional, Sequence, Union
 
 from sqlite_provision.errors import CommandFailed
 
@@ -129,20 +129,36 @@ def capture(
     cwd: Optional[Path] = None,
     timeout: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a short probe without a log (host facts are gathered before any log exists)."""
+    """Run a short probe without a log (host facts are gathered before any log exists).
+
+    Like `Runner.run`, in a process group of its own, stopped as a whole on a timeout or an
+    interrupt: a probe can start children too (`configure --help` compiles autosetup's jimsh0
+    on a host without tclsh), and killing the probe alone would leave them running, orphans.
+    """
+    argv = [str(a) for a in argv]
     try:
-        return subprocess.run(  # noqa: S603 - argv list, no shell
-            [str(a) for a in argv],
+        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            argv,
             env=dict(env) if env is not None else None,
             cwd=str(cwd) if cwd else None,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
+            start_new_session=True,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(list(argv), 127, "", str(exc))
+    except OSError as exc:
+        return subprocess.CompletedProcess(argv, 127, "", str(exc))
+    with proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            kill_group(proc)
+            return subprocess.CompletedProcess(argv, 127, "", str(exc))
+        except BaseException:
+            kill_group(proc)
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
 
 def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
@@ -154,7 +170,7 @@ def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
     try:
         pgid = os.getpgid(proc.pid)
     except ProcessLookupError:
