@@ -1,0 +1,102 @@
+"""The fault matrix: fixtures, and the session's one `faults:` line.
+
+Every case records (injected, host-unchanged) in faultlib.TALLY; at the end of the session one
+line, `faults: N injected, N host-unchanged`, is printed, and the session fails if the two
+differ (a case whose host changed fails its own test too, but the line must tell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import pytest
+from faultlib import (
+    PATH_3442,
+    TALLY,
+    FaultHost,
+    copy_host,
+    expect,
+    run_tool,
+    serve_release,
+)
+
+from clirun import Run
+from mirror import Mirror
+from snapshot import Entry
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if TALLY.differing() and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    terminalreporter.write_line(TALLY.line())
+    differing = TALLY.differing()
+    if differing:
+        terminalreporter.write_line(
+            "faults whose host changed (or that stopped before the check): " + ", ".join(differing),
+            red=True,
+        )
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> FaultHost:
+    """A fresh host: nothing of ours installed, other packages' files in place."""
+    return FaultHost(tmp_path / "host")
+
+
+def default_attempts() -> int:
+    """The number of HTTP attempts fetch_to_cache makes by default (its `retries`)."""
+    import inspect
+
+    from sqlite_provision.fetch import fetch_to_cache
+
+    return int(inspect.signature(fetch_to_cache).parameters["retries"].default)
+
+
+@dataclass
+class Seed:
+    """The session's one full build: 3.44.2 installed from a mirror that answers the tarball's
+    first requests with 500, with the default options plus a systemd drop-in, under umask 077."""
+
+    host: FaultHost
+    mirror: Mirror
+    run: Run
+    before: Dict[str, Entry]
+    after: Dict[str, Entry]
+    failures: int  # the 500s served before the 200
+
+    def copy(self, root: Path, *extra: str) -> FaultHost:
+        """A copy of the installed host, re-installed in place (no build: the prefix's manifest
+        matches) so that its snippet and drop-in name the copy's own paths."""
+        copied = copy_host(self.host, root)
+        run = run_tool(
+            copied.args("--version", "3.44.2", "--mirror", self.mirror.url,
+                        "--systemd-unit", "myapp", *extra),
+            copied.env(),
+        )  # fmt: skip
+        expect(run, 0, fix=False)
+        assert run.step("make")["status"] == "skipped", run.describe()
+        return copied
+
+
+@pytest.fixture(scope="session")
+def seed(
+    shared_tarballs: Dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seed]:
+    host = FaultHost(tmp_path_factory.mktemp("seed"))
+    with Mirror() as mirror:
+        serve_release(mirror, shared_tarballs, "3.44.2")
+        failures = default_attempts() - 1
+        mirror.fail(PATH_3442, [500] * failures)
+        before = host.snapshot()
+        run = run_tool(
+            host.args("--version", "3.44.2", "--mirror", mirror.url, "--systemd-unit", "myapp"),
+            host.env(),
+            umask=0o077,  # the tool must set every mode itself
+        )
+        print(f"seed install (a real build of 3.44.2): {run.seconds:.1f}s")
+        yield Seed(host, mirror, run, before, host.snapshot(), failures)
