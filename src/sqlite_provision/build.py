@@ -208,7 +208,41 @@ def forbidden_present(actual: Sequence[str]) -> List[str]:
     return [o for o in actual if o.split("=", 1)[0] in FORBIDDEN_OPTIONS]
 
 
-def make_argv(jobs: int) -> List[str]:
+# The autosetup Makefile (3.49+) compiles and links the shell in one command that waits for
+# libsqlite3.so, so shell.c starts only after sqlite3.c, the longest compile, has finished, and
+# the other cores idle meanwhile. This overlay compiles shell.c into an object of its own, in
+# parallel with sqlite3.c, and links it the same way. Measured on 3.52.0, 2 cores: make -j2 from
+# 33.2 s to 29.8 s. It is used only when the Makefile holds every name it relies on.
+SHELL_OVERLAY_NAME = "sqlite-provision-shell.mk"
+SHELL_OVERLAY = """\
+# Written by sqlite-provision: compile shell.c beside sqlite3.c, not after libsqlite3.so.
+sqlite-provision-shell.o: $(TOP)/shell.c
+\t$(CC) -c -o $@ $(TOP)/shell.c -I. $(OPT_FEATURE_FLAGS) $(SHELL_OPT) \\
+\t\t$(CFLAGS) $(CFLAGS.readline) $(CFLAGS.icu)
+sqlite3$(T.exe): sqlite-provision-shell.o $(sqlite3-shell-deps.$(ENABLE_STATIC_SHELL))
+\t$(CC) -o $@ sqlite-provision-shell.o $(sqlite3-shell-link-flags.$(ENABLE_STATIC_SHELL)) \\
+\t\t$(sqlite3-shell-static.flags.$(STATIC_CLI_SHELL)) $(LDFLAGS.readline)
+"""
+SHELL_RULE = "sqlite3$(T.exe): $(TOP)/shell.c $(sqlite3-shell-deps.$(ENABLE_STATIC_SHELL))"
+SHELL_OVERLAY_NAMES = (
+    "$(OPT_FEATURE_FLAGS)",
+    "$(SHELL_OPT)",
+    "$(CFLAGS.readline)",
+    "$(CFLAGS.icu)",
+    "$(sqlite3-shell-link-flags.$(ENABLE_STATIC_SHELL))",
+    "$(sqlite3-shell-static.flags.$(STATIC_CLI_SHELL))",
+    "$(LDFLAGS.readline)",
+)
+
+
+def shell_overlay_fits(makefile_text: str) -> bool:
+    """True when the Makefile has the shell rule the overlay replaces, and all it refers to."""
+    return SHELL_RULE in makefile_text and all(n in makefile_text for n in SHELL_OVERLAY_NAMES)
+
+
+def make_argv(jobs: int, overlay: bool = False) -> List[str]:
+    if overlay:
+        return ["make", f"-j{jobs}", "-f", "Makefile", "-f", SHELL_OVERLAY_NAME]
     return ["make", f"-j{jobs}"]
 
 

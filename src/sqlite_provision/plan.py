@@ -123,7 +123,7 @@ def build_steps(
         InstallCompiler(facts.package_manager or "yum", facts.compiler_missing),
         Extract(source.filename),
         Configure(predicted, features),
-        Make(jobs),
+        Make(jobs, era),
         Stage(layout.prefix, beside_prefix),
     ]
     return steps, build_request(source, options, features)

@@ -292,27 +292,40 @@ class Configure(Step):
 @dataclass(frozen=True)
 class Make(Step):
     jobs: int
+    era: str = build.AUTOCONF
     name = "make"
 
     def describe(self) -> str:
+        if self.era == build.AUTOSETUP:
+            return (
+                f"compile with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
+                f"({build.SHELL_OVERLAY_NAME}, where the Makefile fits it)"
+            )
         return f"compile with {self.jobs} parallel jobs"
 
     def commands(self) -> List[Argv]:
-        return [build.make_argv(self.jobs)]
+        return [build.make_argv(self.jobs, overlay=self.era == build.AUTOSETUP)]
 
     def is_satisfied(self, ctx: Context) -> Optional[str]:
         return ctx.installed_reason()
 
     def run(self, ctx: Context) -> str:
         assert ctx.srcdir is not None  # noqa: S101
+        makefile = ctx.srcdir / "Makefile"
+        text = makefile.read_text(encoding="utf-8", errors="replace") if makefile.exists() else ""
+        overlay = build.shell_overlay_fits(text)
+        if overlay:
+            (ctx.srcdir / build.SHELL_OVERLAY_NAME).write_text(build.SHELL_OVERLAY)
         ctx.runner.run(
-            build.make_argv(ctx.jobs),
+            build.make_argv(ctx.jobs, overlay=overlay),
             cwd=ctx.srcdir,
             env=build_env(ctx),
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
-        return f"built with make -j{ctx.jobs}"
+        return f"built with make -j{ctx.jobs}" + (
+            ", shell.c compiled in parallel" if overlay else ""
+        )
 
 
 @dataclass(frozen=True)
