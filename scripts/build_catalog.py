@@ -166,6 +166,7 @@ def write_catalog(rows: Sequence[Dict[str, str]], output: Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; the wheel must ship it readable
         os.replace(tmp_name, str(output))
     except BaseException:
         os.unlink(tmp_name)
