@@ -27,11 +27,12 @@ from sqlite_provision.errors import (
 )
 from sqlite_provision.executor import Report, execute
 from sqlite_provision.facts import Facts, OsInfo
+from sqlite_provision.install_steps import LinkCurrent, WriteProfile
 from sqlite_provision.options import Options, make_layout
 from sqlite_provision.plan import Plan
 from sqlite_provision.runner import Log
 from sqlite_provision.source import Source
-from sqlite_provision.steps import Context, LinkCurrent, Step, WriteProfile
+from sqlite_provision.steps import Context, Step
 
 Journal = List[Tuple[str, str]]
 

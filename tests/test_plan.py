@@ -25,12 +25,13 @@ from sqlite_provision.errors import (
     UsageError,
 )
 from sqlite_provision.facts import Facts, OsInfo
+from sqlite_provision.install_steps import LinkCurrent, WriteProfile
 from sqlite_provision.manifest import Manifest, write_manifest
 from sqlite_provision.options import ENV_MIRROR, Options, make_layout
 from sqlite_provision.plan import Plan, build_plan
+from sqlite_provision.preflight import preflight as run_preflight
 from sqlite_provision.source import resolve_source
-from sqlite_provision.steps import Configure, InstallCompiler, LinkCurrent, Make, WriteProfile
-from sqlite_provision.steps import preflight as run_preflight
+from sqlite_provision.steps import Configure, InstallCompiler, Make
 
 DATA_FILE = Path(source_mod.__file__).resolve().parent / "data" / "releases.csv"
 

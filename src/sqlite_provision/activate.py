@@ -7,7 +7,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from sqlite_provision import __version__
 from sqlite_provision.errors import UsageError
@@ -132,3 +132,25 @@ def swap_symlink(link: Path, target: str) -> None:
         tmp.unlink()
         raise
     fsync_dir(link.parent)
+
+
+def read_link(link: Path) -> Optional[str]:
+    try:
+        return os.readlink(str(link))
+    except OSError:
+        return None
+
+
+def set_link(link: Path, target: Optional[str]) -> Callable[[], None]:
+    """Point link at target (None removes it) atomically; return how to put it back."""
+    before = read_link(link)
+    if target is None:
+        if before is not None:
+            os.unlink(str(link))
+    else:
+        swap_symlink(link, target)
+
+    def undo() -> None:
+        set_link(link, before)
+
+    return undo

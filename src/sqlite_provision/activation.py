@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 
 from sqlite_provision import activate
 from sqlite_provision.errors import UsageError
+from sqlite_provision.install_steps import WriteActivation, WriteProfile
 from sqlite_provision.options import (
     DEFAULT_LD_SO_CONF_DIR,
     DEFAULT_SYSTEMD_DIR,
@@ -19,7 +20,7 @@ from sqlite_provision.options import (
     ld_so_conf_dir,
     systemd_dir,
 )
-from sqlite_provision.steps import Step, WriteActivation, WriteProfile
+from sqlite_provision.steps import Step
 
 UNIT_NAME = re.compile(r"^[A-Za-z0-9@._:-]+$")
 LD_SO_CONF_NAME = "sqlite-provision.conf"

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, TypeVar
 
 import click
 
 from sqlite_provision import __version__
+
+if TYPE_CHECKING:
+    from sqlite_provision.commands import Outcome
 from sqlite_provision.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -42,6 +44,19 @@ Examples:
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or checksum,
 5 a command failed, 6 verification failed, 130/143 interrupted.
 """
+
+
+def commands() -> Any:
+    """The command bodies, imported only when a command runs (--help stays fast)."""
+    from sqlite_provision import commands as bodies
+
+    return bodies
+
+
+def outcome(text: str, code: int) -> Outcome:
+    from sqlite_provision.commands import Outcome
+
+    return Outcome(text, code)
 
 
 def validate_version(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Any:
@@ -285,7 +300,7 @@ def install(**kwargs: Any) -> None:
     Idempotent: a second run changes nothing, says so, and takes well under a second.
     """
     as_json = bool(kwargs["as_json"])
-    run_command(lambda: do_install(make_options(kwargs)), as_json)
+    run_command(lambda: commands().do_install(make_options(kwargs)), as_json)
 
 
 @cli.command(
@@ -327,7 +342,7 @@ def build(**kwargs: Any) -> None:
     """
     as_json = bool(kwargs["as_json"])
     out = Path(os.path.abspath(str(kwargs.pop("artifact"))))
-    run_command(lambda: do_build(make_options(kwargs), out), as_json)
+    run_command(lambda: commands().do_build(make_options(kwargs), out), as_json)
 
 
 def make_options(kw: Dict[str, Any]) -> Options:
@@ -382,292 +397,6 @@ def make_options(kw: Dict[str, Any]) -> Options:
         ld_so_conf=bool(kw.get("ld_so_conf")),
         artifact=kw.get("artifact"),
     )
-
-
-def resolve_pythons(requested: Tuple[str, ...]) -> Tuple[str, ...]:
-    import shutil
-
-    from sqlite_provision.runner import capture
-
-    if not requested:
-        found = shutil.which("python3")
-        if not found:
-            raise HostError("no python3 on PATH to verify", hint="pass --python /path/to/python")
-        return (found,)
-    result = []
-    for python in requested:
-        path = shutil.which(python) if os.sep not in python else python
-        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-            raise UsageError(
-                f"--python {python}: no such executable",
-                hint="pass the full path of a python interpreter",
-            )
-        answer = capture([path, "-c", "import sys; print(sys.version_info[0])"], timeout=30)
-        if answer.returncode != 0 or answer.stdout.strip() not in ("2", "3"):
-            raise UsageError(
-                f"--python {python} is not a python interpreter",
-                hint="pass the full path of a python interpreter",
-            )
-        result.append(path)
-    return tuple(result)
-
-
-def open_log(command: str) -> Any:
-    from sqlite_provision.options import log_dir
-    from sqlite_provision.runner import Log
-
-    name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
-    try:
-        return Log(log_dir() / name)
-    except OSError as exc:
-        raise HostError(
-            f"cannot write the log under {log_dir()}: {exc}",
-            hint="run as root, or set SQLITE_PROVISION_LOG_DIR to a writable directory",
-        ) from exc
-
-
-def do_install(options: Options) -> Outcome:
-    from sqlite_provision import facts as host
-    from sqlite_provision import hostlib, lock
-    from sqlite_provision.executor import StepRecord, execute
-    from sqlite_provision.features import normalize
-    from sqlite_provision.plan import build_plan
-    from sqlite_provision.source import resolve_latest, resolve_source
-    from sqlite_provision.steps import installed_reason, preflight
-
-    for name in options.enable:
-        normalize(name)
-    facts = host.gather()
-    metadata = None
-    if options.artifact is not None:
-        source, metadata = artifact_source(options)
-    else:
-        source = resolve_source(options)
-    pythons = resolve_pythons(options.pythons)
-    system = hostlib.probe(pythons[0])
-    if options.ld_so_conf and not options.dry_run:
-        sys.stderr.write(
-            "WARNING: --ld-so-conf puts the new library in front of the system one for EVERY "
-            "process on this host, systemd and dnf included, from the next boot on.\n"
-        )
-    if options.dry_run:
-        plan = build_plan(options, facts, source, pythons, host=system, artifact_metadata=metadata)
-        preflight(facts, options, plan.layout, needs_build=metadata is None)
-        return Outcome(dry_run_output(plan, options), 0)
-    log = open_log("install")
-    outcome_log = log
-    try:
-        log.write(f"sqlite-provision {__version__} install: {sys.argv[1:]}")
-        resolve_record = None
-        with lock.held(lock.lock_path(), options.lock_timeout):
-            if not source.resolved:
-                from sqlite_provision.fetch import fetch_text
-
-                # Host preconditions first: never download only to find we cannot install.
-                draft = build_plan(options, facts, source, pythons, host=system)
-                preflight(facts, options, draft.layout, needs_build=True)
-                started = time.monotonic()
-                source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
-                resolve_record = StepRecord(
-                    "resolve",
-                    "ok",
-                    round(time.monotonic() - started, 3),
-                    f"latest is {source.version} ({source.origin})",
-                )
-            plan = build_plan(
-                options, facts, source, pythons, host=system, artifact_metadata=metadata
-            )
-            needs_build = metadata is None and (
-                options.force or installed_reason(plan.layout, plan.request) is None
-            )
-            preflight(facts, options, plan.layout, needs_build)
-            report = execute(plan, options, facts, log, quiet=False)
-        if resolve_record is not None:
-            report.steps.insert(0, resolve_record)
-        return Outcome(report_output(report, options.json), 0, report=report)
-    except (ProvisionError, OSError) as exc:
-        exc.log = outcome_log  # type: ignore[union-attr]
-        raise
-    finally:
-        log.close()
-
-
-def artifact_source(options: Options) -> Tuple[Any, Dict[str, Any]]:
-    """The artifact's metadata (read locally; its checksum is checked by the unpack step)."""
-    from sqlite_provision import artifact
-    from sqlite_provision.fetch import Checksum
-    from sqlite_provision.source import Source
-
-    assert options.artifact is not None  # noqa: S101
-    metadata = artifact.read_metadata(options.artifact)
-    version = str(metadata.get("version"))
-    from sqlite_provision.catalog import parse_version
-
-    parse_version(version)
-    expected = artifact.expected_sha256(options.artifact, options.sha256)
-    source = Source(
-        version=version,
-        filename=options.artifact.name,
-        url=None,
-        local=options.artifact,
-        checksum=Checksum("sha256", expected) if len(expected) == 64 else None,
-        release=None,
-        origin=f"--artifact {options.artifact}",
-    )
-    return source, metadata
-
-
-def do_build(options: Options, out: Path) -> Outcome:
-    import dataclasses
-
-    from sqlite_provision import facts as host
-    from sqlite_provision import hostlib, lock
-    from sqlite_provision.executor import execute
-    from sqlite_provision.plan import build_artifact_plan
-    from sqlite_provision.source import resolve_latest, resolve_source
-
-    # Always build: an install of the same version on this host is no reason to skip.
-    options = dataclasses.replace(options, force=True, no_profile=True)
-    facts = host.gather()
-    source = resolve_source(options)
-    import shutil
-
-    python = shutil.which("python3") or sys.executable
-    system = hostlib.probe(python)
-    if options.dry_run:
-        plan = build_artifact_plan(options, facts, source, out, host=system)
-        return Outcome(dry_run_output(plan, options), 0)
-    log = open_log("build")
-    try:
-        with lock.held(lock.lock_path(), options.lock_timeout):
-            if not source.resolved:
-                from sqlite_provision.fetch import fetch_text
-
-                source = resolve_latest(options, lambda url: fetch_text(url, log=log.write))
-            plan = build_artifact_plan(options, facts, source, out, host=system)
-            preflight_build(facts, options, out)
-            report = execute(plan, options, facts, log, quiet=False)
-        report.prefix = str(plan.layout.prefix)
-        report.library = None
-        report.profile_file = None
-        return Outcome(build_output(report, out, options.json), 0, report=report)
-    except (ProvisionError, OSError) as exc:
-        exc.log = log  # type: ignore[union-attr]
-        raise
-    finally:
-        log.close()
-
-
-def preflight_build(facts: Any, options: Options, out: Path) -> None:
-    from sqlite_provision.steps import check_compiler, nearest_existing
-
-    if not os.access(str(nearest_existing(out.parent)), os.W_OK):
-        raise HostError(
-            f"cannot write the artifact {out}",
-            hint="choose an --artifact path in a directory you can write",
-        )
-    check_compiler(facts, options)
-
-
-def build_output(report: Any, out: Path, as_json: bool) -> str:
-    if as_json:
-        data = report.to_json()
-        data["artifact"] = str(out)
-        data["sha256_file"] = str(out) + ".sha256"
-        return json.dumps(data, indent=2)
-    return "\n".join([
-        f"Built SQLite {report.version} for {report.prefix} into {out}",
-        f"  checksum: {out}.sha256",
-        f"  install it on each host: sqlite-provision install --artifact {out}",
-        f"  log: {report.log_file}",
-    ])  # fmt: skip
-
-
-class Outcome:
-    def __init__(self, text: str, code: int, report: Any = None) -> None:
-        self.text = text
-        self.code = code
-        self.report = report
-
-
-def dry_run_output(plan: Any, options: Options) -> str:
-    if options.json:
-        return json.dumps(
-            {
-                "dry_run": True,
-                "changed": False,
-                "version": plan.source.version,
-                "source": {
-                    "url": plan.source.url,
-                    "tarball": str(plan.source.local) if plan.source.local else None,
-                    "checksum": f"{plan.source.checksum.algorithm}:{plan.source.checksum.hexdigest}"
-                    if plan.source.checksum
-                    else None,
-                    "origin": plan.source.origin,
-                },
-                "prefix": str(plan.layout.prefix),
-                "profile_file": str(plan.layout.profile_file) if plan.layout.profile_file else None,
-                "pythons": list(plan.pythons),
-                "features": [{"option": o, "origin": w} for o, w in plan_features(plan)],
-                "steps": plan.to_json(),
-            },
-            indent=2,
-        )
-    lines = [
-        f"sqlite-provision install --dry-run: SQLite {plan.source.version} from {plan.source.origin}",
-        "nothing will be downloaded or written; the real run does these steps:",
-    ]
-    for index, step in enumerate(plan.to_json(), 1):
-        lines.append("{:>2}. {}: {}".format(index, step["name"], step["description"]))
-        for command in step["commands"]:
-            lines.append(f"      $ {command}")
-    features = plan_features(plan)
-    if features:
-        lines.append("SQLite options built in, and why:")
-        for option, origin in features:
-            lines.append(f"      {option:<28} {origin}")
-    lines.append("Steps already satisfied at run time are skipped with their reason.")
-    return "\n".join(lines)
-
-
-def plan_features(plan: Any) -> List[Tuple[str, str]]:
-    """(option, where it came from) of the build in the plan: rhel baseline, host library,
-    --enable, or required by another option."""
-    from sqlite_provision.steps import Configure
-
-    for step in plan.steps:
-        if isinstance(step, Configure):
-            return [(s.feature.option, s.origin) for s in step.features]
-    return []
-
-
-def report_output(report: Any, as_json: bool) -> str:
-    if as_json:
-        return json.dumps(report.to_json(), indent=2)
-    lines = []
-    if report.changed:
-        lines.append(f"SQLite {report.version} installed in {report.prefix} and verified.")
-    else:
-        lines.append(
-            f"Nothing to change: SQLite {report.version} in {report.prefix} is installed and verified."
-        )
-    for result in report.verified:
-        lines.append(
-            "  {} (Python {}) loads SQLite {} from {}".format(
-                result["python"],
-                result["python_version"],
-                result["sqlite_version"],
-                result["library"],
-            )
-        )
-    if report.profile_file:
-        lines.append(
-            f"  new login shells get it from {report.profile_file}; in this shell run: . {report.profile_file}"
-        )
-    lines.append("  services, cron and sudo do not read /etc/profile.d: see the README.")
-    if report.log_file:
-        lines.append(f"  log: {report.log_file}")
-    return "\n".join(lines)
 
 
 def run_command(action: Callable[[], Outcome], as_json: bool) -> None:
@@ -738,70 +467,7 @@ Examples:
 def verify(**kwargs: Any) -> None:
     """Check that each python loads the provisioned SQLite (exit 6 if not)."""
     as_json = bool(kwargs["as_json"])
-    run_command(lambda: do_verify(make_options(kwargs)), as_json)
-
-
-def do_verify(options: Options) -> Outcome:
-    from sqlite_provision.errors import VerifyError
-    from sqlite_provision.manifest import read_manifest
-    from sqlite_provision.options import CURRENT_LINK_NAME, make_layout
-    from sqlite_provision.verify import verify_python
-
-    layout = make_layout(options, CURRENT_LINK_NAME)
-    profile = layout.profile_file
-    if profile is not None and not profile.exists():
-        raise VerifyError(
-            f"the profile snippet {profile} does not exist",
-            hint="run `sqlite-provision install`, or pass --no-profile to check the prefix alone",
-        )
-    manifest = read_manifest(layout.prefix)
-    results = [
-        verify_python(
-            python,
-            prefix=layout.prefix,
-            lib_dir=layout.active_lib_dir,
-            profile_file=profile,
-            min_version=options.min_version,
-            expected_version=manifest.version if manifest else None,
-        )
-        for python in resolve_pythons(options.pythons)
-    ]
-    ok = all(r.ok for r in results)
-    payload: Dict[str, Any] = {
-        "ok": ok,
-        "changed": False,
-        "prefix": str(layout.prefix),
-        "version": manifest.version if manifest else None,
-        "profile_file": str(profile) if profile else None,
-        "verified": [r.to_json() for r in results],
-    }
-    if options.json:
-        text = json.dumps(payload, indent=2)
-    else:
-        text = "\n".join(
-            "{} {} (Python {}): SQLite {} from {}{}".format(
-                "ok  " if r.ok else "FAIL",
-                r.python,
-                r.python_version,
-                r.sqlite_version,
-                r.library,
-                "" if r.ok else " -- " + str(r.problem),
-            )
-            for r in results
-        )
-    if not ok:
-        error = VerifyError(
-            "verification failed: "
-            + "; ".join(f"{r.python}: {r.problem}" for r in results if not r.ok),
-            hint="see 'Python still shows the old version' in the README",
-        )
-        if options.json:
-            # report_error prints the one JSON object, merged with the error's fields.
-            error.report = payload  # type: ignore[attr-defined]
-        else:
-            click.echo(text)
-        raise error
-    return Outcome(text, 0)
+    run_command(lambda: commands().do_verify(make_options(kwargs)), as_json)
 
 
 @cli.command(epilog="\b\nExamples:\n  sqlite-provision status\n  sqlite-provision status --json\n")
@@ -811,14 +477,7 @@ def do_verify(options: Options) -> Outcome:
 def status(**kwargs: Any) -> None:
     """Show the OS, the build tools, the system SQLite, what each python loads, and installs."""
     as_json = bool(kwargs["as_json"])
-    run_command(lambda: do_status(make_options(kwargs)), as_json)
-
-
-def do_status(options: Options) -> Outcome:
-    from sqlite_provision.status import gather_status, render_status
-
-    data = gather_status(options, resolve_pythons(options.pythons))
-    return Outcome(json.dumps(data, indent=2) if options.json else render_status(data), 0)
+    run_command(lambda: commands().do_status(make_options(kwargs)), as_json)
 
 
 @cli.command(
@@ -846,7 +505,7 @@ def versions(as_json: bool) -> None:
             for r in load_catalog()
         ]
         if as_json:
-            return Outcome(json.dumps(rows, indent=2), 0)
+            return outcome(json.dumps(rows, indent=2), 0)
         lines = ["{:<10} {:<11} {:<9} {}".format("VERSION", "RELEASED", "HASH", "NOTE")]
         for row in rows:
             flags = []
@@ -861,7 +520,7 @@ def versions(as_json: bool) -> None:
                     row["version"], row["released"], hash_kind, note
                 ).rstrip()
             )
-        return Outcome("\n".join(lines), 0)
+        return outcome("\n".join(lines), 0)
 
     run_command(body, as_json)
 
@@ -886,11 +545,11 @@ def rollback(**kwargs: Any) -> None:
 
         root = Path(os.path.abspath(str(kwargs["prefix_root"])))
         profile = Path(os.path.abspath(str(kwargs["profile_file"])))
-        pythons = resolve_pythons(tuple(kwargs["pythons"]))
+        pythons = commands().resolve_pythons(tuple(kwargs["pythons"]))
         with lock.held(lock.lock_path(), float(kwargs["lock_timeout"])):
             old, new, results = installs.rollback(root, profile, pythons, kwargs["min_version"])
         if as_json:
-            return Outcome(
+            return outcome(
                 json.dumps(
                     {
                         "ok": True,
@@ -908,7 +567,7 @@ def rollback(**kwargs: Any) -> None:
             f"  {r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version}"
             for r in results
         ]
-        return Outcome("\n".join(lines), 0)
+        return outcome("\n".join(lines), 0)
 
     run_command(body, as_json)
 
@@ -947,7 +606,7 @@ def uninstall(**kwargs: Any) -> None:
                 root, list(kwargs["versions"]), bool(kwargs["remove_all"]), profile
             )
         if as_json:
-            return Outcome(json.dumps(dict(result.to_json(), ok=True), indent=2), 0)
+            return outcome(json.dumps(dict(result.to_json(), ok=True), indent=2), 0)
         lines = [
             "Removed SQLite {} ({} files).".format(
                 ", ".join(result.removed_versions), result.removed_files
@@ -959,7 +618,7 @@ def uninstall(**kwargs: Any) -> None:
             lines.append(f"  kept {path}: not installed by sqlite-provision")
         for path in result.changed_since_install:
             lines.append(f"  note: {path} had changed since the install")
-        return Outcome("\n".join(lines), 0)
+        return outcome("\n".join(lines), 0)
 
     run_command(body, as_json)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from sqlite_provision.activate import read_link, set_link
 from sqlite_provision.errors import HostError, UsageError, VerifyError
 from sqlite_provision.manifest import Manifest, read_manifest
 from sqlite_provision.options import (
@@ -17,7 +18,6 @@ from sqlite_provision.options import (
     MANIFEST_NAME,
     PREVIOUS_LINK_NAME,
 )
-from sqlite_provision.steps import read_link, set_link
 from sqlite_provision.verify import ProbeResult, verify_python
 
 PROFILE_MARKER = "Managed by sqlite-provision"

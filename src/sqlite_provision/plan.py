@@ -10,26 +10,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from sqlite_provision import activate, activation, build
+from sqlite_provision.checks import AbiGate, SmokeTest, Verify
 from sqlite_provision.facts import Facts
 from sqlite_provision.features import Selected, select
 from sqlite_provision.hostlib import HostLibrary
+from sqlite_provision.install_steps import Install, LinkCurrent
 from sqlite_provision.options import Layout, Options, cache_dir, make_layout
 from sqlite_provision.runner import quote_argv
 from sqlite_provision.source import Source
-from sqlite_provision.steps import (
-    AbiGate,
-    Configure,
-    Extract,
-    Fetch,
-    Install,
-    InstallCompiler,
-    LinkCurrent,
-    Make,
-    SmokeTest,
-    Stage,
-    Step,
-    Verify,
-)
+from sqlite_provision.steps import Configure, Extract, Fetch, InstallCompiler, Make, Stage, Step
 
 
 @dataclass(frozen=True)
