@@ -25,6 +25,7 @@ class StepRecord:
     status: str  # ok | skipped | failed | planned | not-run
     seconds: float
     detail: str
+    changed: bool = False  # this step changed the host
 
 
 @dataclass
@@ -112,6 +113,7 @@ def execute(plan: Plan, options: Options, facts: Facts, log: Log, quiet: bool = 
                 else:
                     record.detail = step.run(ctx)
                     record.status = "ok"
+                    record.changed = step.changes_host
                     report.changed = report.changed or step.changes_host
                     ctx.changed = report.changed
             except KeyboardInterrupt as exc:

@@ -80,6 +80,9 @@ def report_output(report: Any, as_json: bool) -> str:
     lines = []
     if report.changed:
         lines.append(f"SQLite {report.version} installed in {report.prefix} and verified.")
+        for step in report.steps:
+            if step.changed:
+                lines.append(f"  changed: {step.detail}")
     else:
         lines.append(
             f"Nothing to change: SQLite {report.version} in {report.prefix} is installed and verified."
