@@ -189,6 +189,11 @@ def _check_status(response: requests.Response, url: str) -> None:
     raise DownloadError(f"{reason} for {url}", hint=_NETWORK_HINT)
 
 
+# One attempt and three retries: a mirror that answers 500 three times, then 200, still works.
+# With the 30 s read timeout, a server that accepts and never answers costs about 2 minutes.
+DEFAULT_ATTEMPTS = 4
+
+
 def _with_retries(
     url: str,
     attempt: Callable[[requests.Session], object],
@@ -317,9 +322,9 @@ def fetch_to_cache(
     *,
     log: Log = _no_log,
     progress: bool = False,
-    retries: int = 3,
+    retries: int = DEFAULT_ATTEMPTS,
     backoff: float = 0.5,
-    timeout: Tuple[float, float] = (10.0, 60.0),
+    timeout: Tuple[float, float] = (10.0, 30.0),
     session: Optional[requests.Session] = None,
 ) -> FetchResult:
     """Return `cache_dir/filename` verified against `checksum`, downloading it if needed.
@@ -447,7 +452,7 @@ def fetch_text(
     url: str,
     *,
     log: Log = _no_log,
-    retries: int = 3,
+    retries: int = DEFAULT_ATTEMPTS,
     backoff: float = 0.5,
     timeout: Tuple[float, float] = (10.0, 30.0),
     session: Optional[requests.Session] = None,

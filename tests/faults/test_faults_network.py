@@ -67,7 +67,8 @@ def unintended_changes(seed: Seed, tarball_sha256: str) -> Dict[str, Any]:
 
 
 def test_http_500s_then_200_succeeds(seed: Seed, shared_tarballs: Dict[str, Any]) -> None:
-    """The tool makes `retries` attempts (3 by default): 2 x 500, then 200, must succeed."""
+    """The tool makes 4 attempts by default: 3 x 500, then 200, must succeed (the issue's case)."""
+    assert seed.failures == 3
     name = f"HTTP 500 x{seed.failures} then 200 (must succeed)"
     TALLY.injected.append(name)
     unexpected = unintended_changes(seed, shared_tarballs["3.44.2"]["sha256"])
