@@ -188,3 +188,16 @@ def test_second_run_waits_for_the_lock_or_gives_up(host44: Host, sqlite_mirror: 
         out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     assert json.loads(out)["changed"] is False
+
+
+def test_host_library_is_the_distributions_even_when_ours_is_loaded(host44: Host) -> None:
+    """With --ld-so-conf active, python maps our library without any LD_LIBRARY_PATH; the ABI gate
+    must still compare with the distribution's library, not with our own earlier build."""
+    wrapper = host44.root / "python-with-ours"
+    lib = host44.root / "opt" / "current" / "lib"
+    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={lib} exec "{PYTHON}" "$@"\n')
+    wrapper.chmod(0o755)
+    seen = probe(str(wrapper))
+    assert seen.path and not os.path.realpath(seen.path).startswith(str(host44.root))
+    assert seen.version == probe(PYTHON).version
+    assert seen.symbols == probe(PYTHON).symbols

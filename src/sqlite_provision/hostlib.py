@@ -3,6 +3,7 @@ version, compile options and exported public API. The ABI gate compares the new 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, FrozenSet, Optional, Tuple
@@ -36,6 +37,17 @@ def probe(python: str) -> HostLibrary:
     path = seen.library
     version = seen.sqlite_version
     options = tuple(seen.compile_options or ())
+    if path and ours(path):
+        # With --ld-so-conf active, python maps our own earlier install even without
+        # LD_LIBRARY_PATH: compare with the distribution's library instead.
+        path = distribution_library()
+        version, options = None, ()
+        if path:
+            try:
+                version, listed = read_library(Path(path))
+                options = tuple(listed)
+            except (RuntimeError, ValueError) as exc:
+                return HostLibrary(path, None, problem=str(exc))
     if not path:
         from sqlite_provision.status import system_library
 
@@ -53,3 +65,25 @@ def probe(python: str) -> HostLibrary:
     except (OSError, ElfError) as exc:
         return HostLibrary(path, version, options, problem=f"cannot read {path}: {exc}")
     return HostLibrary(path, version, options, symbols)
+
+
+DISTRIBUTION_DIRS = ("/usr/lib64", "/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                     "/usr/lib", "/lib")  # fmt: skip
+
+
+def ours(library: str) -> bool:
+    """A library inside a prefix this tool installed (a manifest in one of its parents)."""
+    from sqlite_provision.options import MANIFEST_NAME
+
+    for parent in Path(os.path.realpath(library)).parents:
+        if (parent / MANIFEST_NAME).is_file():
+            return True
+    return False
+
+
+def distribution_library() -> Optional[str]:
+    for directory in DISTRIBUTION_DIRS:
+        candidate = Path(directory) / "libsqlite3.so.0"
+        if candidate.exists() and not ours(str(candidate)):
+            return str(candidate)
+    return None
