@@ -37,21 +37,16 @@ def probe(python: str) -> HostLibrary:
     path = seen.library
     version = seen.sqlite_version
     options = tuple(seen.compile_options or ())
-    if path and ours(path):
-        # With --ld-so-conf active, python maps our own earlier install even without
-        # LD_LIBRARY_PATH: compare with the distribution's library instead.
-        path = distribution_library()
-        version, options = None, ()
+    if not path or ours(path):
         if path:
-            try:
-                version, listed = read_library(Path(path))
-                options = tuple(listed)
-            except (RuntimeError, ValueError) as exc:
-                return HostLibrary(path, None, problem=str(exc))
-    if not path:
-        from sqlite_provision.status import system_library
+            # With --ld-so-conf active, python maps our own earlier install even without
+            # LD_LIBRARY_PATH: compare with the distribution's library instead.
+            path = distribution_library()
+        else:  # _sqlite3 linked statically, or no sqlite3 module: ask ldconfig
+            from sqlite_provision.status import system_library
 
-        path = system_library()
+            path = system_library()
+        version, options = None, ()
         if path:
             try:
                 version, listed = read_library(Path(path))
