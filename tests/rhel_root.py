@@ -41,6 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Type
 
+from rhel_facts import COMPILER_GLOBS, REDHAT_RELEASE, RHEL9_OS_RELEASE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Where things live inside the root.
@@ -70,34 +72,7 @@ HOST_TOOLS = (
 
 # What the root must not have before the tool runs: compiler drivers, make, and tclsh (RHEL's
 # minimal images have no Tcl; the 3.49+ configure would use it). Globs in /usr/bin.
-HIDDEN_GLOBS = (
-    "gcc",
-    "gcc-[0-9]*",
-    "cc",
-    "c89*",
-    "c99*",
-    "cpp",
-    "cpp-[0-9]*",
-    "x86_64-linux-gnu-gcc*",
-    "x86_64-linux-gnu-cpp*",
-    "make",
-    "gmake",
-    "tclsh*",
-)
 
-OS_RELEASE = """\
-NAME="Red Hat Enterprise Linux"
-VERSION="9.4 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.4"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow) [pseudo-RHEL test root]"
-ANSI_COLOR="0;31"
-CPE_NAME="cpe:/o:redhat:enterprise_linux:9::baseos"
-HOME_URL="https://www.redhat.com/"
-"""
-REDHAT_RELEASE = "Red Hat Enterprise Linux release 9.4 (Plow)\n"
 
 _SPEC_HEAD = """\
 Name: {name}
@@ -185,7 +160,7 @@ def _spec(name: str) -> str:
         release=release,
         extra=extra,
         install=install.format(
-            hidden=HIDDEN_DIR, os_release=OS_RELEASE, redhat_release=REDHAT_RELEASE
+            hidden=HIDDEN_DIR, os_release=RHEL9_OS_RELEASE, redhat_release=REDHAT_RELEASE
         ),
         files=files,
     )
@@ -334,7 +309,7 @@ class PseudoRhelRoot:
                 str(self.wheelhouse),
                 real_gcc,
                 real_make,
-                *HIDDEN_GLOBS,
+                *COMPILER_GLOBS,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -34,6 +34,8 @@ from typing import Dict, Iterator, List, NoReturn
 
 import pytest
 
+from rhel_facts import RHEL9_OS_RELEASE
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RHEL_DIR = REPO_ROOT / "containers" / "rhel"
 CONTAINERFILE = RHEL_DIR / "Containerfile"
@@ -153,18 +155,6 @@ def test_run_sh_help_and_usage_errors() -> None:
 DEBOOTSTRAP_PACKAGES = ("python3", "python3-venv", "dnf", "rpm", "gcc", "make", "libc6-dev")
 SUITE = "bookworm"
 
-OS_RELEASE = """\
-NAME="Red Hat Enterprise Linux"
-VERSION="9.4 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.4"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow) [pseudo-RHEL test image]"
-ANSI_COLOR="0;31"
-CPE_NAME="cpe:/o:redhat:enterprise_linux:9::baseos"
-HOME_URL="https://www.redhat.com/"
-"""
 
 REPO_FILE = """\
 [pseudo-rhel-local]
@@ -235,7 +225,7 @@ RECIPE_VERSION = 2
 
 def recipe_key() -> str:
     recipe = json.dumps(
-        [RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, OS_RELEASE, REPO_FILE, SPEC, DOUBLES],
+        [RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, RHEL9_OS_RELEASE, REPO_FILE, SPEC, DOUBLES],
         sort_keys=True,
     )
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
@@ -330,7 +320,7 @@ def make_pseudo_rhel_root(root: Path, workdir: Path) -> None:
     for path in (root / "etc" / "os-release", root / "usr" / "lib" / "os-release"):
         if path.is_symlink() or path.exists():
             path.unlink()
-        path.write_text(OS_RELEASE, encoding="utf-8")
+        path.write_text(RHEL9_OS_RELEASE, encoding="utf-8")
     (root / "etc" / "redhat-release").write_text(
         "Red Hat Enterprise Linux release 9.4 (Plow)\n", encoding="utf-8"
     )

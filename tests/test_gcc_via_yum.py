@@ -23,40 +23,14 @@ from typing import Any, Dict, List, Sequence
 import pytest
 
 from mirror import Mirror
+from rhel_facts import COMPILER_GLOBS, PACKAGE_TOOL_GLOBS, RHEL9_OS_RELEASE, SYSTEM_DIRS
 
 pytestmark = pytest.mark.integration
 
 PYTHON = sys.executable
-SYSTEM_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
 # The compiler family, as the pseudo-RHEL recipe removes it (plus their versioned aliases).
-HIDDEN = (
-    "gcc",
-    "gcc-*",
-    "cc",
-    "c89",
-    "c89-*",
-    "c99",
-    "c99-*",
-    "cpp",
-    "cpp-*",
-    "x86_64-linux-gnu-gcc*",
-    "x86_64-linux-gnu-cpp*",
-    "make",
-    "gmake",
-    "tclsh*",
-)
 # The Debian host's own package tools: on the fake RHEL the fake yum is the only one, since the
 # tool's smoke test would run this Debian rpm as RHEL's (`rpm -q rpm` fails on an empty rpmdb).
-PACKAGE_TOOLS = ("rpm", "rpm*", "dnf", "dnf-*", "yum", "yum-*")
-RHEL9_OS_RELEASE = """\
-NAME="Red Hat Enterprise Linux"
-VERSION="9.4 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.4"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow)"
-"""
 DEBIAN_OS_RELEASE = """\
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -82,7 +56,7 @@ class Host:
                 continue
             for name in sorted(os.listdir(directory)):
                 if name in seen or any(
-                    fnmatch.fnmatchcase(name, p) for p in HIDDEN + PACKAGE_TOOLS
+                    fnmatch.fnmatchcase(name, p) for p in COMPILER_GLOBS + PACKAGE_TOOL_GLOBS
                 ):
                     continue
                 seen.add(name)

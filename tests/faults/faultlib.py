@@ -50,6 +50,7 @@ import pytest
 
 from clirun import PYTHON, Run, tool_env
 from mirror import Mirror
+from rhel_facts import COMPILER_GLOBS, PACKAGE_TOOL_GLOBS, RHEL9_OS_RELEASE, SYSTEM_DIRS
 from snapshot import Entry, diff, snapshot
 
 FAULTS_DIR = Path(__file__).resolve().parent
@@ -642,22 +643,6 @@ def tar_symlink(name: str, target: str) -> Tuple[tarfile.TarInfo, bytes]:
 
 # --- a RHEL look-alike without a compiler ----------------------------------------------------
 
-SYSTEM_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
-HIDDEN = (
-    "gcc", "gcc-*", "cc", "c89", "c89-*", "c99", "c99-*", "cpp", "cpp-*",
-    "x86_64-linux-gnu-gcc*", "x86_64-linux-gnu-cpp*", "make", "gmake", "tclsh*",
-    "rpm", "rpm*", "dnf", "dnf-*", "yum", "yum-*",
-)  # fmt: skip
-RHEL9_OS_RELEASE = """\
-NAME="Red Hat Enterprise Linux"
-VERSION="9.4 (Plow)"
-ID="rhel"
-ID_LIKE="fedora"
-VERSION_ID="9.4"
-PLATFORM_ID="platform:el9"
-PRETTY_NAME="Red Hat Enterprise Linux 9.4 (Plow)"
-"""
-
 
 class FakeRhel:
     """SQLITE_PROVISION_OS_ROOT with RHEL 9's os-release, a PATH mirroring the system
@@ -674,7 +659,9 @@ class FakeRhel:
             if not os.path.isdir(directory):
                 continue
             for name in sorted(os.listdir(directory)):
-                if name in seen or any(fnmatch.fnmatchcase(name, p) for p in HIDDEN):
+                if name in seen or any(
+                    fnmatch.fnmatchcase(name, p) for p in COMPILER_GLOBS + PACKAGE_TOOL_GLOBS
+                ):
                     continue
                 seen.add(name)
                 os.symlink(os.path.join(directory, name), str(self.bin / name))
