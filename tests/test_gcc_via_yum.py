@@ -11,7 +11,6 @@ into that directory.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from typing import Any, Dict, List, Sequence
 import pytest
 
 from mirror import Mirror
-from rhel_facts import COMPILER_GLOBS, PACKAGE_TOOL_GLOBS, RHEL9_OS_RELEASE, SYSTEM_DIRS
+from rhel_facts import RHEL9_OS_RELEASE, mirror_system_path
 
 pytestmark = pytest.mark.integration
 
@@ -49,18 +48,7 @@ class Host:
         (self.os_root / "etc").mkdir(parents=True)
         (self.os_root / "etc" / "os-release").write_text(os_release)
         self.tools = base / "bin"  # the mirrored system directories
-        self.tools.mkdir()
-        seen = set()
-        for directory in SYSTEM_DIRS:
-            if not os.path.isdir(directory):
-                continue
-            for name in sorted(os.listdir(directory)):
-                if name in seen or any(
-                    fnmatch.fnmatchcase(name, p) for p in COMPILER_GLOBS + PACKAGE_TOOL_GLOBS
-                ):
-                    continue
-                seen.add(name)
-                os.symlink(os.path.join(directory, name), str(self.tools / name))
+        mirror_system_path(self.tools)
         self.yum_dir = base / "yum-bin"
         self.yum_dir.mkdir()
         self.record = base / "yum-calls.txt"

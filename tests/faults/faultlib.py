@@ -21,7 +21,6 @@ the files of the requested install and nothing else.
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import grp
 import hashlib
 import http.client
@@ -50,7 +49,7 @@ import pytest
 
 from clirun import PYTHON, Run, tool_env
 from mirror import Mirror
-from rhel_facts import COMPILER_GLOBS, PACKAGE_TOOL_GLOBS, RHEL9_OS_RELEASE, SYSTEM_DIRS
+from rhel_facts import RHEL9_OS_RELEASE, mirror_system_path
 from snapshot import Entry, diff, snapshot
 
 FAULTS_DIR = Path(__file__).resolve().parent
@@ -653,18 +652,7 @@ class FakeRhel:
         (self.os_root / "etc").mkdir(parents=True)
         (self.os_root / "etc" / "os-release").write_text(RHEL9_OS_RELEASE)
         self.bin = base / "bin"
-        self.bin.mkdir()
-        seen = set()
-        for directory in SYSTEM_DIRS:
-            if not os.path.isdir(directory):
-                continue
-            for name in sorted(os.listdir(directory)):
-                if name in seen or any(
-                    fnmatch.fnmatchcase(name, p) for p in COMPILER_GLOBS + PACKAGE_TOOL_GLOBS
-                ):
-                    continue
-                seen.add(name)
-                os.symlink(os.path.join(directory, name), str(self.bin / name))
+        mirror_system_path(self.bin)
         self.yum_bin = base / "yum-bin"
         self.yum_bin.mkdir()
         self.calls = base / "yum-calls.txt"
