@@ -39,6 +39,8 @@ Examples:
   sqlite-provision install --tarball ./sqlite-autoconf-3530400.tar.gz
   sqlite-provision install --mirror https://mirror.example.com/sqlite --min-version 3.35.0
   sqlite-provision install --prefix /opt/app/sqlite --no-profile --python /opt/app/venv/bin/python
+  sqlite-provision install --systemd-unit myapp --env-file /etc/sysconfig/sqlite-provision
+  sqlite-provision install --artifact /srv/dist/sqlite-3.53.4.tar.gz   # prebuilt, no compiler
 
 \b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or checksum,
@@ -104,6 +106,7 @@ def python_options(f: F) -> F:
         default=DEFAULT_MIN_VERSION,
         show_default=True,
         callback=validate_min_version,
+        metavar="X.Y.Z",
         help="The lowest SQLite version the pythons must report.",
     )(f)
     return f
@@ -208,7 +211,8 @@ def source_options(f: F) -> F:
             "--tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="Build this local sqlite-autoconf tarball instead of downloading.",
         ),
-        click.option("--url", callback=validate_http_url, help="Download the tarball from this URL."),
+        click.option("--url", callback=validate_http_url, metavar="URL",
+                     help="Download the tarball from this URL."),
         click.option(
             "--mirror", callback=validate_http_url, metavar="BASE_URL",
             help="A server laid out like sqlite.org (also $SQLITE_PROVISION_MIRROR).",
