@@ -83,3 +83,16 @@ def test_dry_run_shows_each_option_and_its_origin(tmp_path: Path) -> None:
     assert "-DSQLITE_ENABLE_GEOPOLY=1" in configure["description"]
     assert "--geopoly" in configure["commands"][0]
     assert not (tmp_path / "opt").exists() and not (tmp_path / "log").exists()
+
+
+def test_options_the_amalgamation_cannot_have_are_not_claimed() -> None:
+    """ENABLE_UPDATE_DELETE_LIMIT: the tarball's parser is pre-generated, so the flag would be
+    listed by PRAGMA compile_options while DELETE ... LIMIT stays a syntax error (measured)."""
+    from sqlite_provision.features import unbuildable_host_features
+
+    host = [*DEBIAN_OPTIONS, "ENABLE_UPDATE_DELETE_LIMIT"]
+    assert "ENABLE_UPDATE_DELETE_LIMIT" not in origins("host", host)
+    assert unbuildable_host_features(host) == ["ENABLE_UPDATE_DELETE_LIMIT"]
+    with pytest.raises(UsageError) as info:
+        select("none", (3, 53, 4), enable=["UPDATE_DELETE_LIMIT"])
+    assert "pre-generated" in info.value.message

@@ -201,3 +201,24 @@ def test_host_library_is_the_distributions_even_when_ours_is_loaded(host44: Host
     assert seen.path and not os.path.realpath(seen.path).startswith(str(host44.root))
     assert seen.version == probe(PYTHON).version
     assert seen.symbols == probe(PYTHON).symbols
+
+
+def test_update_delete_limit_is_not_claimed_and_would_not_work(host44: Host) -> None:
+    """Why ENABLE_UPDATE_DELETE_LIMIT is never passed: even with the flag, the amalgamation's
+    pre-generated parser refuses DELETE ... LIMIT. Our build neither claims nor has it."""
+    lib = host44.root / "opt" / "current" / "lib"
+    script = (
+        "import sqlite3\n"
+        "c = sqlite3.connect(':memory:')\n"
+        "opts = [r[0] for r in c.execute('pragma compile_options')]\n"
+        "c.execute('create table t(x)')\n"
+        "try:\n"
+        "    c.execute('delete from t limit 1'); print('limit-ok', 'ENABLE_UPDATE_DELETE_LIMIT' in opts)\n"
+        "except sqlite3.OperationalError:\n"
+        "    print('limit-refused', 'ENABLE_UPDATE_DELETE_LIMIT' in opts)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    env["LD_LIBRARY_PATH"] = str(lib)
+    out = subprocess.run([PYTHON, "-c", script], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()  # fmt: skip
+    assert out == ["limit-refused", "False"]

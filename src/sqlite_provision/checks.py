@@ -78,8 +78,17 @@ class AbiGate(Step):
         missing = sorted(self.host.symbols - new_symbols)
         new_options = set(read_library(library)[1])
         lost_options = sorted(o for o in host_feature_options(self.host) if o not in new_options)
+        note = unbuildable_note(self.host)
+        if note:
+            import sys
+
+            ctx.warnings.append(note)
+            sys.stderr.write(f"warning: {note}\n")
         if not missing and not lost_options:
-            return f"exports all {len(self.host.symbols)} public functions of {self.host.path}; {len(new_symbols)} exported in all"
+            return (
+                note
+                + f"exports all {len(self.host.symbols)} public functions of {self.host.path}; {len(new_symbols)} exported in all"
+            )
         message = abi_message(missing, lost_options, self.host)
         if not self.allow_loss:
             raise VerifyError(
@@ -92,6 +101,21 @@ class AbiGate(Step):
 
         sys.stderr.write(f"warning: --allow-abi-loss: {message}\n")
         return "ABI LOSS ALLOWED: " + message
+
+
+def unbuildable_note(host: HostLibrary) -> str:
+    """What the host library does that no sqlite-autoconf build can (said, not fatal: it is SQL
+    syntax, not a symbol a linked program would miss at load time)."""
+    from sqlite_provision.features import unbuildable_host_features
+
+    lost = unbuildable_host_features(host.options)
+    if not lost:
+        return ""
+    return (
+        f"{host.path} was built with {', '.join(lost)}, which no sqlite-autoconf build can have "
+        "(its parser is pre-generated): statements such as DELETE ... LIMIT will be refused with "
+        "a syntax error under the new library. "
+    )
 
 
 def host_feature_options(host: HostLibrary) -> List[str]:
