@@ -222,3 +222,21 @@ def test_update_delete_limit_is_not_claimed_and_would_not_work(host44: Host) -> 
     out = subprocess.run([PYTHON, "-c", script], env=env, capture_output=True, text=True,
                          check=True).stdout.split()  # fmt: skip
     assert out == ["limit-refused", "False"]
+
+
+def test_verification_works_for_old_pythons(host44: Host, sqlite_mirror: Mirror) -> None:
+    """RHEL 8's platform-python is 3.6 (and 2.7 lingers): verify runs its tiny script in them."""
+    from test_static import old_pythons
+
+    olds = old_pythons()
+    if len(olds) < 2:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"python2.7 and python3.6 are needed under CI, found {olds}")
+        pytest.skip("python2.7 or python3.6 missing")
+    extra = [a for p in olds for a in ("--python", p)]
+    data = ok(run_cli(args(sqlite_mirror, host44.root, "--version", "3.44.2", *extra), host44.env))
+    seen = {v["python_version"][:3]: v for v in data["verified"]}  # type: ignore[union-attr]
+    assert set(seen) >= {"2.7", "3.6"}, seen
+    for v in seen.values():
+        assert v["ok"] and v["sqlite_version"] == "3.44.2", v
+        assert str(host44.root / "opt") in v["library"]

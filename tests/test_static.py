@@ -94,3 +94,25 @@ def test_probe_script_runs_on_old_pythons(minor: str) -> None:
     assert data["library"] and "libsqlite3" in data["library"]
     assert "THREADSAFE=1" in data["compile_options"]
     assert sys.executable != pythons[0]
+
+
+@pytest.mark.integration
+def test_the_tool_installs_and_plans_on_python_37(tmp_path: Path) -> None:
+    """Beyond vermin: pip resolves the dependencies for 3.7 (Amazon Linux 2) and the CLI runs."""
+    candidates = glob.glob(os.path.expanduser("~/.pyenv/versions/3.7*/bin/python3.7"))
+    need(candidates, "a python3.7 (pyenv)")
+    venv = tmp_path / "venv"
+    subprocess.run([candidates[0], "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], check=True,
+                   capture_output=True, text=True)  # fmt: skip
+    env = dict(os.environ, SQLITE_PROVISION_LOCK_FILE=str(tmp_path / "lock"))
+    result = subprocess.run(
+        [str(venv / "bin" / "sqlite-provision"), "install", "--dry-run", "--json",
+         "--prefix-root", str(tmp_path / "opt"), "--profile-file", str(tmp_path / "p.sh"),
+         "--python", sys.executable],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["dry_run"] is True and plan["version"] == "3.53.4"
+    assert not (tmp_path / "opt").exists()
