@@ -240,3 +240,17 @@ def test_verification_works_for_old_pythons(host44: Host, sqlite_mirror: Mirror)
     for v in seen.values():
         assert v["ok"] and v["sqlite_version"] == "3.44.2", v
         assert str(host44.root / "opt") in v["library"]
+
+
+def test_status_shows_what_each_python_loads_with_and_without_the_snippet(host44: Host) -> None:
+    root = host44.root
+    data = ok(run_cli(["status", "--prefix-root", str(root / "opt"), "--profile-file",
+                       str(root / "profile.d" / "sqlite-provision.sh"), "--python", PYTHON,
+                       "--json"], host44.env))  # fmt: skip
+    assert data["current"] == "3.44.2"
+    assert [row["version"] for row in data["installed"]] == ["3.44.2"]  # type: ignore[index]
+    features = dict(data["installed"][0]["features"])  # type: ignore[index]
+    assert features["ENABLE_COLUMN_METADATA"] == "rhel baseline"
+    assert data["pythons"][0]["sqlite_version"] == probe(PYTHON).version  # type: ignore[index]
+    assert data["pythons_with_profile"][0]["sqlite_version"] == "3.44.2"  # type: ignore[index]
+    assert data["profile_file"]["managed"] is True  # type: ignore[index]

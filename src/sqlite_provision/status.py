@@ -11,7 +11,7 @@ from sqlite_provision import facts as host
 from sqlite_provision.manifest import read_manifest
 from sqlite_provision.options import CURRENT_LINK_NAME, Options
 from sqlite_provision.runner import capture, clean_env
-from sqlite_provision.verify import read_library, system_probe
+from sqlite_provision.verify import read_library, system_probe, verify_python
 
 _LDCONFIG_LINE = re.compile(r"^\s*(libsqlite3\.so\.0)\s+\(([^)]*)\)\s+=>\s+(\S+)\s*$")
 
@@ -79,6 +79,14 @@ def gather_status(options: Options, pythons: Tuple[str, ...]) -> Dict[str, Any]:
         "tools": {"gcc": facts.gcc, "make": facts.make, "yum": facts.yum, "dnf": facts.dnf},
         "system_sqlite": system,
         "pythons": [system_probe(p).to_json() for p in pythons],
+        "pythons_with_profile": [
+            verify_python(
+                p, prefix=None, lib_dir=None, profile_file=profile, min_version="0"
+            ).to_json()
+            for p in pythons
+        ]
+        if profile.exists()
+        else [],
         "prefix_root": str(options.prefix_root),
         "installed": installed_versions(options.prefix_root),
         "current": host.installed_link_target(current_link),
@@ -121,6 +129,12 @@ def render_status(data: Dict[str, Any]) -> str:
         lines.append(
             "python:        {} (Python {}) loads SQLite {} from {} (without our environment)".format(
                 py["python"], py["python_version"], py["sqlite_version"], py["library"]
+            )
+        )
+    for py in data["pythons_with_profile"]:
+        lines.append(
+            "               ... and SQLite {} from {} after sourcing the snippet".format(
+                py["sqlite_version"], py["library"]
             )
         )
     installed = ", ".join(row["version"] for row in data["installed"]) or "none"
