@@ -171,10 +171,9 @@ def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
 
 
 def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
-    try:
-        pgid = os.getpgid(proc.pid)
-    except ProcessLookupError:
-        return
+    # start_new_session made the child the leader of its own group, whose id is its pid: the
+    # group can still be signalled when the leader is gone and its children (cc1) are not.
+    pgid = proc.pid
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pgid, sig)
