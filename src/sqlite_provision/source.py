@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 from urllib.parse import urlparse
 
 from sqlite_provision import catalog
@@ -36,7 +36,7 @@ class Source:
         return catalog.parse_version(self.version) if self.resolved else (9999,)
 
 
-def base_url(options: Options, env: os._Environ[str] | dict = os.environ) -> str:  # type: ignore[type-arg]
+def base_url(options: Options, env: Mapping[str, str] = os.environ) -> str:
     return (options.mirror or env.get(ENV_MIRROR) or catalog.DEFAULT_BASE_URL).rstrip("/")
 
 

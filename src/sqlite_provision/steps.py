@@ -54,12 +54,17 @@ class Context:
     verified: List[ProbeResult] = field(default_factory=list)
     changed: bool = False  # set by the executor once a step that changes the host has run
     warnings: List[str] = field(default_factory=list)
+    _installed: Optional[Tuple[Optional[str]]] = None
 
     def installed_reason(self) -> Optional[str]:
-        """Why no build is needed: this exact build is in the prefix and its files are intact."""
+        """Why no build is needed: this exact build is in the prefix and its files are intact.
+        Every build step asks; the files are hashed once per run (the lock keeps other runs
+        out, and only the Install step, which asks first, changes the prefix)."""
         if self.options.force:
             return None
-        return installed_reason(self.layout, self.request)
+        if self._installed is None:
+            self._installed = (installed_reason(self.layout, self.request),)
+        return self._installed[0]
 
 
 def installed_reason(layout: Layout, request: dict) -> Optional[str]:  # type: ignore[type-arg]
