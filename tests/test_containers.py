@@ -4,7 +4,7 @@ The podman tier (marker `rhel`, root only) builds THE SAME containers/rhel/Conta
 the same run.sh, on a pseudo-RHEL 9 base image, offline, as ../shared/testing/PSEUDO-RHEL.md
 describes:
 
-- the base is a `debootstrap --variant=minbase bookworm` tree made to look like RHEL 9: RHEL's
+- the base is an `mmdebstrap --variant=minbase bookworm` tree made to look like RHEL 9: RHEL's
   os-release, `yum` -> dnf-3, an RHEL-style rpm database holding `redhat-release` and `rpm`
   doubles, and a local dnf repository (/srv/pseudo-rhel-repo) whose `gcc` and `make` doubles
   (rpmbuild, AutoReqProv: no) link the real tools hidden under /usr/hidden/. gcc, cc, cpp and
@@ -152,7 +152,7 @@ def test_run_sh_help_and_usage_errors() -> None:
 # The podman tier: a pseudo-RHEL 9 base image
 
 
-DEBOOTSTRAP_PACKAGES = ("python3", "python3-venv", "dnf", "rpm", "gcc", "make", "libc6-dev")
+BOOTSTRAP_PACKAGES = ("python3", "python3-venv", "dnf", "rpm", "gcc", "make", "libc6-dev")
 SUITE = "bookworm"
 
 
@@ -225,7 +225,7 @@ RECIPE_VERSION = 2
 
 def recipe_key() -> str:
     recipe = json.dumps(
-        [RECIPE_VERSION, SUITE, DEBOOTSTRAP_PACKAGES, RHEL9_OS_RELEASE, REPO_FILE, SPEC, DOUBLES],
+        [RECIPE_VERSION, SUITE, BOOTSTRAP_PACKAGES, RHEL9_OS_RELEASE, REPO_FILE, SPEC, DOUBLES],
         sort_keys=True,
     )
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
@@ -273,22 +273,12 @@ def build_rpms(workdir: Path) -> List[Path]:
 
 
 def bootstrap_command(root: Path) -> List[str]:
-    """mmdebstrap (about 35 s here) when installed, else debootstrap (80 s to 2 min)."""
+    """mmdebstrap (about 35 s here): the one bootstrapper scripts/test installs and this requires."""
     mirror = os.environ.get(DEBIAN_MIRROR_ENV) or "http://deb.debian.org/debian"
-    include = "--include=" + ",".join(DEBOOTSTRAP_PACKAGES)
-    if shutil.which("mmdebstrap"):
-        excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "locale")]
-        return [
-            "mmdebstrap",
-            "--quiet",
-            "--variant=minbase",
-            include,
-            *excludes,
-            SUITE,
-            str(root),
-            mirror,
-        ]
-    return ["debootstrap", "--variant=minbase", include, SUITE, str(root), mirror]
+    include = "--include=" + ",".join(BOOTSTRAP_PACKAGES)
+    excludes = [f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "locale")]
+    return ["mmdebstrap", "--quiet", "--variant=minbase", include, *excludes, SUITE, str(root),
+            mirror]  # fmt: skip
 
 
 def make_pseudo_rhel_root(root: Path, workdir: Path) -> None:
@@ -361,10 +351,10 @@ def root_tarball() -> Path:
     tarball = cache / f"pseudo-rhel9-{key}.tar"
     if tarball.is_file():
         return tarball
-    for missing in ("debootstrap", "rpmbuild", "createrepo_c", "chroot", "tar"):
+    for missing in ("mmdebstrap", "rpmbuild", "createrepo_c", "chroot", "tar"):
         if shutil.which(missing) is None:
             unavailable(
-                f"{missing} is not installed (apt-get install debootstrap rpm createrepo-c)"
+                f"{missing} is not installed (apt-get install mmdebstrap rpm createrepo-c)"
             )
     build = cache / f"build-{key}-{os.getpid()}"
     shutil.rmtree(str(build), ignore_errors=True)
