@@ -467,12 +467,15 @@ usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"exit": result.returncode, "maxrss_kib": usage.ru_maxrss, "seconds": seconds,
                   "stdout": result.stdout[-500:], "stderr": result.stderr[-1500:]}))
 """
-_BASELINE = "import sqlite_provision.fetch"
-_BASELINE_REQUESTS = "import sqlite_provision.fetch\nsqlite_provision.fetch.make_session()"
+_BASELINE = "import sqlite_provision.source.fetch"
+_BASELINE_REQUESTS = (
+    "import sqlite_provision.source.fetch\nsqlite_provision.source.fetch.make_session()"
+)
 _FETCH = """
 import sys
 from pathlib import Path
-from sqlite_provision.fetch import Checksum, fetch_to_cache
+from sqlite_provision.digests import Checksum
+from sqlite_provision.source.fetch import fetch_to_cache
 url, cache, name, digest = sys.argv[1:5]
 result = fetch_to_cache(url, Path(cache), name, Checksum("sha256", digest))
 assert result.downloaded and result.bytes == int(sys.argv[5]), result

@@ -1,6 +1,7 @@
-"""Shared fixtures: the real tarballs and a loopback mirror laid out like sqlite.org."""
-
-# Optional rather than `X | None`: the tool and its tests run on Python 3.7.
+"""Shared fixtures: the real tarballs and a loopback mirror laid out like sqlite.org; and the
+layers, by folder: unit/ (pure, or one module against a real local peer), cli/ (the CLI as a
+user runs it), integration/ (real builds of the shared tarballs: marker `integration`), faults/
+(the fault matrix). Helpers live in support/, a package, not among the tests."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, NoReturn, Optional
+from typing import Any, Dict, Iterator, List, NoReturn, Optional
 
 import pytest
 
@@ -22,9 +23,20 @@ if importlib.util.find_spec("sqlite_provision") is None:
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
-from mirror import Mirror  # noqa: E402
+from support.mirror import Mirror  # noqa: E402
 
 TARBALLS_ENV = "SQLITE_PROVISION_TEST_TARBALLS"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """Every test under integration/, and every other test that uses the real tarballs, carries
+    the `integration` marker."""
+    integration = TESTS_DIR / "integration"
+    for item in items:
+        uses_tarballs = "shared_tarballs" in getattr(item, "fixturenames", ())
+        if uses_tarballs or integration in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
 
 # The sqlite.org year directory of each shared tarball (the release's calendar year).
 RELEASE_YEARS = {"3.44.2": "2023", "3.52.0": "2026"}

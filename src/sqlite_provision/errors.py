@@ -1,18 +1,19 @@
-"""One exception class per failure class, each with an exit code and a hint for the operator."""
+"""One exception class per exit code, each with a hint for the operator.
 
-from __future__ import annotations
+A failure after the log was opened carries the log's path, and a failed run carries the result so
+far (`partial`), so that --json still prints one object: typed fields, set by app.py.
+"""
 
-from typing import List, Optional
+import signal
+from pathlib import Path
+from typing import Any, List, Optional
 
-EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_HOST = 3
 EXIT_DOWNLOAD = 4
 EXIT_COMMAND = 5
 EXIT_VERIFY = 6
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 
 class ProvisionError(Exception):
@@ -20,10 +21,13 @@ class ProvisionError(Exception):
 
     exit_code = EXIT_INTERNAL
 
-    def __init__(self, message: str, hint: Optional[str] = None) -> None:
+    def __init__(self, message: str, hint: Optional[str] = None, tail: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.tail = tail  # the last lines of the log worth showing, when known
+        self.log_path: Optional[Path] = None  # the run's log file
+        self.partial: Optional[Any] = None  # the result so far (a results.* object)
 
     def __str__(self) -> str:
         if self.hint:
@@ -66,10 +70,9 @@ class CommandFailed(ProvisionError):
         returncode: Optional[int] = None,
         tail: str = "",
     ) -> None:
-        super().__init__(message, hint)
+        super().__init__(message, hint, tail)
         self.argv = argv or []
         self.returncode = returncode
-        self.tail = tail
 
 
 class VerifyError(ProvisionError):
@@ -77,11 +80,9 @@ class VerifyError(ProvisionError):
 
 
 class Interrupted(ProvisionError):
-    """SIGINT or SIGTERM arrived; the run was rolled back."""
+    """SIGINT or SIGTERM arrived; the run was rolled back. Exit 128 + the signal's number."""
 
     def __init__(self, signum: int) -> None:
-        import signal
-
         name = signal.Signals(signum).name
         super().__init__(
             f"interrupted by {name}; the host was left as before the run",

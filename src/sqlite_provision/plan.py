@@ -1,165 +1,380 @@
-"""build_plan: (options, facts, source) -> Plan. Pure: no network, no writes.
+"""Resolve, then plan once.
 
-The same Plan is printed by --dry-run and run by the executor, so what --dry-run shows is what runs.
+Everything the plan needs is read once, in an order that fails early: `read_inputs` (no writes,
+no lock: the host's facts, the pythons, the system library, the source, the places to write),
+then, under the run lock, `resolve` (the download page for `latest`, the prefix and what is
+installed there, the build's preconditions). Each precondition is checked once, as soon as what
+it needs is known. `build_plan` is then pure: from a Resolution to the steps, with no I/O, and
+the same Plan feeds --dry-run and the executor.
 """
 
-from __future__ import annotations
-
+import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from sqlite_provision import activate, activation, build
-from sqlite_provision.checks import AbiGate, SmokeTest, Verify
-from sqlite_provision.facts import Facts
-from sqlite_provision.features import Selected, select
-from sqlite_provision.hostlib import HostLibrary
-from sqlite_provision.install_steps import Install, LinkCurrent
-from sqlite_provision.options import Layout, Options, cache_dir, make_layout
-from sqlite_provision.runner import quote_argv
-from sqlite_provision.source import Source
-from sqlite_provision.steps import Configure, Extract, Fetch, InstallCompiler, Make, Stage, Step
+from sqlite_provision import config
+from sqlite_provision.config import Layout, Options, make_layout
+from sqlite_provision.digests import Checksum
+from sqlite_provision.host import preflight
+from sqlite_provision.host.facts import Facts, gather
+from sqlite_provision.host.library import HostLibrary, probe
+from sqlite_provision.host.pythons import resolve_pythons
+from sqlite_provision.recipe import flags
+from sqlite_provision.recipe.features import Selected, select
+from sqlite_provision.results import PlanView, Report, StepRecord, StepView
+from sqlite_provision.runner import Runner, quote_argv
+from sqlite_provision.source.resolve import Source, resolve_latest, resolve_source
+from sqlite_provision.steps.activation import (
+    RecordActivation,
+    ld_so_conf_step,
+    load_templates,
+    profile_steps,
+    service_steps,
+)
+from sqlite_provision.steps.artifact import PackArtifact, UnpackArtifact
+from sqlite_provision.steps.base import Step
+from sqlite_provision.steps.build import (
+    Configure,
+    Extract,
+    Fetch,
+    InstallCompiler,
+    Make,
+    Stage,
+    staged_library,
+)
+from sqlite_provision.steps.gate import AbiGate, SmokeTest, Verify
+from sqlite_provision.steps.install import Install, LinkCurrent
+from sqlite_provision.store import artifact as artifact_format
+from sqlite_provision.store.manifest import installed_reason, read_manifest
+from sqlite_provision.versions import parse_version
+
+LIBRARY = Path("lib") / "libsqlite3.so.0"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Everything the plan is built from, read once."""
+
+    command: str  # install | build
+    options: Options
+    facts: Facts
+    source: Source
+    layout: Layout
+    pythons: Tuple[str, ...]
+    host: HostLibrary
+    features: Tuple[Selected, ...]
+    request: Dict[str, Any]  # the inputs that define the build, as the manifest records them
+    installed: Optional[str]  # why no build is needed (this build is installed and intact)
+    templates: Mapping[str, str]
+    cache_dir: Path
+    build_dir: Path
+    units_dir: Path
+    conf_dir: Path
+    artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
+    artifact_checksum: Optional[Checksum] = None
+    resolved: Tuple[StepRecord, ...] = ()  # what resolving did that the report shows
 
 
 @dataclass(frozen=True)
 class Plan:
+    command: str
     source: Source
     layout: Layout
     steps: Tuple[Step, ...]
     pythons: Tuple[str, ...]
-    jobs: int
-    request: Dict[str, Any]
+    features: Tuple[Selected, ...]
+    resolved: Tuple[StepRecord, ...] = ()
+    artifact_out: Optional[Path] = None
 
-    def to_json(self) -> List[Dict[str, Any]]:
-        return [
-            {
-                "name": step.name,
-                "description": step.describe(),
-                "commands": [quote_argv(argv) for argv in step.commands()],
-            }
-            for step in self.steps
-        ]
+    def view(self) -> PlanView:
+        """What --dry-run shows: each step's description and its exact commands."""
+        checksum = self.source.checksum
+        return PlanView(
+            command=self.command,
+            version=self.source.version,
+            url=self.source.url,
+            tarball=str(self.source.local) if self.source.local else None,
+            checksum=checksum.tagged if checksum else None,
+            origin=self.source.origin,
+            prefix=str(self.layout.prefix),
+            profile_file=str(self.layout.profile_file) if self.layout.profile_file else None,
+            pythons=list(self.pythons),
+            features=[(s.feature.option, s.origin) for s in self.features],
+            steps=[
+                StepView(
+                    step.name,
+                    step.describe(),
+                    [quote_argv(argv) for argv in step.commands()],
+                    [quote_argv(brief(argv)) for argv in step.commands()],
+                )
+                for step in self.steps
+            ],
+        )
+
+    def new_report(self, log_path: Optional[Path]) -> Report:
+        """The result before any step ran: what the plan is about."""
+        install = self.command == "install"
+        return Report(
+            changed=False,
+            version=self.source.version,
+            prefix=str(self.layout.prefix),
+            library=str(self.layout.active_lib_dir / LIBRARY) if install else None,
+            profile_file=str(self.layout.profile_file)
+            if install and self.layout.profile_file
+            else None,
+            log_file=str(log_path) if log_path is not None else None,
+            steps=list(self.resolved),
+            artifact=str(self.artifact_out) if self.artifact_out is not None else None,
+        )
+
+
+def brief(argv: List[str]) -> List[str]:
+    """argv for a person to read: a script given with -c is shown by its size."""
+    return [
+        f"<a python script of {len(arg.strip().splitlines())} lines>"
+        if index and argv[index - 1] == "-c" and "\n" in arg
+        else arg
+        for index, arg in enumerate(argv)
+    ]
+
+
+# --- resolve ---------------------------------------------------------------------------------
 
 
 def build_request(
     source: Source, options: Options, features: Tuple[Selected, ...]
 ) -> Dict[str, Any]:
     """The inputs that define a build; the manifest records them so a re-run can compare."""
-    checksum = source.checksum
     return {
         "version": source.version,
-        "source_hash": f"{checksum.algorithm}:{checksum.hexdigest}" if checksum else None,
+        "source_hash": source.checksum.tagged if source.checksum else None,
         "cflags": options.env_cflags.strip(),
         "features": sorted(s.feature.option for s in features),
     }
 
 
-def build_plan(
-    options: Options,
-    facts: Facts,
-    source: Source,
-    pythons: Tuple[str, ...],
-    cache: Optional[Path] = None,
-    host: Optional[HostLibrary] = None,
-    artifact_metadata: Optional[Dict[str, Any]] = None,
-) -> Plan:
-    """The install plan: build from source, or (with --artifact) unpack a prebuilt tree; then
-    the same gate, install, activation and verification either way."""
-    layout = make_layout(options, source.version)
-    activate.check_safe_path(layout.prefix, "--prefix")
-    host = host or HostLibrary(None, None, problem="not probed")
-    jobs = options.jobs or facts.cpus
-    if artifact_metadata is not None and source.local is not None:
-        from sqlite_provision.artifact_steps import UnpackArtifact
+def artifact_source(path: Path, options: Options) -> Tuple[Source, Dict[str, Any], Checksum]:
+    """The artifact's metadata and expected checksum (its contents are checked by the step)."""
+    metadata = artifact_format.read_metadata(path)
+    version = str(metadata.get("version"))
+    parse_version(version)
+    checksum = artifact_format.expected_checksum(path, options.sha256)
+    source = Source(
+        version=version,
+        filename=path.name,
+        url=None,
+        local=path,
+        checksum=checksum,
+        origin=f"--artifact {path}",
+    )
+    return source, metadata, checksum
 
-        sha = options.sha256 or None
-        steps: List[Step] = [UnpackArtifact(source.local, artifact_metadata, sha)]
-        request = dict(artifact_metadata.get("request") or {})
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the request means on this host, read without writing anything or taking the lock:
+    a bad request stops here and leaves nothing behind."""
+
+    command: str
+    options: Options
+    facts: Facts
+    pythons: Tuple[str, ...]
+    host: HostLibrary
+    source: Source  # `latest` is still unresolved here
+    layout: Layout
+    artifact: Optional[Dict[str, Any]] = None
+    artifact_checksum: Optional[Checksum] = None
+
+
+def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
+    """The host's facts, the pythons, the system library and the source (with no network), and
+    the places to write (exit 3 before anything else if they cannot be written)."""
+    facts = gather()
+    install = command == "install"
+    if install:
+        pythons = resolve_pythons(runner, options.pythons)
+        probe_python = pythons[0]
     else:
-        steps, request = build_steps(options, facts, source, layout, host, jobs, cache)
-    steps += [AbiGate(host, options.allow_abi_loss), Install(layout.prefix)]
-    steps += activation_steps(options, facts, source, layout, pythons)
-    return Plan(
-        source=source, layout=layout, steps=tuple(steps), pythons=pythons, jobs=jobs,
+        pythons = ()
+        probe_python = shutil.which("python3") or sys.executable
+    metadata: Optional[Dict[str, Any]] = None
+    artifact_checksum: Optional[Checksum] = None
+    if install and options.artifact is not None:
+        source, metadata, artifact_checksum = artifact_source(options.artifact, options)
+    else:
+        source = resolve_source(options)
+    host = probe(runner, probe_python)
+    layout = make_layout(options, source.version)
+    if install:
+        preflight.check_writable(layout, facts.root)
+    else:
+        assert options.artifact_out is not None  # noqa: S101 - `build` requires --artifact
+        preflight.check_artifact_out(options.artifact_out)
+    return Inputs(command, options, facts, pythons, host, source, layout, metadata,
+                  artifact_checksum)  # fmt: skip
+
+
+def resolve(
+    inputs: Inputs, runner: Runner, fetch_page: Optional[Callable[[str], str]] = None
+) -> Resolution:
+    """Under the lock: `latest` from the download page (with `fetch_page`; without it, in a
+    dry run, it stays unresolved and nothing touches the network), the prefix and what is
+    installed there (the installed tree is hashed here, once), and the build's preconditions,
+    each checked once, before the network where it can be."""
+    options, facts, source, layout = inputs.options, inputs.facts, inputs.source, inputs.layout
+    install = inputs.command == "install"
+    needs_compiler = inputs.artifact is None
+    compiler_checked = False
+    records: List[StepRecord] = []
+    if not source.resolved and fetch_page is not None:
+        # Never read the network only to find that the host cannot build.
+        preflight.check_build(facts, options.install_deps, options.dry_run, runner)
+        compiler_checked = True
+        started = time.monotonic()
+        source = resolve_latest(options, fetch_page)
+        records.append(
+            StepRecord(
+                "resolve",
+                "ok",
+                round(time.monotonic() - started, 3),
+                f"latest is {source.version} ({source.origin})",
+            )
+        )
+        layout = make_layout(options, source.version)
+    if inputs.artifact is None:
+        features = select(options.compat, source.version_key, inputs.host.options, options.enable)
+        request = build_request(source, options, features)
+    else:
+        features = ()
+        request = dict(inputs.artifact.get("request") or {})
+    installed: Optional[str] = None
+    if install:
+        preflight.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
+        if not options.force and source.resolved:
+            installed = installed_reason(layout.prefix, request)
+    if needs_compiler and installed is None and not compiler_checked:
+        preflight.check_build(facts, options.install_deps, options.dry_run, runner)
+    return Resolution(
+        command=inputs.command,
+        options=options,
+        facts=facts,
+        source=source,
+        layout=layout,
+        pythons=inputs.pythons,
+        host=inputs.host,
+        features=features,
         request=request,
-    )  # fmt: skip
+        installed=installed,
+        templates=load_templates() if install else {},
+        cache_dir=config.cache_dir(),
+        build_dir=config.build_dir(config.lock_path()),
+        units_dir=config.systemd_dir(),
+        conf_dir=config.ld_so_conf_dir(),
+        artifact=inputs.artifact,
+        artifact_checksum=inputs.artifact_checksum,
+        resolved=tuple(records),
+    )
 
 
-def build_steps(
-    options: Options,
-    facts: Facts,
-    source: Source,
-    layout: Layout,
-    host: HostLibrary,
-    jobs: int,
-    cache: Optional[Path],
-    beside_prefix: bool = True,
-) -> Tuple[List[Step], Dict[str, Any]]:
+# --- plan ----------------------------------------------------------------------------------------
+
+
+def install_staging(prefix: Path) -> Path:
+    """Beside the prefix, on its filesystem: the install is one rename."""
+    return prefix.parent / f".sqlite-provision-stage-{prefix.name}"
+
+
+def build_steps(res: Resolution, staging: Path, beside_prefix: bool) -> List[Step]:
     """Fetch to staged install: what `install` and `build` share."""
-    features = select(options.compat, source.version_key, host.options, options.enable)
-    era = build.predict_era(source.version_key)
-    predicted = build.make_build_config(
+    options, source, layout = res.options, res.source, res.layout
+    jobs = options.jobs or res.facts.cpus
+    era = flags.predict_era(source.version_key)
+    predicted = flags.make_build_config(
         era=era,
         prefix=str(layout.prefix),
         version=source.version_key,
-        supported=build.predicted_supported(era, source.version_key),
+        supported=flags.predicted_supported(era, source.version_key),
         env_cflags=options.env_cflags,
         predicted=True,
-        features=features,
+        features=res.features,
     )
-    steps: List[Step] = [
-        Fetch(source, cache or cache_dir()),
-        InstallCompiler(facts.package_manager or "yum", facts.compiler_missing),
-        Extract(source.filename),
-        Configure(predicted, features),
-        Make(jobs, era),
-        Stage(layout.prefix, beside_prefix),
+    already = res.installed
+    return [
+        Fetch(source.filename, source.url, source.local, source.checksum, res.cache_dir, already),
+        InstallCompiler(res.facts.package_manager or "yum", res.facts.compiler_missing, already),
+        Extract(source.filename, res.build_dir, already),
+        Configure(predicted, source.version_key, res.features, options.env_cflags, res.build_dir,
+                  already),
+        Make(jobs, era, res.build_dir, already),
+        Stage(layout.prefix, staging, source.version, res.request, res.build_dir, beside_prefix,
+              already),
+    ]  # fmt: skip
+
+
+def build_plan(res: Resolution) -> Plan:
+    """The install plan: build from source, or (with --artifact) unpack a prebuilt tree; then
+    the same gate, install, activation and verification either way."""
+    layout = res.layout
+    staging = install_staging(layout.prefix)
+    steps: List[Step] = []
+    if res.artifact is not None:
+        assert res.source.local is not None and res.artifact_checksum is not None  # noqa: S101
+        steps.append(
+            UnpackArtifact(res.source.local, res.artifact, res.artifact_checksum, layout.prefix,
+                           staging, res.request, res.facts.arch, res.facts.glibc, res.installed)
+        )  # fmt: skip
+        new_library = staging / artifact_format.TREE / LIBRARY
+    else:
+        steps += build_steps(res, staging, beside_prefix=True)
+        new_library = staged_library(staging, layout.prefix)
+    gated = layout.prefix / LIBRARY if res.installed else new_library
+    steps += [
+        AbiGate(res.host, res.options.allow_abi_loss, gated),
+        Install(layout.prefix, res.installed),
     ]
-    return steps, build_request(source, options, features)
+    steps += activation_steps(res)
+    return Plan("install", res.source, layout, tuple(steps), res.pythons, res.features,
+                res.resolved)  # fmt: skip
 
 
-def activation_steps(
-    options: Options, facts: Facts, source: Source, layout: Layout, pythons: Tuple[str, ...]
-) -> List[Step]:
+def activation_steps(res: Resolution) -> List[Step]:
+    options, layout, source = res.options, res.layout, res.source
     steps: List[Step] = []
     if layout.current_link is not None:
         steps.append(LinkCurrent(layout.current_link, layout.prefix.name))
     # With `current`, the snippet names no version, so upgrades and rollbacks never rewrite it.
     shown = "" if layout.current_link is not None else source.version
-    written: List[Step] = activation.profile_steps(layout, shown)
-    written += activation.service_steps(options, layout)
+    written = profile_steps(res.templates, layout, shown) + service_steps(
+        res.templates, options, layout, res.units_dir, res.facts.systemd_running
+    )
     steps += written
-    steps.append(SmokeTest(facts.smoke_tools()))
-    ld_so_conf = activation.ld_so_conf_step(options, layout)
-    if ld_so_conf is not None:
+    steps.append(SmokeTest(res.facts.smoke_tools(), layout.active_lib_dir, layout.profile_file))
+    if options.ld_so_conf:
+        ld_so_conf = ld_so_conf_step(res.templates, layout, res.conf_dir)
         steps.append(ld_so_conf)
         written.append(ld_so_conf)
-    steps.append(Verify(pythons, options.min_version))
+    steps.append(
+        Verify(res.pythons, options.min_version, layout.prefix, layout.active_lib_dir,
+               layout.profile_file, source.version)
+    )  # fmt: skip
     if layout.activation_record is not None and written:
-        files = tuple(str(getattr(step, "path")) for step in written)  # noqa: B009
-        steps.append(activation.RecordActivation(layout.activation_record, files))
+        steps.append(
+            RecordActivation(layout.activation_record, tuple(str(s.path) for s in written))
+        )
     return steps
 
 
-def build_artifact_plan(
-    options: Options,
-    facts: Facts,
-    source: Source,
-    out: Path,
-    host: Optional[HostLibrary] = None,
-) -> Plan:
-    """`build --artifact`: the build steps, staged in a temporary directory, then packed. The ABI
-    gate only warns here; it decides on each host at `install --artifact`."""
-    from sqlite_provision.artifact_steps import PackArtifact
-
-    layout = make_layout(options, source.version)
-    activate.check_safe_path(layout.prefix, "--prefix")
-    host = host or HostLibrary(None, None, problem="not probed")
-    jobs = options.jobs or facts.cpus
-    steps, request = build_steps(
-        options, facts, source, layout, host, jobs, None, beside_prefix=False
-    )
-    steps += [AbiGate(host, allow_loss=True), PackArtifact(out)]
-    return Plan(
-        source=source, layout=layout, steps=tuple(steps), pythons=(), jobs=jobs, request=request
-    )
+def build_artifact_plan(res: Resolution, out: Path) -> Plan:
+    """`build --artifact`: the build steps, staged inside the build directory, then packed. The
+    ABI gate only warns here; it decides on each host at `install --artifact`."""
+    staging = res.build_dir / "stage"
+    steps = build_steps(res, staging, beside_prefix=False)
+    steps += [
+        AbiGate(res.host, True, staged_library(staging, res.layout.prefix)),
+        PackArtifact(out, res.layout.prefix, res.facts.arch),
+    ]
+    return Plan("build", res.source, res.layout, tuple(steps), (), res.features, res.resolved,
+                artifact_out=out)  # fmt: skip

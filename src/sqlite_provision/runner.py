@@ -1,10 +1,11 @@
-"""The only door to subprocess: argv lists, never a shell; every command and its output is logged.
+"""The one door to subprocess: argv lists, never a shell, and every command a run executes (probes
+included) goes into its log with its exit status.
 
-Long commands run in their own process group so that an interrupt can stop the whole tree
-(make, its compilers) and leave no orphan behind.
+Every command runs in a process group of its own, so that an interrupt or a timeout stops the
+whole tree (make and its compilers, or the jimsh0 compile a `configure --help` can start) and
+leaves no orphan behind. Commands that run before a log exists (`--dry-run`, `status`) go
+through a Runner whose Log has no file.
 """
-
-from __future__ import annotations
 
 import os
 import shlex
@@ -12,7 +13,7 @@ import signal
 import subprocess  # nosec B404: this module is the one reviewed place that runs commands
 import time
 from pathlib import Path
-from typing import IO, Any, Dict, Mapping, Optional, Sequence, Union
+from typing import IO, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from sqlite_provision.errors import CommandFailed
 
@@ -24,45 +25,92 @@ def quote_argv(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
-class Log:
-    """The run's log file. Everything the tool does and every command's output ends up here."""
+def clean_env(base: Optional[Mapping[str, str]] = None, **overrides: str) -> Dict[str, str]:
+    """A copy of the environment without LD_LIBRARY_PATH, so probes see the host as it is."""
+    env = dict(os.environ if base is None else base)
+    env.pop("LD_LIBRARY_PATH", None)
+    env.update(overrides)
+    return env
 
-    def __init__(self, path: Optional[Path]) -> None:
-        self.path = path
-        self._fh: Optional[IO[str]] = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-            fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-            self._fh = os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+
+class Log:
+    """The run's log file. Until `start()`, what is written is kept in memory: a run that stops
+    on bad input, before it takes the lock, leaves no file behind, and once the file exists it
+    holds everything, the first probes included. Without a path (a dry run, `status`), a log
+    that keeps nothing."""
+
+    def __init__(self, path: Optional[Path], deferred: bool = False) -> None:
+        self._path = path
+        self._handle: Optional[IO[str]] = None
+        self._pending: Optional[List[str]] = [] if deferred and path is not None else None
+        if path is not None and not deferred:
+            self.start()
+
+    @property
+    def path(self) -> Optional[Path]:
+        """The file, once there is one."""
+        return self._path if self._handle is not None else None
+
+    def start(self) -> None:
+        """Create the file (mode 0640) and write what was kept until now."""
+        if self._path is None or self._handle is not None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        fd = os.open(str(self._path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._handle = os.fdopen(fd, "a", encoding="utf-8", errors="replace")
+        for text in self._pending or []:
+            self._handle.write(text)
+        self._pending = None
+        self._handle.flush()
+
+    def _emit(self, text: str) -> None:
+        if self._handle is not None:
+            self._handle.write(text)
+            self._handle.flush()
+        elif self._pending is not None:
+            self._pending.append(text)
 
     def write(self, text: str) -> None:
-        if self._fh is None:
-            return
         stamp = time.strftime("%H:%M:%S")
-        for line in text.rstrip("\n").splitlines() or [""]:
-            self._fh.write(f"[{stamp}] {line}\n")
-        self._fh.flush()
+        lines = text.rstrip("\n").splitlines() or [""]
+        self._emit("".join(f"[{stamp}] {line}\n" for line in lines))
+
+    def command(self, argv: Sequence[str], cwd: Optional[Path] = None) -> None:
+        """One command, copy-pasteable: a script given with -c keeps its lines, unstamped, so
+        that the command is the text from its `$ ` to the next stamped line."""
+        where = f"  (in {cwd})" if cwd else ""
+        stamp = time.strftime("%H:%M:%S")
+        self._emit(f"[{stamp}] $ {quote_argv(argv)}{where}\n")
 
     def raw_handle(self) -> Optional[IO[str]]:
-        return self._fh
+        return self._handle
 
     def tail(self, lines: int = TAIL_LINES) -> str:
-        if self.path is None or not self.path.exists():
+        path = self.path
+        if path is None or not path.exists():
             return ""
-        with self.path.open("r", encoding="utf-8", errors="replace") as fh:
-            return "".join(fh.readlines()[-lines:])
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class Completed(NamedTuple):
+    argv: List[str]
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 class Runner:
-    """Runs commands for the steps. `run` streams output into the log; `capture` returns it."""
+    """Runs every command of a run. `run` streams output into the log and raises on failure;
+    `capture` returns the output of a short probe and lets the caller judge it."""
 
-    def __init__(self, log: Log) -> None:
-        self.log = log
+    def __init__(self, log: Optional[Log] = None) -> None:
+        self.log = log if log is not None else Log(None)
 
     def run(
         self,
@@ -73,11 +121,12 @@ class Runner:
         what: Optional[str] = None,
         hint: Optional[str] = None,
     ) -> None:
-        """Run argv with output going to the log. Raises CommandFailed with the log's tail."""
+        """Run argv with its output going to the log. Raises CommandFailed with the log's tail."""
         argv = [str(a) for a in argv]
-        self.log.write("$ {}{}".format(quote_argv(argv), f"  (in {cwd})" if cwd else ""))
-        fh = self.log.raw_handle()
-        out: Union[IO[str], int] = fh if fh is not None else subprocess.DEVNULL
+        self.log.command(argv, cwd)
+        self.log.write("output:")
+        handle = self.log.raw_handle()
+        out: Union[IO[str], int] = handle if handle is not None else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 argv,
@@ -89,6 +138,7 @@ class Runner:
                 start_new_session=True,
             )
         except OSError as exc:
+            self.log.write(f"could not start: {exc}")
             raise CommandFailed(
                 f"{what or argv[0]} could not start: {exc}",
                 hint=hint,
@@ -113,29 +163,19 @@ class Runner:
         env: Optional[Mapping[str, str]] = None,
         cwd: Optional[Path] = None,
         timeout: float = 120.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a short probe and return its output; the caller judges the exit status."""
+    ) -> Completed:
+        """Run a short probe and return its output (exit status 127 if it could not start or
+        timed out); the command, its exit status and its output go into the log."""
         argv = [str(a) for a in argv]
-        self.log.write(f"$ {quote_argv(argv)}")
-        result = capture(argv, env=env, cwd=cwd, timeout=timeout)
+        self.log.command(argv, cwd)
+        result = _capture(argv, env, cwd, timeout)
         self.log.write(f"exit status {result.returncode}\n{result.stdout}{result.stderr}")
         return result
 
 
-def capture(
-    argv: Sequence[str],
-    *,
-    env: Optional[Mapping[str, str]] = None,
-    cwd: Optional[Path] = None,
-    timeout: float = 120.0,
-) -> subprocess.CompletedProcess[str]:
-    """Run a short probe without a log (host facts are gathered before any log exists).
-
-    Like `Runner.run`, in a process group of its own, stopped as a whole on a timeout or an
-    interrupt: a probe can start children too (`configure --help` compiles autosetup's jimsh0
-    on a host without tclsh), and killing the probe alone would leave them running, orphans.
-    """
-    argv = [str(a) for a in argv]
+def _capture(
+    argv: List[str], env: Optional[Mapping[str, str]], cwd: Optional[Path], timeout: float
+) -> Completed:
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
             argv,
@@ -144,24 +184,24 @@ def capture(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            universal_newlines=True,
             start_new_session=True,
         )
     except OSError as exc:
-        return subprocess.CompletedProcess(argv, 127, "", str(exc))
+        return Completed(argv, 127, "", str(exc))
     with proc:
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             kill_group(proc)
-            return subprocess.CompletedProcess(argv, 127, "", str(exc))
+            return Completed(argv, 127, "", str(exc))
         except BaseException:
             kill_group(proc)
             raise
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    return Completed(argv, proc.returncode, stdout, stderr)
 
 
-def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
+def wait_or_kill(proc: "subprocess.Popen[Any]") -> int:
     """Wait for proc; if we are interrupted meanwhile, stop its whole process group first."""
     try:
         return proc.wait()
@@ -170,7 +210,7 @@ def wait_or_kill(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
+def kill_group(proc: "subprocess.Popen[Any]", grace: float = 5.0) -> None:
     # start_new_session made the child the leader of its own group, whose id is its pid: the
     # group can still be signalled when the leader is gone and its children (cc1) are not.
     pgid = proc.pid
@@ -189,11 +229,3 @@ def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
         except ProcessLookupError:
             pass
         return
-
-
-def clean_env(base: Optional[Mapping[str, str]] = None, **overrides: str) -> Dict[str, str]:
-    """A copy of the environment without LD_LIBRARY_PATH, so probes see the host as it is."""
-    env = dict(os.environ if base is None else base)
-    env.pop("LD_LIBRARY_PATH", None)
-    env.update(overrides)
-    return env

@@ -7,24 +7,21 @@ differ (a case whose host changed fails its own test too, but the line must tell
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
 import pytest
-from faultlib import (
+
+from support.faults import (
     PATH_3442,
     TALLY,
     FaultHost,
-    copy_host,
-    expect,
+    Seed,
+    default_attempts,
     run_tool,
     serve_release,
 )
-
-from clirun import Run
-from mirror import Mirror
-from snapshot import Entry
+from support.mirror import Mirror
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -46,41 +43,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def host(tmp_path: Path) -> FaultHost:
     """A fresh host: nothing of ours installed, other packages' files in place."""
     return FaultHost(tmp_path / "host")
-
-
-def default_attempts() -> int:
-    """The number of HTTP attempts fetch_to_cache makes by default (its `retries`)."""
-    import inspect
-
-    from sqlite_provision.fetch import fetch_to_cache
-
-    return int(inspect.signature(fetch_to_cache).parameters["retries"].default)
-
-
-@dataclass
-class Seed:
-    """The session's one full build: 3.44.2 installed from a mirror that answers the tarball's
-    first requests with 500, with the default options plus a systemd drop-in, under umask 077."""
-
-    host: FaultHost
-    mirror: Mirror
-    run: Run
-    before: Dict[str, Entry]
-    after: Dict[str, Entry]
-    failures: int  # the 500s served before the 200
-
-    def copy(self, root: Path, *extra: str) -> FaultHost:
-        """A copy of the installed host, re-installed in place (no build: the prefix's manifest
-        matches) so that its snippet and drop-in name the copy's own paths."""
-        copied = copy_host(self.host, root)
-        run = run_tool(
-            copied.args("--version", "3.44.2", "--mirror", self.mirror.url,
-                        "--systemd-unit", "myapp", *extra),
-            copied.env(),
-        )  # fmt: skip
-        expect(run, 0, fix=False)
-        assert run.step("make")["status"] == "skipped", run.describe()
-        return copied
 
 
 @pytest.fixture(scope="session")

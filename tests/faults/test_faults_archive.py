@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import pytest
-from faultlib import (
+
+from support.faults import (
     TARBALL_3442,
     FaultHost,
     expect,
@@ -19,8 +20,7 @@ from faultlib import (
     tar_symlink,
     tarball_bytes,
 )
-
-from mirror import Mirror
+from support.mirror import Mirror
 
 TOP = "sqlite-autoconf-3440200"
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import pytest
-from faultlib import (
+
+from support.faults import (
     PYTHON,
     FakeRhel,
     FaultHost,
@@ -170,6 +171,12 @@ SIGNAL_CASES = [
 ]
 
 
+def default_sigint() -> None:
+    """SIGINT as a terminal's Ctrl-C finds it, even when this test runs in a background job
+    (which starts with SIGINT ignored, and would pass that on)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     "phase, signum, code",
     SIGNAL_CASES,
@@ -199,7 +206,7 @@ def test_signal_leaves_no_orphan_and_no_trace(
             tool = subprocess.Popen(
                 [PYTHON, "-m", "sqlite_provision", *args],
                 env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=default_sigint,
             )  # fmt: skip
             try:
 

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any, Dict
 
 import pytest
-from faultlib import (
+
+from support.faults import (
     PYTHON,
     Case,
     FaultHost,
+    Seed,
     expect,
     read_only,
     run_tool,
@@ -28,9 +30,7 @@ from faultlib import (
     unprivileged_command,
     world_dir,
 )
-
-from conftest import Seed
-from mirror import Mirror
+from support.mirror import Mirror
 
 pytestmark = pytest.mark.integration
 

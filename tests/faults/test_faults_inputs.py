@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import List, Tuple
 
 import pytest
-from faultlib import PYTHON, TARBALL_3442, FaultHost, expect, run_tool
 
-from mirror import Mirror
+from support.faults import PYTHON, TARBALL_3442, FaultHost, expect, run_tool
+from support.mirror import Mirror
 
 # (id, extra args, exit code, phrases on stderr); {tarball}, {notpython} and {tmp} are filled in.
 BAD: List[Tuple[str, List[str], int, List[str]]] = [
@@ -53,8 +53,10 @@ BAD: List[Tuple[str, List[str], int, List[str]]] = [
     ("profile-file with ;", ["--profile-file", "{tmp}/p;rm.sh"], 2,
      ["--profile-file", "letters, digits"]),
     ("env-file with $", ["--env-file", "{tmp}/$HOME.env"], 2, ["--env-file", "letters, digits"]),
-    ("prefix and prefix-root", ["--prefix", "{tmp}/p", "--profile-file", "{tmp}/a.sh",
-                                "--no-profile"], 2, ["mutually exclusive"]),
+    ("profile-file and no-profile", ["--profile-file", "{tmp}/a.sh", "--no-profile"], 2,
+     ["--profile-file and --no-profile are mutually exclusive"]),
+    ("prefix and prefix-root", ["--prefix", "{tmp}/p"], 2,
+     ["--prefix and --prefix-root are mutually exclusive"]),
     ("python missing", ["--python", "/nonexistent/python3"], 2,
      ["--python /nonexistent/python3", "no such executable"]),
     ("python empty", ["--python", ""], 2, ["--python", "no such executable"]),

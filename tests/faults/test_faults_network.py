@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-from faultlib import (
-    FAULTS_DIR,
+
+from support.faults import (
     PATH_3442,
     PYTHON,
+    SUPPORT_DIR,
     TALLY,
     TARBALL_3442,
     CountingProxy,
     FaultHost,
+    Seed,
     Tls,
     TlsMirror,
     expect,
@@ -31,9 +33,7 @@ from faultlib import (
     tmpfs,
     unexpected_changes,
 )
-
-from conftest import Seed
-from mirror import Mirror
+from support.mirror import Mirror
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ def test_checksum_mismatch(
 def test_truncated_download_is_retried_then_exit_4(
     host: FaultHost, mirror: Mirror, shared_tarballs: Dict[str, Any]
 ) -> None:
-    from conftest import default_attempts
+    from support.faults import default_attempts
 
     attempts = default_attempts()
     serve_release(mirror, shared_tarballs)
@@ -140,7 +140,7 @@ def test_hung_server_is_bounded(
 ) -> None:
     """A server that accepts and never answers. The defaults bound it at retries x the read
     timeout plus the backoff (printed below); the case runs with a 1 s read timeout."""
-    from sqlite_provision.fetch import fetch_to_cache
+    from sqlite_provision.source.fetch import fetch_to_cache
 
     params = inspect.signature(fetch_to_cache).parameters
     attempts = int(params["retries"].default)
@@ -156,7 +156,7 @@ def test_hung_server_is_bounded(
     assert bound < 600  # bounded: unattended runs must end
 
     mirror.hang(PATH_3442)
-    launcher = [PYTHON, str(FAULTS_DIR / "short_timeouts.py"), "2", "1"]
+    launcher = [PYTHON, str(SUPPORT_DIR / "short_timeouts.py"), "2", "1"]
     with host.fault("server accepts but never answers") as case:
         run = host.run(*pinned(mirror.url), command=launcher, timeout=120)
     expect(run, 4, "timed out", f"after {attempts} attempts", "HTTPS_PROXY")

@@ -10,13 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sqlite_provision.catalog import (
-    parse_download_page,
-    parse_version,
-    version_from_tarball_name,
-)
+from sqlite_provision.digests import parse_checksum
 from sqlite_provision.errors import ProvisionError
-from sqlite_provision.fetch import parse_checksum
+from sqlite_provision.source.catalog import parse_download_page
+from sqlite_provision.versions import parse_version, version_from_tarball_name
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from faultlib import REPO_ROOT, TARBALL_3442, unavailable
 
-from conftest import Seed
+from support.faults import REPO_ROOT, TARBALL_3442, Seed, unavailable
 
 SRC = REPO_ROOT / "src"
 

@@ -1,0 +1,305 @@
+"""What each command does, between parsing (cli.py) and printing (output.py): returns a result
+from results.py, or raises a ProvisionError that carries the log's path and the result so far.
+It never prints; what a run says while it runs goes through `progress`.
+
+Only this module runs the executor and takes the run lock.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, List, Union
+
+from sqlite_provision import __version__, config
+from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
+from sqlite_provision.engine import lock
+from sqlite_provision.engine.executor import execute
+from sqlite_provision.errors import HostError, ProvisionError, VerifyError
+from sqlite_provision.results import (
+    InstalledVersion,
+    PlanView,
+    Progress,
+    ReleaseRow,
+    Report,
+    RollbackResult,
+    StatusReport,
+    UninstallResult,
+    VerifyReport,
+)
+from sqlite_provision.runner import Log, Runner
+
+LD_SO_CONF_WARNING = (
+    "--ld-so-conf puts the new library in front of the system one for EVERY process on this "
+    "host, systemd and dnf included, from the next boot on"
+)
+
+
+@contextmanager
+def logged(command: str) -> Iterator[Runner]:
+    """A runner writing to this run's log file. A failure leaves with the log's path on it; a
+    filesystem failure the steps did not foresee becomes a HostError that says where."""
+    name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
+    log = Log(config.log_dir() / name, deferred=True)
+    try:
+        log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
+        yield Runner(log)
+    except ProvisionError as exc:
+        exc.log_path = log.path
+        exc.tail = exc.tail or log.tail()
+        raise
+    except OSError as exc:
+        # A disk full, a read-only filesystem, a permission: the run was rolled back.
+        error = HostError(
+            f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+            hint="check free space (df -h) and permissions there, then re-run; "
+            "the host was left as before the run",
+        )
+        error.log_path = log.path
+        raise error from exc
+    finally:
+        log.close()
+
+
+@contextmanager
+def locked(runner: Runner, timeout: float, progress: Progress) -> Iterator[None]:
+    """The run lock, and from then on the log file: what came before is written into it."""
+    with lock.held(config.lock_path(), timeout, progress.note):
+        start_log(runner.log)
+        yield
+
+
+def start_log(log: Log) -> None:
+    try:
+        log.start()
+    except OSError as exc:
+        raise HostError(
+            f"cannot write the log under {config.log_dir()}: {exc}",
+            hint="run as root, or set SQLITE_PROVISION_LOG_DIR to a writable directory",
+        ) from exc
+
+
+def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
+    from sqlite_provision.plan import build_plan, read_inputs, resolve
+    from sqlite_provision.source.fetch import fetch_text
+
+    if options.dry_run:
+        runner = Runner()
+        return build_plan(resolve(read_inputs("install", options, runner), runner)).view()
+    if options.ld_so_conf:
+        progress.warning(LD_SO_CONF_WARNING)
+    with logged("install") as runner:
+        inputs = read_inputs("install", options, runner)
+        with locked(runner, options.lock_timeout, progress):
+            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write))
+            plan = build_plan(res)
+            return execute(
+                plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
+            )
+
+
+def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
+    """Build and pack an artifact. Always builds: an install of the same version on this host is
+    no reason to skip, and nothing is activated here."""
+    from sqlite_provision.plan import build_artifact_plan, read_inputs, resolve
+    from sqlite_provision.source.fetch import fetch_text
+
+    options = dataclasses.replace(options, force=True, no_profile=True)
+    out = options.artifact_out
+    assert out is not None  # noqa: S101 - the CLI requires --artifact
+    if options.dry_run:
+        runner = Runner()
+        return build_artifact_plan(
+            resolve(read_inputs("build", options, runner), runner), out
+        ).view()
+    with logged("build") as runner:
+        inputs = read_inputs("build", options, runner)
+        with locked(runner, options.lock_timeout, progress):
+            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write))
+            plan = build_artifact_plan(res, out)
+            return execute(
+                plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
+            )
+
+
+def verify(options: Options) -> VerifyReport:
+    """Each python, started as a fresh login would, loads the provisioned library (exit 6)."""
+    from sqlite_provision.host.pythons import resolve_pythons, verification_failed, verify_python
+    from sqlite_provision.store.manifest import read_manifest
+
+    runner = Runner()
+    layout = make_layout(options, CURRENT_LINK_NAME)
+    profile = layout.profile_file
+    if profile is not None and not profile.exists():
+        raise VerifyError(
+            f"the profile snippet {profile} does not exist",
+            hint="run `sqlite-provision install`, or pass --no-profile to check the prefix alone",
+        )
+    manifest = read_manifest(layout.prefix)
+    results = [
+        verify_python(
+            runner,
+            python,
+            prefix=layout.prefix,
+            lib_dir=layout.active_lib_dir,
+            profile_file=profile,
+            min_version=options.min_version,
+            expected_version=manifest.version if manifest else None,
+        )
+        for python in resolve_pythons(runner, options.pythons)
+    ]
+    report = VerifyReport(
+        ok=all(r.ok for r in results),
+        prefix=str(layout.prefix),
+        version=manifest.version if manifest else None,
+        profile_file=str(profile) if profile else None,
+        verified=results,
+    )
+    if not report.ok:
+        error = verification_failed(
+            results, hint="see 'Python still shows the old version' in the README"
+        )
+        error.partial = report
+        raise error
+    return report
+
+
+def status(options: Options) -> StatusReport:
+    """What this host has now, read-only."""
+    from sqlite_provision.files import read_link
+    from sqlite_provision.host.facts import gather
+    from sqlite_provision.host.library import system_library
+    from sqlite_provision.host.pythons import (
+        read_library,
+        resolve_pythons,
+        system_probe,
+        verify_python,
+    )
+    from sqlite_provision.store.installs import installed_versions
+    from sqlite_provision.store.manifest import read_manifest
+    from sqlite_provision.store.records import is_managed
+
+    runner = Runner()
+    pythons = resolve_pythons(runner, options.pythons)
+    facts = gather()
+    lib = system_library(runner)
+    system = {"path": lib, "version": None}
+    if lib:
+        try:
+            system["version"] = read_library(runner, Path(lib))[0]
+        except (RuntimeError, ValueError) as exc:
+            system["error"] = str(exc)
+    profile = options.profile_file
+    explicit = read_manifest(options.prefix) if options.prefix else None
+    return StatusReport(
+        os={
+            "id": facts.os.id,
+            "version": facts.os.version,
+            "name": facts.os.name,
+            "rhel_family": facts.os.rhel_family,
+        },
+        root=facts.root,
+        tools={"gcc": facts.gcc, "make": facts.make, "yum": facts.yum, "dnf": facts.dnf},
+        system_sqlite=system,
+        pythons=[system_probe(runner, p) for p in pythons],
+        pythons_with_profile=[
+            verify_python(
+                runner, p, prefix=None, lib_dir=None, profile_file=profile, min_version="0"
+            )
+            for p in pythons
+        ]
+        if profile.exists()
+        else [],
+        prefix_root=str(options.prefix_root),
+        installed=[
+            InstalledVersion(
+                version=row.version,
+                prefix=str(row.prefix),
+                features=row.manifest.build.get("features") or [],
+                compile_options=row.manifest.build.get("compile_options") or [],
+            )
+            for row in installed_versions(options.prefix_root)
+        ],
+        current=read_link(options.prefix_root / CURRENT_LINK_NAME),
+        prefix={"path": str(options.prefix), "version": explicit.version if explicit else None}
+        if options.prefix
+        else None,
+        profile_file={
+            "path": str(profile),
+            "present": profile.exists(),
+            "managed": is_managed(profile),
+        },
+    )
+
+
+def versions() -> List[ReleaseRow]:
+    """The releases of the built-in catalog, newest first."""
+    from sqlite_provision.source.catalog import default_release, load_catalog
+
+    default = default_release().version
+    return [
+        ReleaseRow(
+            version=r.version,
+            released=r.released,
+            url=r.url(),
+            sha3_256=r.sha3_256,
+            sha256=r.sha256,
+            withdrawn=r.withdrawn,
+            default=r.version == default,
+            note=r.note,
+        )
+        for r in load_catalog()
+    ]
+
+
+def rollback(options: Options, progress: Progress) -> RollbackResult:
+    """Switch `current` back to `previous` and re-verify; on failure switch back (exit 6)."""
+    from sqlite_provision.host.pythons import failures, resolve_pythons, verify_python
+    from sqlite_provision.store.installs import switch_to_previous
+
+    root = options.prefix_root
+    profile = options.profile_file
+    with logged("rollback") as runner:
+        pythons = resolve_pythons(runner, options.pythons)
+        with locked(runner, options.lock_timeout, progress):
+            switch = switch_to_previous(root)
+            results = [
+                verify_python(
+                    runner,
+                    python,
+                    prefix=switch.prefix,
+                    lib_dir=root / CURRENT_LINK_NAME / "lib",
+                    profile_file=profile if profile.exists() else None,
+                    min_version=options.min_version,
+                    expected_version=switch.manifest.version,
+                )
+                for python in pythons
+            ]
+            if not all(r.ok for r in results):
+                switch.undo()
+                raise VerifyError(
+                    f"rollback to {switch.manifest.version} failed verification: {failures(results)}; `current` was left at {switch.from_target}",
+                    hint="check --min-version, or install the version you need",
+                )
+    return RollbackResult(switch.from_target, switch.manifest.version, results)
+
+
+def uninstall(options: Options, progress: Progress) -> UninstallResult:
+    """Remove installed versions: exactly the files in each manifest."""
+    from sqlite_provision.host.facts import gather
+    from sqlite_provision.store.installs import uninstall as remove
+
+    with logged("uninstall") as runner:
+        with locked(runner, options.lock_timeout, progress):
+            return remove(
+                options.prefix_root,
+                list(options.versions),
+                options.remove_all,
+                options.profile_file,
+                runner,
+                units_dir=config.systemd_dir(),
+                conf_dir=config.ld_so_conf_dir(),
+                systemd_running=gather().systemd_running,
+            )

@@ -1,0 +1,318 @@
+"""What the user asked for (`Options`), where things go on disk (`Layout`), the defaults and the
+environment variables, and `validate`: the one place every piece of user input is checked.
+
+validate() checks syntax and conflicts, with nothing but the input: each version, hash, URL,
+option name, unit name and path, and every pair of options that cannot go together. What needs
+the host or the catalog (does that python exist, is 3.99.0 a release) is resolution's business.
+"""
+
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
+from urllib.parse import urlparse
+
+from sqlite_provision.digests import parse_checksum
+from sqlite_provision.errors import UsageError
+from sqlite_provision.recipe.features import check_compat, enable_option
+from sqlite_provision.versions import parse_version
+
+DEFAULT_PREFIX_ROOT = Path("/opt/sqlite")
+DEFAULT_PROFILE_FILE = Path("/etc/profile.d/sqlite-provision.sh")
+DEFAULT_MIN_VERSION = "3.24.0"
+DEFAULT_LOCK_TIMEOUT = 600.0
+DEFAULT_SYSTEMD_DIR = Path("/etc/systemd/system")
+DEFAULT_LD_SO_CONF_DIR = Path("/etc/ld.so.conf.d")
+LATEST = "latest"
+
+MANIFEST_NAME = "sqlite-provision-manifest.json"
+CURRENT_LINK_NAME = "current"
+PREVIOUS_LINK_NAME = "previous"
+ACTIVATION_RECORD = ".sqlite-provision-activation.json"
+# Every file the tool writes outside a prefix says so; uninstall removes only files that still do.
+MANAGED_MARKER = "Managed by sqlite-provision"
+
+ENV_MIRROR = "SQLITE_PROVISION_MIRROR"
+ENV_CACHE_DIR = "SQLITE_PROVISION_CACHE_DIR"
+ENV_LOG_DIR = "SQLITE_PROVISION_LOG_DIR"
+ENV_LOCK_FILE = "SQLITE_PROVISION_LOCK_FILE"
+ENV_OS_ROOT = "SQLITE_PROVISION_OS_ROOT"
+ENV_SYSTEMD_DIR = "SQLITE_PROVISION_SYSTEMD_DIR"
+ENV_LD_SO_CONF_DIR = "SQLITE_PROVISION_LD_SO_CONF_DIR"
+LOCK_NAME = "sqlite-provision.lock"
+
+
+@dataclass(frozen=True)
+class Options:
+    version: str = ""  # "" = the catalog's default, "latest" = the download page
+    tarball: Optional[Path] = None
+    url: Optional[str] = None
+    mirror: Optional[str] = None
+    sha3_256: Optional[str] = None
+    sha256: Optional[str] = None
+    allow_withdrawn: bool = False
+    prefix: Optional[Path] = None
+    prefix_root: Path = DEFAULT_PREFIX_ROOT
+    profile_file: Path = DEFAULT_PROFILE_FILE
+    no_profile: bool = False
+    min_version: str = DEFAULT_MIN_VERSION
+    pythons: Tuple[str, ...] = ()
+    jobs: int = 0  # 0 = the number of CPUs
+    install_deps: bool = True
+    force: bool = False
+    dry_run: bool = False
+    json: bool = False
+    env_cflags: str = ""
+    compat: str = "host"  # host | rhel | none
+    enable: Tuple[str, ...] = ()
+    allow_abi_loss: bool = False
+    keep_failed: bool = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    systemd_units: Tuple[str, ...] = ()
+    env_file: Optional[Path] = None
+    ld_so_conf: bool = False
+    artifact: Optional[Path] = None  # install --artifact FILE: a prebuilt artifact
+    artifact_out: Optional[Path] = None  # build --artifact OUT: where to write one
+    versions: Tuple[str, ...] = ()  # uninstall VERSION...
+    remove_all: bool = False  # uninstall --all
+    # The options the user gave (by their field names): a conflict is between options given,
+    # not with a default.
+    given: FrozenSet[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Layout:
+    prefix: Path  # where this version's files live
+    current_link: Optional[Path]  # prefix_root/current, or None with an explicit --prefix
+    active_lib_dir: Path  # what the activation files put on LD_LIBRARY_PATH
+    profile_file: Optional[Path]  # None with --no-profile
+
+    @property
+    def manifest(self) -> Path:
+        return self.prefix / MANIFEST_NAME
+
+    @property
+    def activation_record(self) -> Optional[Path]:
+        """Where the activation files written are listed, for `uninstall --all`."""
+        if self.current_link is None:
+            return None
+        return self.current_link.parent / ACTIVATION_RECORD
+
+
+def make_layout(options: Options, version: str) -> Layout:
+    if options.prefix is not None:
+        prefix = options.prefix
+        current: Optional[Path] = None
+        active = prefix / "lib"
+    else:
+        prefix = options.prefix_root / version
+        current = options.prefix_root / CURRENT_LINK_NAME
+        active = current / "lib"
+    return Layout(
+        prefix=prefix,
+        current_link=current,
+        active_lib_dir=active,
+        profile_file=None if options.no_profile else options.profile_file,
+    )
+
+
+def csh_twin(profile: Path) -> Path:
+    """The csh/tcsh snippet written beside the sh one."""
+    return profile.with_suffix(".csh") if profile.suffix == ".sh" else Path(str(profile) + ".csh")
+
+
+# --- paths the environment decides ---------------------------------------------------------------
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _xdg_dir(env: Mapping[str, str], var: str, fallback: str) -> Path:
+    value = env.get(var, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path(env.get("HOME", "/root")) / fallback
+
+
+def _tool_dir(env: Mapping[str, str], override: str, system: str, xdg: str, fallback: str) -> Path:
+    """$override if set; as root the system directory; else the user's XDG directory."""
+    if env.get(override):
+        return Path(env[override])
+    if is_root():
+        return Path(system)
+    return _xdg_dir(env, xdg, fallback) / "sqlite-provision"
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return _tool_dir(env, ENV_CACHE_DIR, "/var/cache/sqlite-provision", "XDG_CACHE_HOME", ".cache")
+
+
+def log_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return _tool_dir(
+        env, ENV_LOG_DIR, "/var/log/sqlite-provision", "XDG_STATE_HOME", ".local/state"
+    )
+
+
+def lock_path(env: Mapping[str, str] = os.environ) -> Path:
+    if env.get(ENV_LOCK_FILE):
+        return Path(env[ENV_LOCK_FILE])
+    for directory in ("/run/lock", "/var/lock"):
+        if os.path.isdir(directory) and os.access(directory, os.W_OK):
+            return Path(directory) / LOCK_NAME
+    runtime = env.get("XDG_RUNTIME_DIR") or "/tmp"  # noqa: S108 - fallback for non-root runs
+    return Path(runtime) / f"{LOCK_NAME}.{os.geteuid()}"
+
+
+def build_dir(lock: Path) -> Path:
+    """The build directory of the runs that share `lock`, in TMPDIR. One name per lock, so that
+    --dry-run shows the path the run uses, and the next run (holding the lock, so the one before
+    is dead) removes what a killed run left there."""
+    import hashlib
+    import tempfile
+
+    token = hashlib.sha256(str(lock).encode("utf-8")).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"sqlite-provision-build-{token}"
+
+
+def systemd_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env[ENV_SYSTEMD_DIR]) if env.get(ENV_SYSTEMD_DIR) else DEFAULT_SYSTEMD_DIR
+
+
+def ld_so_conf_dir(env: Mapping[str, str] = os.environ) -> Path:
+    return Path(env[ENV_LD_SO_CONF_DIR]) if env.get(ENV_LD_SO_CONF_DIR) else DEFAULT_LD_SO_CONF_DIR
+
+
+def os_root(env: Mapping[str, str] = os.environ) -> str:
+    return env.get(ENV_OS_ROOT) or "/"
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+# Paths go into shell snippets verbatim; refusing odd characters beats quoting them for every shell.
+SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/+@-]*$")
+UNIT_NAME = re.compile(r"^[A-Za-z0-9@._:-]+$")
+
+# Pairs of options that cannot be given together (field names; shown as --field-name).
+CONFLICTS = (
+    ("tarball", "url"),
+    ("prefix", "prefix_root"),
+    ("profile_file", "no_profile"),
+    ("artifact", "tarball"),
+    ("artifact", "url"),
+    ("artifact", "version"),
+    ("artifact", "sha3_256"),
+    ("artifact", "mirror"),
+    ("versions", "remove_all"),
+)
+CONFLICT_HINTS = {
+    ("prefix", "prefix_root"): "--prefix installs exactly there, --prefix-root keeps versions "
+    "side by side under `current`: pass one of them",
+    ("versions", "remove_all"): "name the versions to remove, or pass --all alone",
+}
+
+
+def flag(field_name: str) -> str:
+    """The option a field of Options comes from: prefix_root -> --prefix-root."""
+    special = {"remove_all": "--all", "versions": "VERSION"}
+    return special.get(field_name) or "--" + field_name.replace("_", "-")
+
+
+def check_safe_path(path: Path, what: str) -> None:
+    if not SAFE_PATH.match(str(path)):
+        raise UsageError(
+            f"{what} {str(path)!r} must be an absolute path of letters, digits and ._/+@-",
+            hint="choose a plain path such as /opt/sqlite",
+        )
+
+
+def unit_base_name(name: str) -> str:
+    """`myapp` or `myapp.service` -> `myapp`; anything that is not a unit name: UsageError."""
+    base = name[: -len(".service")] if name.endswith(".service") else name
+    if not base or not UNIT_NAME.match(base) or base.startswith("."):
+        raise UsageError(
+            f"--systemd-unit {name!r} is not a unit name",
+            hint="pass the service name, e.g. --systemd-unit myapp",
+        )
+    return base
+
+
+def check_http_url(value: str, option: str) -> None:
+    parsed = urlparse(value)
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
+        raise UsageError(
+            f"{option} {value!r} is not an http:// or https:// URL",
+            hint="for a local file use --tarball FILE (with --sha3-256/--sha256 if its name is "
+            "not a release's)",
+        )
+
+
+def _check_version(value: str, option: str) -> None:
+    try:
+        parse_version(value)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc.message}", hint="pass a version such as 3.46.1") from None
+
+
+def validate(options: Options) -> Options:
+    """Check every piece of user input, alone and against the others; return the options with
+    their paths made absolute and their hashes normalized. Raises UsageError (exit 2), or
+    ChecksumError (exit 4) for a malformed hash."""
+    given = options.given | {
+        name
+        for name in ("tarball", "url", "artifact", "prefix", "env_file", "versions")
+        if getattr(options, name)
+    }
+    for first, second in CONFLICTS:
+        if first in given and second in given:
+            raise UsageError(
+                f"{flag(first)} and {flag(second)} are mutually exclusive",
+                hint=CONFLICT_HINTS.get((first, second), "pass one of them"),
+            )
+    if options.version == LATEST and (options.tarball or options.url):
+        raise UsageError(
+            "--version latest reads the download page; it cannot name a --tarball or --url",
+            hint="pass --version X.Y.Z, or drop it",
+        )
+    if (options.version or "version" in given) and options.version != LATEST:
+        _check_version(options.version, "--version")
+    if options.min_version == LATEST:
+        raise UsageError(
+            "--min-version must be a version such as 3.35.0, not `latest`",
+            hint="pass the lowest version your application needs, e.g. --min-version 3.35.0",
+        )
+    _check_version(options.min_version, "--min-version")
+    for version in options.versions:
+        _check_version(version, "VERSION")
+    hashes: Dict[str, Any] = {}
+    for algorithm in ("sha3_256", "sha256"):
+        value = getattr(options, algorithm)
+        # `is not None`: an empty --sha256 "" is a bad hash, not "no hash".
+        if value is not None:
+            hashes[algorithm] = parse_checksum(algorithm, value).hexdigest
+    for value, option in ((options.url, "--url"), (options.mirror, "--mirror")):
+        if value is not None:
+            check_http_url(value, option)
+    check_compat(options.compat)
+    for name in options.enable:
+        enable_option(name)
+    for unit in options.systemd_units:
+        unit_base_name(unit)
+    paths: Dict[str, Any] = {}
+    for name in (
+        "prefix",
+        "prefix_root",
+        "profile_file",
+        "tarball",
+        "env_file",
+        "artifact",
+        "artifact_out",
+    ):
+        value = getattr(options, name)
+        if value is not None:
+            paths[name] = Path(os.path.abspath(str(value)))
+    for name in ("prefix", "prefix_root", "profile_file", "env_file"):
+        if name in paths:
+            check_safe_path(paths[name], flag(name))
+    return replace(options, given=frozenset(given), **paths, **hashes)

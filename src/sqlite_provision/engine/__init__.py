@@ -1,0 +1,1 @@
+"""What runs a plan: the executor (each step in order, undo on failure) and the run lock."""

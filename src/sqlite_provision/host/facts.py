@@ -1,0 +1,120 @@
+"""The host as it is: the OS, root or not, the build and package tools, CPUs, systemd, arch and
+glibc. Gathered once per run, read-only; nothing here runs a command."""
+
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from typing import Mapping, Optional, Tuple
+
+from sqlite_provision.config import is_root, os_root
+
+RHEL_IDS = frozenset({"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "cloudlinux"})
+RHEL_LIKE = frozenset({"rhel", "centos", "fedora"})
+
+
+@dataclass(frozen=True)
+class OsInfo:
+    id: str
+    version: str
+    like: Tuple[str, ...]
+    name: str
+
+    @property
+    def rhel_family(self) -> bool:
+        return self.id in RHEL_IDS or bool(RHEL_LIKE.intersection(self.like))
+
+
+@dataclass(frozen=True)
+class Facts:
+    os: OsInfo
+    root: bool
+    gcc: Optional[str]
+    make: Optional[str]
+    yum: Optional[str]
+    dnf: Optional[str]
+    cpus: int
+    rpm: Optional[str] = None
+    systemd_running: bool = False
+    arch: str = ""
+    glibc: Optional[Tuple[int, ...]] = None
+
+    def smoke_tools(self) -> Tuple[Tuple[str, ...], ...]:
+        """The host's package tools, as the smoke test runs them. `rpm -qa` reads the whole
+        database (SQLite on RHEL 9) and, unlike `rpm -q rpm`, succeeds on any database, even one
+        where rpm is not itself a package (containers, the pseudo-RHEL test roots)."""
+        tools = []
+        if self.rpm:
+            tools.append(("rpm", "-qa"))
+        if self.dnf:
+            tools.append(("dnf", "--version"))
+        if self.yum and os.path.realpath(self.yum) != os.path.realpath(self.dnf or ""):
+            tools.append(("yum", "--version"))
+        return tuple(tools)
+
+    @property
+    def compiler_missing(self) -> Tuple[str, ...]:
+        return tuple(n for n, p in (("gcc", self.gcc), ("make", self.make)) if p is None)
+
+    @property
+    def package_manager(self) -> Optional[str]:
+        """`yum` as the issue and RHEL docs say; `dnf` only where there is no yum."""
+        if self.yum:
+            return "yum"
+        if self.dnf:
+            return "dnf"
+        return None
+
+
+def read_os(root: str = "/") -> OsInfo:
+    """Read the OS through distro, pointed at `root` (tests use a fake root with a RHEL
+    os-release). The module-level distro functions always read the real host."""
+    import distro
+
+    try:
+        dist = distro.LinuxDistribution(
+            include_lsb=False, include_uname=False, root_dir=root, include_oslevel=False
+        )
+    except TypeError:  # distro < 1.8 has no root_dir/include_oslevel
+        dist = distro.LinuxDistribution(
+            include_lsb=False, os_release_file=os.path.join(root, "etc/os-release")
+        )
+    like = tuple(dist.like().split()) if dist.like() else ()
+    return OsInfo(id=dist.id(), version=dist.version(), like=like, name=dist.name(pretty=True))
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def glibc_version() -> Optional[Tuple[int, ...]]:
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return None
+    if not text.startswith("glibc "):
+        return None
+    try:
+        return tuple(int(p) for p in text.split()[1].split("."))
+    except ValueError:
+        return None
+
+
+def gather(env: Mapping[str, str] = os.environ) -> Facts:
+    path = env.get("PATH", os.defpath)
+    return Facts(
+        os=read_os(os_root(env)),
+        root=is_root(),
+        gcc=shutil.which("gcc", path=path),
+        make=shutil.which("make", path=path),
+        yum=shutil.which("yum", path=path),
+        dnf=shutil.which("dnf", path=path),
+        cpus=cpu_count(),
+        rpm=shutil.which("rpm", path=path),
+        systemd_running=os.path.isdir("/run/systemd/system"),
+        arch=platform.machine(),
+        glibc=glibc_version(),
+    )

@@ -1,0 +1,131 @@
+"""Host preconditions, checked before any download or change (exit 3). Resolution calls each
+check once, as soon as what it needs is known: the places to write before the network, the
+prefix's owner once the version is known, the compiler only when a build is needed."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from sqlite_provision.config import Layout
+from sqlite_provision.errors import HostError
+from sqlite_provision.files import nearest_existing
+from sqlite_provision.host.facts import Facts
+from sqlite_provision.runner import Runner
+
+
+def check_writable(layout: Layout, root: bool) -> None:
+    """The prefix and the profile snippet can be written (by this user, on this filesystem)."""
+    for path in [layout.prefix] + ([layout.profile_file] if layout.profile_file else []):
+        existing = nearest_existing(path)
+        if not os.access(str(existing), os.W_OK):
+            raise not_writable(path, existing, root)
+
+
+def check_prefix_is_ours(prefix: Path, has_manifest: bool) -> None:
+    """Never install over files this tool did not install."""
+    if not has_manifest and prefix.is_dir() and any(prefix.iterdir()):
+        raise HostError(
+            f"{prefix} exists and was not installed by sqlite-provision",
+            hint="choose an empty or new --prefix; this tool never overwrites files it did not "
+            "install",
+        )
+
+
+def check_build(facts: Facts, install_deps: bool, dry_run: bool, runner: Runner) -> None:
+    """A build can run: gcc and make, or a way to install them; TMPDIR allows programs (the
+    probe that must create a file is left out of --dry-run)."""
+    check_compiler(facts, install_deps)
+    if not dry_run:
+        check_tmp_exec(runner)
+
+
+def check_artifact_out(out: Path) -> None:
+    if not os.access(str(nearest_existing(out.parent)), os.W_OK):
+        raise HostError(
+            f"cannot write the artifact {out}",
+            hint="choose an --artifact path in a directory you can write",
+        )
+
+
+def not_writable(path: Path, existing: Path, root: bool) -> HostError:
+    """Why `path` cannot be written, in terms the operator can act on: root cannot fix a
+    read-only filesystem or an immutable directory by being root."""
+    elsewhere = (
+        "pass --prefix-root (or --prefix) and --profile-file (or --no-profile) on a "
+        "writable filesystem"
+    )
+    try:
+        read_only = bool(os.statvfs(str(existing)).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    if read_only:
+        return HostError(
+            f"cannot write {path}: {existing} is on a read-only filesystem",
+            hint=f"remount it read-write, or {elsewhere}",
+        )
+    if root:
+        return HostError(
+            f"cannot write {path}: {existing} is not writable, even for root",
+            hint=f"check its attributes (lsattr -d {existing}) and its mount, or {elsewhere}",
+        )
+    return HostError(
+        f"cannot write {path} ({existing} is not writable and you are not root)",
+        hint="run as root, or pass --prefix and --profile-file (or --no-profile) in "
+        "places you can write",
+    )
+
+
+def check_tmp_exec(runner: Runner) -> None:
+    """configure compiles and runs test programs in the build directory, under TMPDIR: a noexec
+    mount makes it fail in confusing ways, so detect it up front (as python-build does)."""
+    tmp = Path(tempfile.gettempdir())
+    try:
+        fd, name = tempfile.mkstemp(prefix="sqlite-provision-exec-", suffix=".sh", dir=str(tmp))
+    except OSError as exc:
+        raise HostError(
+            f"cannot create files in the temporary directory {tmp}: {exc.strerror}",
+            hint="set TMPDIR to a writable directory with free space, e.g. TMPDIR=/var/tmp",
+        ) from exc
+    try:
+        os.write(fd, b"#!/bin/sh\nexit 0\n")
+        os.fchmod(fd, 0o700)
+        os.close(fd)
+        result = runner.capture([name], timeout=30)
+    finally:
+        os.unlink(name)
+    if result.returncode != 0:
+        raise HostError(
+            f"cannot run programs in the temporary directory {tmp} (mounted noexec?)",
+            hint="configure runs test programs there: set TMPDIR to a directory on an exec "
+            "mount, e.g. TMPDIR=/var/tmp",
+        )
+
+
+def check_compiler(facts: Facts, install_deps: bool) -> None:
+    """gcc and make present, or a way to install them (exit 3 with the command otherwise)."""
+    if not facts.compiler_missing:
+        return
+    missing = " and ".join(facts.compiler_missing)
+    command = "{} install -y gcc make".format(facts.package_manager or "yum")
+    if not install_deps:
+        raise HostError(
+            f"{missing} missing and --no-install-deps was given",
+            hint=f"run `{command}` first, or drop --no-install-deps",
+        )
+    if not facts.os.rhel_family or facts.package_manager is None:
+        raise HostError(
+            f"{missing} missing, and {facts.os.name} is not a RHEL-family host with yum",
+            hint=foreign_compiler_hint(facts),
+        )
+    if not facts.root:
+        raise HostError(
+            f"{missing} missing and only root can install them",
+            hint=f"run `sudo {command}`, or run sqlite-provision as root",
+        )
+
+
+def foreign_compiler_hint(facts: Facts) -> str:
+    """Where the tool will not run a package manager itself, it still names the exact command."""
+    if {"debian", "ubuntu"}.intersection((facts.os.id, *facts.os.like)):
+        return "run `apt-get install -y gcc make` as root, then re-run"
+    return "install a C compiler and make with your package manager, then re-run"

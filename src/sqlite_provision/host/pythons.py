@@ -1,0 +1,224 @@
+"""What each python loads: a fresh process with the activation environment (or none), asked
+which SQLite it reports and which libsqlite3 file it mapped (/proc/self/maps).
+
+The probe script is tiny and runs on Python 2.7 and 3.6+ too (RHEL 8's platform-python is 3.6),
+so it avoids f-strings and anything newer.
+"""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from sqlite_provision.errors import HostError, UsageError, VerifyError
+from sqlite_provision.results import ProbeResult
+from sqlite_provision.runner import Runner, clean_env
+from sqlite_provision.versions import loose_version
+
+PROBE_SCRIPT = r"""
+import json, sys
+out = {"python": sys.executable, "python_version": "%d.%d.%d" % tuple(sys.version_info[:3]),
+       "sqlite_version": None, "library": None, "compile_options": [], "error": None}
+try:
+    import sqlite3
+    out["sqlite_version"] = sqlite3.sqlite_version
+    con = sqlite3.connect(":memory:")
+    out["compile_options"] = [r[0] for r in con.execute("PRAGMA compile_options")]
+    con.close()
+except Exception as exc:
+    out["error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and "/libsqlite3" in fields[5]:
+                out["library"] = fields[5].strip()
+                break
+except (IOError, OSError):
+    pass
+sys.stdout.write(json.dumps(out) + "\n")
+"""
+
+LIBRARY_SCRIPT = r"""
+import ctypes, json, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.sqlite3_libversion.restype = ctypes.c_char_p
+lib.sqlite3_compileoption_get.restype = ctypes.c_char_p
+lib.sqlite3_compileoption_get.argtypes = [ctypes.c_int]
+options = []
+while True:
+    name = lib.sqlite3_compileoption_get(len(options))
+    if name is None:
+        break
+    options.append(name.decode())
+sys.stdout.write(json.dumps({"version": lib.sqlite3_libversion().decode(), "options": options}))
+"""
+
+
+VERSION_CHECK = "import sys; print(sys.version_info[0])"
+
+
+def resolve_pythons(runner: Runner, requested: Sequence[str]) -> Tuple[str, ...]:
+    """The pythons to verify: each --python, checked to be a python; else the python3 on PATH."""
+    if not requested:
+        found = shutil.which("python3")
+        if not found:
+            raise HostError("no python3 on PATH to verify", hint="pass --python /path/to/python")
+        return (found,)
+    result = []
+    for python in requested:
+        path = shutil.which(python) if os.sep not in python else python
+        if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+            raise UsageError(
+                f"--python {python}: no such executable",
+                hint="pass the full path of a python interpreter",
+            )
+        answer = runner.capture([path, "-c", VERSION_CHECK], timeout=30)
+        if answer.returncode != 0 or answer.stdout.strip() not in ("2", "3"):
+            raise UsageError(
+                f"--python {python} is not a python interpreter",
+                hint="pass the full path of a python interpreter",
+            )
+        result.append(path)
+    return tuple(result)
+
+
+def activated_argv(argv: List[str], profile_file: Optional[Path]) -> List[str]:
+    """argv run after sourcing the snippet, exactly as a login shell would; the arguments are
+    passed as positional parameters, never interpolated into the shell text."""
+    if profile_file is None:
+        return argv
+    return ["sh", "-c", '. "$1" && shift && exec "$@"', "sh", str(profile_file), *argv]
+
+
+def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
+    return activated_argv([python, "-c", PROBE_SCRIPT], profile_file)
+
+
+def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str, str]:
+    """A fresh login's environment: no inherited LD_LIBRARY_PATH; the snippet (or, with
+    --no-profile, the library directory itself) supplies it."""
+    env = clean_env()
+    if profile_file is None and lib_dir is not None:
+        env["LD_LIBRARY_PATH"] = str(lib_dir)
+    return env
+
+
+def run_probe(
+    runner: Runner, argv: List[str], env: Dict[str, str], timeout: float = 60.0
+) -> Tuple[Optional[Dict[str, Any]], str]:
+    result = runner.capture(argv, env=env, timeout=timeout)
+    for line in reversed(result.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line), ""
+            except ValueError:
+                break
+    detail = (result.stderr or result.stdout).strip().splitlines()
+    return None, "exit status {}: {}".format(
+        result.returncode, " ".join(detail[-3:]) or "no output"
+    )
+
+
+def judge(
+    python: str,
+    data: Optional[Dict[str, Any]],
+    error: str,
+    *,
+    prefix: Optional[Path],
+    min_version: str,
+    expected_version: Optional[str],
+) -> ProbeResult:
+    if data is None:
+        return ProbeResult(python, None, None, None, False, f"the probe did not run ({error})")
+    result = ProbeResult(
+        python=python,
+        python_version=data.get("python_version"),
+        sqlite_version=data.get("sqlite_version"),
+        library=data.get("library"),
+        ok=False,
+        compile_options=data.get("compile_options") or [],
+    )
+    if data.get("error"):
+        result.problem = "import sqlite3 failed: {}".format(data["error"])
+    elif not result.sqlite_version:
+        result.problem = "sqlite3 reported no version"
+    elif loose_version(result.sqlite_version) < loose_version(min_version):
+        result.problem = f"SQLite {result.sqlite_version} is older than the required {min_version}"
+    elif expected_version and result.sqlite_version != expected_version:
+        result.problem = f"SQLite {result.sqlite_version} loaded, expected {expected_version}"
+    elif prefix is not None and not inside(result.library, prefix):
+        result.problem = "the library mapped is {}, not one under {}".format(
+            result.library or "(none: is _sqlite3 linked statically?)", prefix
+        )
+    else:
+        result.ok = True
+    return result
+
+
+def inside(path: Optional[str], prefix: Path) -> bool:
+    if not path:
+        return False
+    real = os.path.realpath(path)
+    root = os.path.realpath(str(prefix))
+    return real == root or real.startswith(root.rstrip("/") + "/")
+
+
+def verify_python(
+    runner: Runner,
+    python: str,
+    *,
+    prefix: Optional[Path],
+    lib_dir: Optional[Path],
+    profile_file: Optional[Path],
+    min_version: str,
+    expected_version: Optional[str] = None,
+) -> ProbeResult:
+    """Start `python` as a fresh login would (through the snippet, or with the library directory
+    when there is none) and judge what it loads."""
+    data, error = run_probe(
+        runner, probe_argv(python, profile_file), probe_env(lib_dir, profile_file)
+    )
+    return judge(
+        python,
+        data,
+        error,
+        prefix=prefix,
+        min_version=min_version,
+        expected_version=expected_version,
+    )
+
+
+def system_probe(runner: Runner, python: str) -> ProbeResult:
+    """What `python` loads on this host without any of our environment."""
+    data, error = run_probe(runner, probe_argv(python, None), clean_env())
+    return judge(python, data, error, prefix=None, min_version="0", expected_version=None)
+
+
+def failures(results: Sequence[ProbeResult]) -> str:
+    """Each python that failed, and why: "python: problem; ..."."""
+    return "; ".join(f"{r.python}: {r.problem}" for r in results if not r.ok)
+
+
+def verification_failed(results: Sequence[ProbeResult], hint: str) -> VerifyError:
+    """The one wording of a failed verification (the verify command and the install's step)."""
+    return VerifyError("verification failed: " + failures(results), hint=hint)
+
+
+def library_argv(lib_path: Path) -> List[str]:
+    """The probe that reads a library file's version and compile options (through ctypes, in
+    this tool's own python)."""
+    return [sys.executable, "-c", LIBRARY_SCRIPT, str(lib_path)]
+
+
+def read_library(runner: Runner, lib_path: Path) -> Tuple[str, List[str]]:
+    """Version and compile options of a library file, read in a fresh process."""
+    result = runner.capture(library_argv(lib_path), env=clean_env())
+    if result.returncode != 0:
+        raise RuntimeError(
+            "could not load {}: {}".format(lib_path, result.stderr.strip()[-500:] or "no output")
+        )
+    data = json.loads(result.stdout)
+    return str(data["version"]), [str(o) for o in data["options"]]

@@ -1,0 +1,371 @@
+"""The only network code of the tool: an HTTP session, retries, the download cache.
+
+Downloads stream into a hidden ``.part`` file next to the cache entry, are hashed while
+they stream, and are renamed into place only once the digest matches, so the cache never
+holds a partial or unverified tarball, whatever happens (a dead mirror, a full disk, Ctrl-C).
+
+``requests`` is imported inside the functions that need it: importing it costs more than
+the rest of the CLI, and ``--help`` must stay fast.
+"""
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
+
+from sqlite_provision import __version__
+from sqlite_provision.config import check_http_url
+from sqlite_provision.digests import Checksum, matches, mismatch, new_hash, verify_file
+from sqlite_provision.errors import DownloadError, UsageError
+from sqlite_provision.files import fsync_dir
+
+if TYPE_CHECKING:
+    import requests
+
+CHUNK_SIZE = 64 * 1024
+MAX_TEXT_BYTES = 5 * 1024 * 1024
+USER_AGENT = f"sqlite-provision/{__version__}"
+
+# 408 and 429 are client-side codes that mean "try again later", not "you asked wrongly".
+_RETRYABLE_STATUSES = frozenset({408, 429})
+_SSL_HINT = (
+    "if a proxy or private CA intercepts TLS, point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) "
+    "at a PEM bundle that holds its certificate"
+)
+_NETWORK_HINT = "check the network and any proxy (HTTPS_PROXY/HTTP_PROXY/NO_PROXY), or use --mirror"
+
+Log = Callable[[str], None]
+# A download meter: (bytes so far, expected total or None, finished).
+Meter = Callable[[int, Optional[int], bool], None]
+MISMATCH_HINT = "check the mirror, or pass --sha3-256/--sha256 if you built the tarball yourself"
+
+
+def _no_log(message: str) -> None:
+    pass
+
+
+def _no_meter(done: int, total: Optional[int], finished: bool) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    path: Path
+    downloaded: bool  # False when the cached file already verified
+    bytes: int
+    attempts: int  # HTTP attempts made; 0 when served from the cache
+
+
+def _ca_bundle_from_environment() -> Optional[str]:
+    """SSL_CERT_FILE, when it is the only CA setting given.
+
+    requests reads REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (those win) but ignores
+    SSL_CERT_FILE, which OpenSSL, curl and pip honour; hosts behind a TLS-inspecting proxy
+    commonly set only that one.
+    """
+    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
+        return None
+    cert_file = os.environ.get("SSL_CERT_FILE")
+    if cert_file and os.path.isfile(cert_file):
+        return cert_file
+    return None
+
+
+def make_session() -> "requests.Session":
+    """A session that verifies TLS, takes proxies from the environment and names the tool."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = True  # HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, .netrc
+    session.verify = True
+    bundle = _ca_bundle_from_environment()
+    if bundle is not None:
+        session.verify = bundle
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _check_url(url: str) -> None:
+    check_http_url(url, "the download URL")
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt: the connection, a timeout, a short body, a 5xx."""
+
+
+def _check_status(response: "requests.Response", url: str) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    reason = "HTTP {} {}".format(status, response.reason or "").strip()
+    if status >= 500 or status in _RETRYABLE_STATUSES:
+        raise _Retryable(reason)
+    if status == 404:
+        raise DownloadError(
+            f"{reason} not found at {url}",
+            hint="check --version (is that release published?) and --mirror",
+        )
+    raise DownloadError(f"{reason} for {url}", hint=_NETWORK_HINT)
+
+
+# One attempt and three retries: a mirror that answers 500 three times, then 200, still works.
+# With the 30 s read timeout, a server that accepts and never answers costs about 2 minutes.
+DEFAULT_ATTEMPTS = 4
+
+
+def _with_retries(
+    url: str,
+    attempt: Callable[["requests.Session"], object],
+    session: Optional["requests.Session"],
+    log: Log,
+    retries: int,
+    backoff: float,
+) -> int:
+    """Call `attempt` until it returns, with exponential backoff; return the attempt count.
+
+    `retries` is the total number of attempts (at least one). `attempt` raises _Retryable
+    for transient failures and ProvisionError for final ones; requests' exceptions are
+    sorted here.
+    """
+    import requests
+
+    attempts_allowed = max(1, retries)
+    own_session = session is None
+    active = make_session() if session is None else session
+    try:
+        for number in range(1, attempts_allowed + 1):
+            try:
+                attempt(active)
+                return number
+            except requests.exceptions.SSLError as exc:
+                raise DownloadError(
+                    f"TLS verification failed for {url}: {exc}", hint=_SSL_HINT
+                ) from exc
+            except (
+                _Retryable,
+                requests.exceptions.ConnectionError,
+                requests.exceptions.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+            ) as exc:
+                cause = _describe(exc)
+                if number == attempts_allowed:
+                    raise DownloadError(
+                        "could not download {} after {} attempt{}: {}".format(
+                            url, number, "" if number == 1 else "s", cause
+                        ),
+                        hint=_NETWORK_HINT,
+                    ) from exc
+                delay = backoff * (2 ** (number - 1))
+                log(
+                    f"download of {url} failed ({cause}); retrying in {delay:.1f}s "
+                    f"(attempt {number + 1} of {attempts_allowed})"
+                )
+                if delay > 0:
+                    time.sleep(delay)
+            except requests.exceptions.RequestException as exc:
+                raise DownloadError(
+                    f"could not download {url}: {_describe(exc)}", hint=_NETWORK_HINT
+                ) from exc
+    finally:
+        if own_session:
+            active.close()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _describe(exc: BaseException) -> str:
+    import requests
+
+    if isinstance(exc, requests.exceptions.Timeout):
+        return f"timed out ({exc.__class__.__name__})"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection closed before the whole body arrived"
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _prepare_cache_dir(cache_dir: Path) -> None:
+    if cache_dir.is_dir():
+        return
+    try:
+        cache_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(str(cache_dir), 0o755)  # noqa: S103 - mkdir's mode is masked by the umask
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the download cache {cache_dir}: {exc}",
+            hint="check the permissions of its parent directory, or run as root",
+        ) from exc
+
+
+def fetch_to_cache(
+    url: str,
+    cache_dir: Path,
+    filename: str,
+    checksum: Checksum,
+    *,
+    log: Log = _no_log,
+    progress: Optional[Meter] = None,
+    retries: int = DEFAULT_ATTEMPTS,
+    backoff: float = 0.5,
+    timeout: Tuple[float, float] = (10.0, 30.0),
+    session: Optional["requests.Session"] = None,
+) -> FetchResult:
+    """Return `cache_dir/filename` verified against `checksum`, downloading it if needed.
+
+    `retries` is the total number of attempts; `timeout` is (connect, read) in seconds, the
+    read timeout applying to each wait for data. A cached file that verifies is used without
+    touching the network; one that does not is deleted and downloaded again.
+    """
+    _check_url(url)
+    if not filename or filename in (".", "..") or "/" in filename or os.sep in filename:
+        raise UsageError(f"not a plain file name: {filename!r}")
+    cache_dir = Path(cache_dir)
+    target = cache_dir / filename
+
+    if target.is_file():
+        if verify_file(target, checksum):
+            log(f"using cached {target} ({checksum.label} verified)")
+            return FetchResult(target, False, target.stat().st_size, 0)
+        log(f"cached {target} does not match its {checksum.label}; deleting it")
+        try:
+            target.unlink()
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot delete the stale cached file {target}: {exc}",
+                hint=f"delete it by hand, or check the permissions of {cache_dir}",
+            ) from exc
+    elif os.path.lexists(str(target)):
+        raise DownloadError(
+            f"{target} exists and is not a regular file",
+            hint="remove it, or choose another cache directory",
+        )
+
+    _prepare_cache_dir(cache_dir)
+    received = [0]
+    meter = progress or _no_meter
+
+    def attempt(session: "requests.Session") -> None:
+        received[0] = 0
+        digest = new_hash(checksum.algorithm)
+        try:
+            fd, part_name = tempfile.mkstemp(
+                prefix=f".{filename}.", suffix=".part", dir=str(cache_dir)
+            )
+        except OSError as exc:
+            raise _write_error(cache_dir, exc) from exc
+        part = Path(part_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                os.fchmod(out.fileno(), 0o644)  # mkstemp makes it 0600
+                # identity: some servers label .tar.gz as gzip-encoded, and requests would
+                # then hand back the decompressed tar, which can never match the digest.
+                with session.get(
+                    url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
+                ) as response:
+                    _check_status(response, url)
+                    expected = _content_length(response)
+                    meter(0, expected, False)
+                    for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received[0] += len(chunk)
+                        meter(received[0], expected, False)
+                    meter(received[0], expected, True)
+                    if expected is not None and received[0] != expected:
+                        raise _Retryable(f"truncated body: got {received[0]} of {expected} bytes")
+                out.flush()
+                os.fsync(out.fileno())
+            actual = digest.hexdigest()
+            if not matches(actual, checksum):
+                raise mismatch(filename, checksum, actual, MISMATCH_HINT, deleted=True)
+            os.replace(part_name, str(target))
+        except OSError as exc:
+            if _is_requests_error(exc):
+                raise
+            raise _write_error(cache_dir, exc) from exc
+        finally:
+            try:
+                part.unlink()
+            except FileNotFoundError:
+                pass  # renamed into place, or never written
+
+    attempts = _with_retries(url, attempt, session, log, retries, backoff)
+    fsync_dir(cache_dir)
+    log(f"downloaded {target} ({received[0]} bytes, {checksum.label} verified)")
+    return FetchResult(target, True, received[0], attempts)
+
+
+def _write_error(cache_dir: Path, exc: OSError) -> DownloadError:
+    return DownloadError(
+        f"cannot write the download into {cache_dir}: {exc}",
+        hint=f"check free space and permissions in {cache_dir}",
+    )
+
+
+def _is_requests_error(exc: BaseException) -> bool:
+    # requests' exceptions derive from IOError (= OSError); those are network failures,
+    # not local disk trouble, and are sorted by _with_retries.
+    import requests
+
+    return isinstance(exc, requests.exceptions.RequestException)
+
+
+def _content_length(response: "requests.Response") -> Optional[int]:
+    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+        return None  # the length is of the encoded body, not of what we count
+    value = response.headers.get("Content-Length")
+    if value is None:
+        return None
+    try:
+        length = int(value)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def fetch_text(
+    url: str,
+    *,
+    log: Log = _no_log,
+    retries: int = DEFAULT_ATTEMPTS,
+    backoff: float = 0.5,
+    timeout: Tuple[float, float] = (10.0, 30.0),
+    session: Optional["requests.Session"] = None,
+) -> str:
+    """GET a small text document (the download page), with the same retry policy.
+
+    Bodies over 5 MB are refused: the download page is a few dozen KB, and a mirror that
+    streams endlessly must not exhaust memory.
+    """
+    _check_url(url)
+    result = [""]
+
+    def attempt(session: "requests.Session") -> None:
+        with session.get(url, stream=True, timeout=timeout) as response:
+            _check_status(response, url)
+            expected = _content_length(response)
+            if expected is not None and expected > MAX_TEXT_BYTES:
+                raise _too_large(url)
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+                body.extend(chunk)
+                if len(body) > MAX_TEXT_BYTES:
+                    raise _too_large(url)
+            if expected is not None and len(body) != expected:
+                raise _Retryable(f"truncated body: got {len(body)} of {expected} bytes")
+            encoding = response.encoding or "utf-8"
+            try:
+                result[0] = bytes(body).decode(encoding, errors="replace")
+            except LookupError:  # an unknown charset in Content-Type
+                result[0] = bytes(body).decode("utf-8", errors="replace")
+
+    _with_retries(url, attempt, session, log, retries, backoff)
+    return result[0]
+
+
+def _too_large(url: str) -> DownloadError:
+    return DownloadError(
+        f"{url} is larger than {MAX_TEXT_BYTES // 2**20} MB; refusing to read it",
+        hint="check --mirror: it should serve sqlite.org's download page",
+    )

@@ -1,0 +1,208 @@
+"""Activation: the files that put the new library on LD_LIBRARY_PATH for the processes that need
+it, rendered from templates/ with Jinja, written atomically and recorded for `uninstall --all`.
+
+The profile snippet (and its csh twin) reaches login shells; services, cron, sudo and Ansible
+tasks never read /etc/profile.d, hence the systemd drop-ins, the env file and (opt-in, after the
+smoke test) ld.so.conf.d.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from sqlite_provision import __version__
+from sqlite_provision.config import Layout, Options, check_safe_path, csh_twin, unit_base_name
+from sqlite_provision.files import (
+    make_parents,
+    read_bytes,
+    remove_empty,
+    snapshot_file,
+    write_atomic,
+)
+from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.store.records import (
+    Command,
+    ld_so_conf_followup,
+    read_record,
+    systemd_followup,
+    write_record,
+)
+
+TEMPLATE_NAMES = (
+    "profile.sh.j2",
+    "profile.csh.j2",
+    "systemd-dropin.conf.j2",
+    "env-file.j2",
+    "ld.so.conf.j2",
+)
+LD_SO_CONF_NAME = "sqlite-provision.conf"
+DROPIN_NAME = "sqlite-provision.conf"
+Templates = Mapping[str, str]
+
+
+def load_templates() -> Dict[str, str]:
+    """The templates' text, read once (from the package, a zipapp or the checkout)."""
+    from sqlite_provision.files import package_data
+
+    return {name: package_data("templates/" + name).decode("utf-8") for name in TEMPLATE_NAMES}
+
+
+def render(templates: Templates, name: str, **values: str) -> str:
+    """Render a template from its text: no I/O. Paths in it were checked (SAFE_PATH)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.DictLoader(dict(templates)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - shell text, not HTML; inserted paths are checked
+    )
+    return env.get_template(name).render(tool_version=__version__, **values)
+
+
+def render_profile(templates: Templates, lib_dir: Path, sqlite_version: str) -> str:
+    check_safe_path(lib_dir, "library directory")
+    return render(templates, "profile.sh.j2", lib_dir=str(lib_dir), sqlite_version=sqlite_version)
+
+
+@dataclass(frozen=True)
+class WriteActivation(Step):
+    """Write one activation file atomically, run its follow-up commands (daemon-reload,
+    ldconfig), and undo both: the old file comes back with its own mode and owner."""
+
+    path: Path
+    content: str
+    lib_dir: Path
+    name: str = "activate"
+    purpose: str = "prepend {lib} to LD_LIBRARY_PATH"
+    after: Tuple[Command, ...] = ()
+    mode: int = 0o644
+    changes_host = True
+
+    def describe(self) -> str:
+        return (
+            f"write {self.path} (mode {self.mode:04o}) to {self.purpose.format(lib=self.lib_dir)}"
+        )
+
+    def commands(self) -> List[Argv]:
+        return [list(a) for a in self.after]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        if read_bytes(self.path) == self.content.encode("utf-8"):
+            return f"{self.path} is already up to date"
+        return None
+
+    def run(self, state: RunState) -> str:
+        existed = self.path.exists()
+        put_back = snapshot_file(self.path)
+        created = make_parents(self.path.parent)
+        write_atomic(self.path, self.content.encode("utf-8"), self.mode)
+
+        def undo() -> None:
+            put_back()
+            remove_empty(created)
+            self.run_after(state)
+
+        state.undo.append((f"restore {self.path}", undo))
+        self.run_after(state)
+        return "{} {}".format("replaced" if existed else "wrote", self.path)
+
+    def run_after(self, state: RunState) -> None:
+        for argv in self.commands():
+            state.runner.run(argv, what=argv[0])
+
+
+@dataclass(frozen=True)
+class WriteProfile(WriteActivation):
+    name: str = "profile"
+
+
+@dataclass(frozen=True)
+class RecordActivation(Step):
+    """List the activation files in the prefix root, so that `uninstall --all` removes exactly
+    those (and only while they still carry our marker)."""
+
+    record: Path
+    files: Tuple[str, ...]
+    name = "record"
+
+    def describe(self) -> str:
+        return f"list the activation files in {self.record}"
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        if set(self.files) <= set(read_record(self.record)):
+            return f"{self.record} already lists them"
+        return None
+
+    def run(self, state: RunState) -> str:
+        put_back = snapshot_file(self.record)
+        write_record(self.record, list(self.files))
+        state.undo.append((f"restore {self.record}", put_back))
+        return f"{len(self.files)} file(s) listed"
+
+
+def profile_steps(
+    templates: Templates, layout: Layout, sqlite_version: str
+) -> List[WriteActivation]:
+    """The sh snippet and its csh twin, for login shells."""
+    if layout.profile_file is None:
+        return []
+    lib = layout.active_lib_dir
+    return [
+        WriteProfile(layout.profile_file, render_profile(templates, lib, sqlite_version), lib),
+        WriteActivation(
+            csh_twin(layout.profile_file),
+            render(templates, "profile.csh.j2", lib_dir=str(lib)),
+            lib,
+            name="profile-csh",
+            purpose="do the same for csh/tcsh login shells",
+        ),
+    ]
+
+
+def service_steps(
+    templates: Templates,
+    options: Options,
+    layout: Layout,
+    units_dir: Path,
+    systemd_running: bool,
+) -> List[WriteActivation]:
+    """Drop-ins and the env file: written before the smoke test, like the profile."""
+    lib = layout.active_lib_dir
+    steps: List[WriteActivation] = []
+    reload = systemd_followup(units_dir, systemd_running)
+    for index, name in enumerate(options.systemd_units):
+        unit = unit_base_name(name)
+        steps.append(
+            WriteActivation(
+                units_dir / f"{unit}.service.d" / DROPIN_NAME,
+                render(templates, "systemd-dropin.conf.j2", lib_dir=str(lib), unit=unit),
+                lib,
+                name="systemd",
+                purpose=f"give {unit}.service LD_LIBRARY_PATH={{lib}}",
+                after=reload if index == len(options.systemd_units) - 1 else (),
+            )
+        )
+    if options.env_file is not None:
+        steps.append(
+            WriteActivation(
+                options.env_file,
+                render(templates, "env-file.j2", lib_dir=str(lib)),
+                lib,
+                name="env-file",
+                purpose="hold LD_LIBRARY_PATH={lib} for EnvironmentFile= or cron",
+            )
+        )
+    return steps
+
+
+def ld_so_conf_step(templates: Templates, layout: Layout, conf_dir: Path) -> WriteActivation:
+    """Opt-in and placed after the smoke test: it reaches every process, boot included."""
+    return WriteActivation(
+        conf_dir / LD_SO_CONF_NAME,
+        render(templates, "ld.so.conf.j2", lib_dir=str(layout.active_lib_dir)),
+        layout.active_lib_dir,
+        name="ld-so-conf",
+        purpose="put {lib} in the loader's cache for EVERY process (--ld-so-conf)",
+        after=ld_so_conf_followup(conf_dir),
+    )

@@ -1,0 +1,389 @@
+"""From the tarball to a staged install: fetch, compiler, extract, configure, make, stage.
+
+Each is skipped, with its reason, when resolution found this exact build installed and intact
+(`already`). Paths are decided by the plan (the build directory belongs to the run lock, the
+staging directory sits beside the prefix), so --dry-run shows the very commands that run.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, mismatch, verify_file
+from sqlite_provision.errors import CommandFailed, HostError, VerifyError
+from sqlite_provision.files import make_parents, remove_empty
+from sqlite_provision.host.pythons import library_argv, read_library
+from sqlite_provision.recipe import flags
+from sqlite_provision.recipe.features import Selected
+from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
+from sqlite_provision.versions import Version
+
+CONFIGURE_HELP = ["./configure", "--help"]
+LOCAL_MISMATCH_HINT = (
+    "check the file's origin, or pass --sha3-256/--sha256 if you built it yourself"
+)
+
+
+@dataclass(frozen=True)
+class Fetch(Step):
+    filename: str
+    url: Optional[str]  # None for a local --tarball
+    local: Optional[Path]
+    checksum: Optional[Checksum]  # None only for `latest` in a dry run (the page has it)
+    cache_dir: Path
+    already: Optional[str] = None
+    name = "fetch"
+
+    def describe(self) -> str:
+        checksum = self.checksum
+        check = f"{checksum.label} {checksum.hexdigest}" if checksum else "its page's hash"
+        if self.local is not None:
+            return f"check {self.local} against {check}"
+        return f"download {self.url} into {self.cache_dir} and check {check}"
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        from sqlite_provision.source import fetch
+
+        checksum = self.checksum
+        assert checksum is not None  # noqa: S101 - resolution never runs an unresolved source
+        if self.local is not None:
+            if not verify_file(self.local, checksum):
+                got = file_digest(self.local, checksum.algorithm)
+                raise mismatch(self.local.name, checksum, got, LOCAL_MISMATCH_HINT)
+            state.tarball = self.local
+            return f"{self.local} verified ({checksum.label})"
+        assert self.url is not None  # noqa: S101 - a source is a file or a URL
+        result = fetch.fetch_to_cache(
+            self.url,
+            self.cache_dir,
+            self.filename,
+            checksum,
+            log=state.runner.log.write,
+            progress=lambda done, total, finished: state.progress.download(
+                self.filename, done, total, finished
+            ),
+        )
+        state.tarball = result.path
+        if not result.downloaded:
+            return f"cached {result.path} verified ({checksum.label}), no download"
+        return f"{result.bytes} bytes from {self.url} verified ({checksum.label})"
+
+
+@dataclass(frozen=True)
+class InstallCompiler(Step):
+    package_manager: str
+    missing: Tuple[str, ...]
+    already: Optional[str] = None
+    name = "compiler"
+    changes_host = True
+
+    def commands(self) -> List[Argv]:
+        return [self.argv()] if self.missing else []
+
+    def argv(self) -> Argv:
+        return [self.package_manager, "install", "-y", "gcc", "make"]
+
+    def describe(self) -> str:
+        if not self.missing:
+            return "gcc and make are present"
+        return "install {} with {}".format(" and ".join(self.missing), self.package_manager)
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        if not self.missing:
+            return "gcc and make are present"
+        if self.already:
+            return self.already
+        if shutil.which("gcc") and shutil.which("make"):
+            return "gcc and make are present"
+        return None
+
+    def run(self, state: RunState) -> str:
+        argv = self.argv()
+        state.runner.run(
+            argv,
+            what=self.package_manager,
+            hint="fix the package repositories, or install gcc and make yourself and re-run",
+        )
+        still = [n for n in ("gcc", "make") if not shutil.which(n)]
+        if still:
+            raise CommandFailed(
+                "{} reported success but {} is still missing".format(
+                    self.package_manager, " and ".join(still)
+                ),
+                hint="check that your repositories provide gcc and make "
+                "(on RHEL: the AppStream/BaseOS repos)",
+                argv=argv,
+                returncode=0,
+                tail=state.runner.log.tail(),
+            )
+        return f"installed gcc and make with {self.package_manager}"
+
+
+def fresh_dir(path: Path) -> None:
+    """Create `path` (mode 0700) for this run, removing what a dead run of the same lock left
+    there. Only a real directory of this user is removed: never a link, never another's."""
+    if os.path.islink(str(path)) or (path.exists() and not path.is_dir()):
+        raise HostError(
+            f"{path} exists and is not a directory",
+            hint="remove it (it is not this tool's), or set TMPDIR to another directory",
+        )
+    if path.is_dir():
+        if path.stat().st_uid != os.geteuid():
+            raise HostError(
+                f"{path} exists and belongs to uid {path.stat().st_uid}",
+                hint="remove it, or set TMPDIR to another directory",
+            )
+        shutil.rmtree(str(path))
+    path.mkdir(mode=0o700)
+
+
+@dataclass(frozen=True)
+class Extract(Step):
+    filename: str
+    build_dir: Path
+    already: Optional[str] = None
+    name = "extract"
+
+    def describe(self) -> str:
+        return f"unpack {self.filename} into {self.build_dir} (members checked first)"
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        from sqlite_provision.source.archive import extract
+
+        assert state.tarball is not None  # noqa: S101 - Fetch ran
+        try:
+            fresh_dir(self.build_dir)
+            state.work_dirs.append(self.build_dir)
+            state.srcdir = extract(state.tarball, self.build_dir)
+            # The TMPDIR of configure and the compiler (build_env): their temporary files go
+            # with the build directory whatever happens, an interrupt included.
+            (self.build_dir / "tmp").mkdir(mode=0o700)
+        except OSError as exc:  # a full or read-only TMPDIR: say which directory
+            raise HostError(
+                f"cannot unpack {self.filename} into {self.build_dir}: {exc.strerror or exc}",
+                hint=f"free space in {self.build_dir.parent} (df -h), or set TMPDIR to a "
+                "directory with room on an exec mount, e.g. TMPDIR=/var/tmp",
+            ) from exc
+        return f"unpacked into {state.srcdir}"
+
+
+def build_env(build_dir: Path, **overrides: str) -> Dict[str, str]:
+    """The environment of configure and make: TMPDIR inside the build directory, so that the
+    temporary files of a configure or compiler that is interrupted are removed with it."""
+    env = dict(os.environ, **overrides)
+    env["TMPDIR"] = str(build_dir / "tmp")
+    return env
+
+
+@dataclass(frozen=True)
+class Configure(Step):
+    """Configure with the options this tarball's `configure --help` lists. The plan predicts
+    them from the version (what --dry-run shows); a tree that lists others is configured with
+    what it lists, and the step says so."""
+
+    predicted: flags.BuildConfig
+    version: Version
+    features: Tuple[Selected, ...]
+    env_cflags: str
+    build_dir: Path
+    already: Optional[str] = None
+    name = "configure"
+
+    def describe(self) -> str:
+        return f"configure the {self.predicted.era} tree: CFLAGS={self.predicted.cflags!r}"
+
+    def commands(self) -> List[Argv]:
+        return [list(CONFIGURE_HELP), self.predicted.configure_argv()]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        assert state.srcdir is not None  # noqa: S101 - Extract ran
+        era = flags.detect_era(state.srcdir)
+        helped = state.runner.capture(
+            CONFIGURE_HELP, cwd=state.srcdir, env=build_env(self.build_dir)
+        )
+        config = flags.make_build_config(
+            era=era,
+            prefix=self.predicted.prefix,
+            version=self.version,
+            supported=flags.parse_configure_help(helped.stdout),
+            env_cflags=self.env_cflags,
+            features=self.features,
+        )
+        state.runner.run(
+            config.configure_argv(),
+            cwd=state.srcdir,
+            env=build_env(self.build_dir, CFLAGS=config.cflags),
+            what="configure",
+            hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
+        )
+        state.config = config
+        note = ""
+        if config.configure_argv() != self.predicted.configure_argv():
+            note = " (this tree's configure differs from the plan's prediction)"
+        return "{} era: {}{}".format(era, " ".join(config.configure_args[1:]), note)
+
+
+@dataclass(frozen=True)
+class Make(Step):
+    jobs: int
+    era: str
+    build_dir: Path
+    already: Optional[str] = None
+    name = "make"
+
+    def describe(self) -> str:
+        if self.era == flags.AUTOSETUP:
+            return (
+                f"compile with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
+                f"({flags.SHELL_OVERLAY_NAME}, where the Makefile fits it)"
+            )
+        return f"compile with {self.jobs} parallel jobs"
+
+    def commands(self) -> List[Argv]:
+        return [flags.make_argv(self.jobs, overlay=self.era == flags.AUTOSETUP)]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        assert state.srcdir is not None  # noqa: S101 - Extract ran
+        makefile = state.srcdir / "Makefile"
+        text = makefile.read_text(encoding="utf-8", errors="replace") if makefile.exists() else ""
+        overlay = flags.shell_overlay_fits(text)
+        if overlay:
+            (state.srcdir / flags.SHELL_OVERLAY_NAME).write_text(flags.SHELL_OVERLAY)
+        state.runner.run(
+            flags.make_argv(self.jobs, overlay=overlay),
+            cwd=state.srcdir,
+            env=build_env(self.build_dir),
+            what="make",
+            hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
+        )
+        return f"built with make -j{self.jobs}" + (
+            ", shell.c compiled in parallel" if overlay else ""
+        )
+
+
+def staged_prefix(staging: Path, prefix: Path) -> Path:
+    """Where `make install DESTDIR=staging` puts the tree of `prefix`."""
+    return staging / str(prefix).lstrip("/")
+
+
+def staged_library(staging: Path, prefix: Path) -> Path:
+    return staged_prefix(staging, prefix) / "lib" / "libsqlite3.so.0"
+
+
+def new_staging(state: RunState, staging: Path, beside_prefix: bool) -> None:
+    """The staging directory: beside the prefix, on its filesystem, so that the install is one
+    rename (its missing parents are created, and removed by the undo); or, for `build`, inside
+    the build directory."""
+    if beside_prefix:
+        created = make_parents(staging.parent)
+        state.undo.append((f"remove created {staging.parent}", lambda: remove_empty(created)))
+    fresh_dir(staging)
+    state.work_dirs.append(staging)
+
+
+@dataclass(frozen=True)
+class Stage(Step):
+    prefix: Path
+    staging: Path
+    version: str
+    request: Dict[str, object]
+    build_dir: Path
+    beside_prefix: bool = True  # False for `build`: nothing is written near the prefix
+    already: Optional[str] = None
+    name = "stage"
+
+    def describe(self) -> str:
+        where = f"beside {self.prefix}" if self.beside_prefix else "in the build directory"
+        return (
+            f"make install into a staging directory {where}, check the library's version and "
+            "compile options, write the manifest"
+        )
+
+    def commands(self) -> List[Argv]:
+        return [
+            flags.install_argv(str(self.staging)),
+            library_argv(staged_library(self.staging, self.prefix)),
+        ]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        assert state.srcdir is not None and state.config is not None  # noqa: S101
+        new_staging(state, self.staging, self.beside_prefix)
+        state.runner.run(
+            flags.install_argv(str(self.staging)),
+            cwd=state.srcdir,
+            env=build_env(self.build_dir),
+            what="make install",
+            hint=f"check free space and permissions under {self.staging.parent}",
+        )
+        staged = staged_prefix(self.staging, self.prefix)
+        library = staged_library(self.staging, self.prefix)
+        if not library.exists():
+            raise VerifyError(
+                "the build installed no lib/libsqlite3.so.0, the name Python's _sqlite3 loads",
+                hint="this tarball's configure may lack --soname=legacy; use another release",
+            )
+        options = self.check_library(state, library)
+        write_manifest(
+            staged,
+            Manifest(
+                version=self.version,
+                request=dict(self.request),
+                build=dict(
+                    state.config.fingerprint(),
+                    compile_options=options,
+                    source_hashes=source_hashes(state.tarball),
+                ),
+                files=scan_tree(staged),
+            ),
+        )
+        state.staged = staged
+        return f"staged in {self.staging}; library {library.name} has every requested option"
+
+    def check_library(self, state: RunState, library: Path) -> List[str]:
+        assert state.config is not None and state.srcdir is not None  # noqa: S101
+        try:
+            version, options = read_library(state.runner, library)
+        except RuntimeError as exc:
+            raise VerifyError(str(exc), hint="read the log; the build is broken") from exc
+        if version != self.version:
+            raise VerifyError(
+                f"the built library reports SQLite {version}, expected {self.version}",
+                hint="the tarball does not hold the release its name says",
+            )
+        known = flags.known_compile_options(
+            (state.srcdir / "sqlite3.c").read_text(encoding="utf-8", errors="replace")
+        )
+        missing = flags.missing_options(state.config.expected_options, options, known)
+        forbidden = flags.forbidden_present(options)
+        if missing or forbidden:
+            raise VerifyError(
+                "the built library's compile options are wrong: missing {}; forbidden {}".format(
+                    ", ".join(missing) or "none", ", ".join(forbidden) or "none"
+                ),
+                hint="remove conflicting -D flags from CFLAGS (configure ignores some mistakes)",
+            )
+        return options
+
+
+def source_hashes(tarball: Optional[Path]) -> List[str]:
+    if tarball is None:
+        return []
+    return [f"{name}:{file_digest(tarball, name)}" for name in sorted(HASH_ALGORITHMS)]

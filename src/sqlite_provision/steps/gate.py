@@ -1,0 +1,196 @@
+"""The checks that gate activation and prove it: the ABI gate, the host-tools smoke test and the
+verification of each python."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from sqlite_provision.errors import VerifyError
+from sqlite_provision.host.elf import exported_functions
+from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.host.pythons import (
+    activated_argv,
+    library_argv,
+    probe_argv,
+    probe_env,
+    read_library,
+    verification_failed,
+    verify_python,
+)
+from sqlite_provision.recipe.features import (
+    host_features,
+    provider_of,
+    public_symbols,
+    unbuildable_host_features,
+)
+from sqlite_provision.steps.base import Argv, RunState, Step
+
+
+@dataclass(frozen=True)
+class AbiGate(Step):
+    """Before anything is activated: the new library must export every public function the
+    system library exports, and carry each of its feature options; otherwise a program linked to
+    the system library dies with `undefined symbol` once the activation reaches it."""
+
+    host: HostLibrary
+    allow_loss: bool
+    library: Path  # the staged library, or the installed one when the build is skipped
+    name = "abi"
+
+    @property
+    def comparable(self) -> bool:
+        return bool(self.host.path and self.host.symbols)
+
+    def describe(self) -> str:
+        if not self.host.path:
+            return f"compare with the system library (none found: {self.host.problem})"
+        return (
+            f"check the new library exports all {len(self.host.symbols)} public functions of "
+            f"{self.host.path} ({self.host.version})"
+        )
+
+    def commands(self) -> List[Argv]:
+        return [library_argv(self.library)] if self.comparable else []
+
+    def run(self, state: RunState) -> str:
+        if not self.comparable:
+            state.warn("ABI gate: no system library to compare with")
+            return f"no system library to compare with ({self.host.problem})"
+        new_symbols = public_symbols(exported_functions(self.library))
+        missing = sorted(self.host.symbols - new_symbols)
+        new_options = set(read_library(state.runner, self.library)[1])
+        lost_options = sorted(o for o in host_features(self.host.options) if o not in new_options)
+        note = unbuildable_note(self.host)
+        if note:
+            state.warn(note)
+        if not missing and not lost_options:
+            return (
+                f"exports all {len(self.host.symbols)} public functions of {self.host.path}; "
+                f"{len(new_symbols)} exported in all"
+            )
+        message = abi_message(missing, lost_options, self.host)
+        if not self.allow_loss:
+            raise VerifyError(
+                message,
+                hint="build with --compat host (the default) or --enable the options named; "
+                "--allow-abi-loss overrides, at the risk of breaking programs linked to "
+                f"{self.host.path}",
+            )
+        state.warn("--allow-abi-loss: " + message)
+        return "ABI LOSS ALLOWED: " + message
+
+
+def unbuildable_note(host: HostLibrary) -> str:
+    """What the host library does that no sqlite-autoconf build can (said, not fatal: it is SQL
+    syntax, not a symbol a linked program would miss at load time)."""
+    lost = unbuildable_host_features(host.options)
+    if not lost:
+        return ""
+    return (
+        f"{host.path} was built with {', '.join(lost)}, which no sqlite-autoconf build can have "
+        "(its parser is pre-generated): statements such as DELETE ... LIMIT will be refused with "
+        "a syntax error under the new library"
+    )
+
+
+def abi_message(missing: List[str], lost_options: List[str], host: HostLibrary) -> str:
+    by_option: Dict[str, List[str]] = {}
+    for symbol in missing:
+        by_option.setdefault(provider_of(symbol) or "no known option", []).append(symbol)
+    parts = [
+        "{} (from {})".format(", ".join(symbols), option)
+        for option, symbols in sorted(by_option.items())
+    ]
+    text = "the new library lacks {} public function(s) that {} exports: {}".format(
+        len(missing), host.path, "; ".join(parts) or "none"
+    )
+    if lost_options:
+        text += "; and compile options {}".format(", ".join(lost_options))
+    return text
+
+
+@dataclass(frozen=True)
+class SmokeTest(Step):
+    """The host's package tools, run under exactly the environment the snippet gives: RHEL 9's
+    rpm database is SQLite, and Fedora reverted 3.42.0 because dnf broke with it."""
+
+    tools: Tuple[Tuple[str, ...], ...]
+    lib_dir: Path
+    profile_file: Optional[Path]
+    name = "smoke"
+
+    def describe(self) -> str:
+        if not self.tools:
+            return "no rpm, dnf or yum on this host to smoke-test"
+        return "run {} with the new library".format(", ".join(" ".join(t) for t in self.tools))
+
+    def commands(self) -> List[Argv]:
+        return [activated_argv(list(tool), self.profile_file) for tool in self.tools]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        if not self.tools:
+            return "no rpm, dnf or yum on this host"
+        if not state.changed:
+            return "nothing changed since the install that passed it"
+        return None
+
+    def run(self, state: RunState) -> str:
+        env = probe_env(self.lib_dir, self.profile_file)
+        for tool, argv in zip(self.tools, self.commands()):
+            result = state.runner.capture(argv, env=env, timeout=300)
+            if result.returncode != 0:
+                output = (result.stdout + result.stderr).strip()
+                raise VerifyError(
+                    "`{}` fails with the new library (exit status {}): {}".format(
+                        " ".join(tool), result.returncode, output[-1500:] or "no output"
+                    ),
+                    hint="this SQLite would break the host's package tools; the run was rolled "
+                    "back. Try another release or --compat host",
+                )
+        return "passed: {}".format(", ".join(" ".join(t) for t in self.tools))
+
+
+@dataclass(frozen=True)
+class Verify(Step):
+    pythons: Tuple[str, ...]
+    min_version: str
+    prefix: Path
+    lib_dir: Path
+    profile_file: Optional[Path]
+    expected_version: str
+    name = "verify"
+
+    def describe(self) -> str:
+        return (
+            "start {} in a fresh environment and check it loads SQLite >= {} from the "
+            "prefix".format(", ".join(self.pythons), self.min_version)
+        )
+
+    def commands(self) -> List[Argv]:
+        return [probe_argv(python, self.profile_file) for python in self.pythons]
+
+    def run(self, state: RunState) -> str:
+        results = [
+            verify_python(
+                state.runner,
+                python,
+                prefix=self.prefix,
+                lib_dir=self.lib_dir,
+                profile_file=self.profile_file,
+                min_version=self.min_version,
+                expected_version=self.expected_version,
+            )
+            for python in self.pythons
+        ]
+        state.verified = results
+        if not all(r.ok for r in results):
+            raise verification_failed(
+                results,
+                hint="see 'Python still shows the old version' in the README; "
+                "the previous state was restored",
+            )
+        return "; ".join(
+            f"{r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version} from "
+            f"{r.library}"
+            for r in results
+        )

@@ -1,0 +1,82 @@
+"""The steps that put a staged tree in place: one rename into the prefix, then `current` swapped
+to it (and `previous` kept for `sqlite-provision rollback`). Each registers its undo."""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from sqlite_provision.config import PREVIOUS_LINK_NAME
+from sqlite_provision.files import fsync_dir, read_link, set_link
+from sqlite_provision.steps.base import RunState, Step
+
+
+def backup_path(prefix: Path) -> Path:
+    """Where an earlier build in the prefix waits while it is replaced, until the run succeeds."""
+    return prefix.parent / f".{prefix.name}.previous"
+
+
+@dataclass(frozen=True)
+class Install(Step):
+    prefix: Path
+    already: Optional[str] = None
+    name = "install"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"move the staged tree into {self.prefix} in one rename"
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        return self.already
+
+    def run(self, state: RunState) -> str:
+        assert state.staged is not None  # noqa: S101 - Stage or Unpack ran
+        prefix = self.prefix
+        backup: Optional[Path] = None
+        if os.path.lexists(str(prefix)):
+            # An older build of ours (checked by preflight): keep it until the run succeeds.
+            backup = backup_path(prefix)
+            shutil.rmtree(str(backup), ignore_errors=True)
+            os.rename(str(prefix), str(backup))
+        os.rename(str(state.staged), str(prefix))
+        fsync_dir(prefix.parent)
+
+        def undo() -> None:
+            shutil.rmtree(str(prefix), ignore_errors=True)
+            if backup is not None:
+                os.rename(str(backup), str(prefix))
+
+        state.undo.append((f"remove {prefix}", undo))
+        if backup is not None:
+            kept = backup
+            state.cleanup.append(lambda: shutil.rmtree(str(kept), ignore_errors=True))
+            return f"replaced the previous build in {prefix}"
+        return f"installed into {prefix}"
+
+
+@dataclass(frozen=True)
+class LinkCurrent(Step):
+    link: Path
+    target: str
+    name = "link"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"point {self.link} at {self.target} (a new link renamed over the old)"
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        if read_link(self.link) == self.target:
+            return f"{self.link} already points at {self.target}"
+        return None
+
+    def run(self, state: RunState) -> str:
+        old_target = read_link(self.link)
+        undo_current = set_link(self.link, self.target)
+        state.undo.append((f"restore {self.link}", undo_current))
+        if old_target is not None and old_target != self.target:
+            # `previous` remembers what `current` pointed at, for `sqlite-provision rollback`.
+            undo_previous = set_link(self.link.parent / PREVIOUS_LINK_NAME, old_target)
+            state.undo.append(("restore the previous link", undo_previous))
+            return f"{self.link} -> {self.target} (previous: {old_target})"
+        return f"{self.link} -> {self.target}"

@@ -1,0 +1,265 @@
+"""Layer 4: the CLI as a user runs it (`python -m sqlite_provision` in a subprocess).
+
+Usage errors, `--dry-run` (no network, no writes), the JSON shapes and the help texts.
+Every run points its cache, log, prefix, profile, HOME and TMPDIR into one temporary root,
+which is walked before and after to prove that nothing was written.
+"""
+
+# Optional/List rather than `X | None`: the tool and its tests run on Python 3.7.
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence, Set
+
+import pytest
+
+from support.mirror import Mirror
+
+PYTHON = sys.executable
+
+
+class Sandbox:
+    """A temporary root holding every path the tool could write to."""
+
+    def __init__(self, base: Path) -> None:
+        self.root = base / "root"
+        self.tmp = self.root / "tmp"
+        self.tmp.mkdir(parents=True)
+        self.prefix = self.root / "opt" / "sqlite-test"
+        self.profile = self.root / "etc" / "profile.d" / "sqlite-provision.sh"
+        self.cache = self.root / "cache"
+        self.log = self.root / "log"
+        self.home = self.root / "home"
+        # A real file outside the root, for --tarball (click checks that it exists).
+        self.tarball = base / "sqlite-autoconf-3440200.tar.gz"
+        self.tarball.write_bytes(b"not really a tarball")
+
+    def env(self) -> Dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SQLITE_PROVISION_") and k != "LD_LIBRARY_PATH"
+        }
+        env.update(
+            SQLITE_PROVISION_CACHE_DIR=str(self.cache),
+            SQLITE_PROVISION_LOG_DIR=str(self.log),
+            SQLITE_PROVISION_LOCK_FILE=str(self.root / "sqlite-provision.lock"),
+            HOME=str(self.home),
+            XDG_CACHE_HOME=str(self.root / "xdg-cache"),
+            XDG_STATE_HOME=str(self.root / "xdg-state"),
+            TMPDIR=str(self.tmp),
+            CFLAGS="-O0",
+        )
+        return env
+
+    def snapshot(self) -> Set[str]:
+        found = set()
+        for dirpath, dirnames, filenames in os.walk(str(self.root)):
+            for name in dirnames + filenames:
+                found.add(os.path.relpath(os.path.join(dirpath, name), str(self.root)))
+        return found
+
+    def place_args(self) -> List[str]:
+        return ["--prefix", str(self.prefix), "--profile-file", str(self.profile)]
+
+
+def run_cli(args: Sequence[str], env: Dict[str, str]) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    return subprocess.run(
+        [PYTHON, "-m", "sqlite_provision", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def describe(proc: subprocess.CompletedProcess) -> str:  # type: ignore[type-arg]
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    return Sandbox(tmp_path)
+
+
+# --- --dry-run -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.44.2", "latest", None])
+def test_dry_run_text_touches_neither_network_nor_disk(
+    sandbox: Sandbox, mirror: Mirror, version: str
+) -> None:
+    before = sandbox.snapshot()
+    args = ["install", "--dry-run", "--mirror", mirror.url, "--jobs", "2", "--python", PYTHON]
+    args += sandbox.place_args()
+    if version is not None:
+        args += ["--version", version]
+    proc = run_cli(args, sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    assert mirror.requests == []
+    assert sandbox.snapshot() == before
+    assert "make -j2" in proc.stdout
+    assert f"./configure --prefix={sandbox.prefix} " in proc.stdout
+    assert mirror.url in proc.stdout  # the plan names the mirror it would use
+
+
+def test_dry_run_json_is_one_object_with_the_exact_commands(
+    sandbox: Sandbox, mirror: Mirror
+) -> None:
+    before = sandbox.snapshot()
+    args = ["install", "--dry-run", "--json", "--version", "3.44.2", "--mirror", mirror.url]
+    args += ["--jobs", "2", "--python", PYTHON, *sandbox.place_args()]
+    proc = run_cli(args, sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    assert mirror.requests == []
+    assert sandbox.snapshot() == before
+    data = json.loads(proc.stdout)  # exactly one JSON document, nothing else on stdout
+    assert data["dry_run"] is True
+    assert data["changed"] is False
+    assert data["version"] == "3.44.2"
+    assert data["prefix"] == str(sandbox.prefix)
+    assert data["profile_file"] == str(sandbox.profile)
+    assert data["pythons"] == [PYTHON]
+    assert data["source"]["url"] == mirror.url + "/2023/sqlite-autoconf-3440200.tar.gz"
+    assert data["source"]["checksum"].startswith(("sha256:", "sha3_256:"))
+    steps = {step["name"]: step for step in data["steps"]}
+    for name in ("fetch", "extract", "configure", "make", "stage", "install", "profile", "verify"):
+        assert name in steps, sorted(steps)
+    commands = [command for step in data["steps"] for command in step["commands"]]
+    configure = [c for c in commands if c.startswith("./configure ")]
+    assert configure[0] == "./configure --help", commands
+    configure = configure[1:]
+    assert len(configure) == 1, commands
+    assert configure[0].startswith(f"./configure --prefix={sandbox.prefix} ")
+    assert "--enable-threadsafe" in configure[0]
+    assert "make -j2" in steps["make"]["commands"]
+    assert all(
+        isinstance(step["description"], str) and step["description"] for step in data["steps"]
+    )
+
+
+def test_dry_run_latest_does_not_read_the_download_page(sandbox: Sandbox, mirror: Mirror) -> None:
+    mirror.add_download_page([("3.44.2", "2023/sqlite-autoconf-3440200.tar.gz", 1, "a" * 64)])
+    before = sandbox.snapshot()
+    args = ["install", "--dry-run", "--json", "--version", "latest", "--mirror", mirror.url]
+    args += ["--python", PYTHON, *sandbox.place_args()]
+    proc = run_cli(args, sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    assert mirror.requests == []
+    assert sandbox.snapshot() == before
+    data = json.loads(proc.stdout)
+    assert data["source"]["url"] == mirror.url + "/download.html"
+
+
+# --- usage and checksum errors ---------------------------------------------------------------
+
+# (extra arguments, exit code, words the message must contain); {tarball} is a real file.
+ERROR_CASES = [
+    (["--version", "3.24"], 2, ["--version", "3.24"]),
+    (["--version", "latest-ish"], 2, ["--version", "latest-ish"]),
+    (["--version", ""], 2, ["--version", "invalid SQLite version"]),
+    (["--jobs", "0"], 2, ["--jobs", "0"]),
+    (["--url", "ftp://x/y.tar.gz"], 2, ["--url", "ftp://x/y.tar.gz", "http"]),
+    (["--url", "file:///x"], 2, ["--url", "file:///x", "--tarball"]),
+    (
+        ["--tarball", "{tarball}", "--url", "http://127.0.0.1:9/sqlite-autoconf-3440200.tar.gz"],
+        2,
+        ["--tarball", "--url", "mutually exclusive"],
+    ),
+    (["--no-profile"], 2, ["--profile-file", "--no-profile", "mutually exclusive"]),
+    (["--prefix-root", "/tmp/elsewhere"], 2, ["--prefix and --prefix-root are mutually exclusive"]),
+    (
+        ["--prefix-root", "/tmp/elsewhere", "--dry-run"],
+        2,
+        ["--prefix", "--prefix-root", "exclusive"],
+    ),
+    (["--python", "/nonexistent"], 2, ["--python", "/nonexistent", "no such executable"]),
+    (["--python", "/bin/true"], 2, ["--python", "/bin/true", "not a python"]),
+    (["--version", "3.99.0"], 2, ["3.99.0", "unknown"]),
+    (["--version", "3.44.2", "--sha3-256", "abc"], 4, ["--sha3-256", "64 hex"]),
+    (["--version", "3.25.0"], 4, ["3.25.0", "no known checksum", "--sha3-256"]),
+    (["--version", "3.52.0"], 2, ["3.52.0", "withdrawn", "--allow-withdrawn"]),
+]
+
+
+@pytest.mark.parametrize(
+    "extra, code, words", ERROR_CASES, ids=[" ".join(case[0]) or "empty" for case in ERROR_CASES]
+)
+def test_bad_requests_fail_early_with_a_clear_message(
+    sandbox: Sandbox, mirror: Mirror, extra: List[str], code: int, words: List[str]
+) -> None:
+    """Not a dry run: each error must stop the tool before any download or write."""
+    before = sandbox.snapshot()
+    extra = [arg.format(tarball=sandbox.tarball) for arg in extra]
+    args = ["install", "--mirror", mirror.url, "--python", PYTHON, *sandbox.place_args(), *extra]
+    proc = run_cli(args, sandbox.env())
+
+    assert proc.returncode == code, describe(proc)
+    assert "Traceback" not in proc.stderr
+    assert "internal error" not in proc.stderr
+    assert "rror" in proc.stderr  # "Error:" from click, "error:" from the tool
+    for word in words:
+        assert word in proc.stderr, describe(proc)
+    assert proc.stdout == ""
+    assert mirror.requests == []
+    assert sandbox.snapshot() == before
+
+
+def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror: Mirror) -> None:
+    args = ["install", "--json", "--mirror", mirror.url, "--version", "3.25.0", "--python", PYTHON]
+    proc = run_cli(args + sandbox.place_args(), sandbox.env())
+
+    assert proc.returncode == 4, describe(proc)
+    data = json.loads(proc.stdout)
+    assert data["ok"] is False
+    assert data["exit_code"] == 4
+    assert "--sha3-256" in data["hint"]
+    assert mirror.requests == []
+
+
+# --- help and versions -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [[], ["install"], ["verify"], ["status"], ["versions"]])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> None:
+    proc = run_cli([*command, flag], sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    assert "Usage:" in proc.stdout
+    assert "Examples" in proc.stdout
+    example_lines = [line for line in proc.stdout.splitlines() if "sqlite-provision " in line]
+    name = command[0] if command else ""
+    assert any(f"sqlite-provision {name}".rstrip() in line for line in example_lines)
+
+
+def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
+    proc = run_cli(["versions", "--json"], sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    rows = {row["version"]: row for row in json.loads(proc.stdout)}
+    assert rows["3.52.0"]["withdrawn"] is True
+    assert rows["3.52.0"]["default"] is False
+    assert rows["3.44.2"]["withdrawn"] is False
+    defaults = [version for version, row in rows.items() if row["default"]]
+    assert len(defaults) == 1
+    assert rows[defaults[0]]["withdrawn"] is False
+    assert [v for v, row in rows.items() if row["withdrawn"]] == ["3.52.0"]
+
+
+def test_versions_text_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
+    proc = run_cli(["versions"], sandbox.env())
+
+    assert proc.returncode == 0, describe(proc)
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("3.52.0 "))
+    assert "WITHDRAWN" in line

@@ -1,0 +1,112 @@
+"""The cloud-init example (examples/cloud-init/user-data.yaml): Debian's cloud-init validates
+it offline, and its sqlite-provision command line, as written, is accepted by the CLI (run in
+--dry-run, with test paths appended)."""
+
+# Dict/List rather than `X | None`: the tests run on Python 3.7 too.
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from support.mirror import Mirror
+from support.wheelhouse import REPO_ROOT, unavailable
+
+USER_DATA = REPO_ROOT / "examples" / "cloud-init" / "user-data.yaml"
+
+
+def cloud_init() -> str:
+    found = shutil.which("cloud-init")
+    if found is None:
+        unavailable("cloud-init is not installed (apt-get install cloud-init)")
+    return str(found)
+
+
+def schema(path: Path) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
+    return subprocess.run(
+        [cloud_init(), "schema", "--config-file", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def user_data() -> Dict[str, Any]:
+    import yaml  # cloud-init's own dependency; PyYAML may be missing from the test venv
+
+    return dict(yaml.safe_load(USER_DATA.read_text(encoding="utf-8")))
+
+
+def runcmd_argv(entry: Any) -> List[str]:
+    """A runcmd entry as argv: a list is run as is, a string by sh."""
+    return [str(part) for part in entry] if isinstance(entry, list) else shlex.split(entry)
+
+
+def provision_commands() -> List[List[str]]:
+    commands = [runcmd_argv(entry) for entry in user_data()["runcmd"]]
+    return [
+        argv
+        for argv in commands
+        if argv and argv[0].endswith("sqlite-provision") and "install" in argv
+    ]
+
+
+def test_user_data_is_valid_cloud_config() -> None:
+    assert USER_DATA.read_text(encoding="utf-8").startswith("#cloud-config\n")
+    proc = schema(USER_DATA)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Valid cloud-config" in proc.stdout
+
+
+def test_the_validator_rejects_a_broken_runcmd(tmp_path: Path) -> None:
+    broken = tmp_path / "user-data.yaml"
+    broken.write_text("#cloud-config\nruncmd: 5\n", encoding="utf-8")
+    proc = schema(broken)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+
+
+def test_runcmd_installs_the_tool_then_runs_it_with_json() -> None:
+    pytest.importorskip("yaml")
+    commands = [runcmd_argv(entry) for entry in user_data()["runcmd"]]
+    installs = [i for i, argv in enumerate(commands) if "pip" in argv and "install" in argv]
+    [provision] = provision_commands()
+    at = commands.index(provision)
+    assert installs and installs[0] < at, "pip install must come before sqlite-provision"
+    assert provision[1] == "install" and "--json" in provision
+
+
+def test_its_command_line_is_accepted_in_dry_run(mirror: Mirror, tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    [provision] = provision_commands()
+    argv = [sys.executable, "-m", "sqlite_provision", *provision[1:]]
+    argv += ["--prefix", str(tmp_path / "prefix"), "--profile-file", str(tmp_path / "p.sh")]
+    argv += ["--mirror", mirror.url, "--dry-run"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")}
+    env.update(
+        SQLITE_PROVISION_CACHE_DIR=str(tmp_path / "cache"),
+        SQLITE_PROVISION_LOG_DIR=str(tmp_path / "log"),
+    )
+    proc = subprocess.run(
+        argv,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["dry_run"] is True
+    assert [step["name"] for step in plan["steps"]][:2] == ["fetch", "compiler"]
+    assert not (tmp_path / "prefix").exists() and not (tmp_path / "p.sh").exists()
+    assert mirror.count() == 0  # --dry-run touches no network

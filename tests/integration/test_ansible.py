@@ -1,0 +1,223 @@
+"""The Ansible example (examples/ansible/), run by the real ansible-playbook on this machine
+(`-i localhost, -c local`), against the loopback mirror, a temporary prefix and profile file,
+at CFLAGS=-O0.
+
+One module fixture runs the playbook four times: the tool-install tag alone, then the whole
+play twice, then `--check` against a fresh prefix. The tests read those runs.
+"""
+
+# Dict/List rather than `X | None`: the tests run on Python 3.7 too.
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from support.mirror import Mirror
+from support.wheelhouse import REPO_ROOT, tool_wheel, unavailable, wheelhouse
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOK = REPO_ROOT / "examples" / "ansible" / "site.yml"
+VERSION = "3.44.2"
+RECAP = re.compile(r"^localhost\s+:\s+(.*)$", re.MULTILINE)
+
+
+@dataclass
+class Play:
+    proc: subprocess.CompletedProcess  # type: ignore[type-arg]
+    seconds: float
+
+    @property
+    def recap(self) -> Dict[str, int]:
+        found = RECAP.findall(self.proc.stdout)
+        assert found, self.describe()
+        return {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", found[-1])}
+
+    def describe(self) -> str:
+        p = self.proc
+        return f"exit {p.returncode}\n--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}"
+
+
+@dataclass
+class Plays:
+    base: Path
+    wheels: Path
+    prefix: Path
+    profile: Path
+    check_prefix: Path
+    check_profile: Path
+    tool_only: Play
+    first: Play
+    second: Play
+    check: Play
+
+
+def ansible_playbook() -> str:
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
+    if not found:
+        unavailable("ansible-playbook is not installed (pip install ansible-core)")
+    return str(found)
+
+
+def play(base: Path, extra_vars: Dict[str, object], wheels: Path, *args: str) -> Play:
+    vars_file = base / f"vars-{time.monotonic_ns()}.json"
+    vars_file.write_text(json.dumps(extra_vars), encoding="utf-8")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SQLITE_PROVISION_", "ANSIBLE_")) and k != "LD_LIBRARY_PATH"
+    }
+    env.update(
+        ANSIBLE_HOME=str(base / "ansible-home"),
+        ANSIBLE_LOCAL_TEMP=str(base / "ansible-tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_STDOUT_CALLBACK="default",
+        # The play's pip task installs the wheel; its dependencies come from the wheelhouse.
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(wheels),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            ansible_playbook(),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            str(PLAYBOOK),
+            "-e",
+            f"@{vars_file}",
+            *args,
+        ],
+        env=env,
+        cwd=str(base),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return Play(proc, time.monotonic() - started)
+
+
+def playbook_vars(
+    base: Path, wheels: Path, mirror: Mirror, prefix: Path, profile: Path
+) -> Dict[str, object]:
+    return {
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,  # we are root already, and there may be no sudo
+        "sqlite_provision_package": str(tool_wheel(wheels)),
+        "sqlite_provision_python": sys.executable,
+        "sqlite_provision_venv": str(base / "venv"),
+        "sqlite_provision_install_args": [
+            "--version",
+            VERSION,
+            "--mirror",
+            mirror.url,
+            "--prefix",
+            str(prefix),
+            "--profile-file",
+            str(profile),
+        ],
+        "sqlite_provision_environment": {
+            "CFLAGS": "-O0",
+            "SQLITE_PROVISION_CACHE_DIR": str(base / "cache"),
+            "SQLITE_PROVISION_LOG_DIR": str(base / "log"),
+        },
+        "app_python": sys.executable,
+    }
+
+
+@pytest.fixture(scope="module")
+def plays(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Plays:
+    ansible_playbook()
+    base = tmp_path_factory.mktemp("ansible")
+    wheels = wheelhouse(tmp_path_factory.mktemp("wheelhouse"), sys.executable)
+    prefix, profile = base / "sqlite", base / "profile.d" / "sqlite-provision.sh"
+    check_prefix, check_profile = base / "check-sqlite", base / "check-profile.sh"
+    main = playbook_vars(base, wheels, sqlite_mirror, prefix, profile)
+    dry = playbook_vars(base, wheels, sqlite_mirror, check_prefix, check_profile)
+    done = Plays(
+        base=base,
+        wheels=wheels,
+        prefix=prefix,
+        profile=profile,
+        check_prefix=check_prefix,
+        check_profile=check_profile,
+        tool_only=play(base, main, wheels, "--tags", "sqlite_provision_tool"),
+        first=play(base, main, wheels),
+        second=play(base, main, wheels),
+        check=play(base, dry, wheels, "--check"),
+    )
+    print(
+        "ansible-playbook: "
+        + ", ".join(
+            f"{name} {getattr(done, name).seconds:.1f}s"
+            for name in ("tool_only", "first", "second", "check")
+        )
+    )
+    return done
+
+
+def test_the_tool_tag_installs_the_tool_into_its_venv(plays: Plays) -> None:
+    run = plays.tool_only
+    assert run.proc.returncode == 0, run.describe()
+    assert run.recap["changed"] == 1 and run.recap["failed"] == 0, run.describe()
+    assert (plays.base / "venv" / "bin" / "sqlite-provision").exists()
+    assert "Provision a current SQLite" not in run.proc.stdout  # the tag runs the pip task only
+
+
+def test_first_run_provisions_and_reports_changed(plays: Plays) -> None:
+    run = plays.first
+    assert run.proc.returncode == 0, run.describe()
+    assert run.recap["changed"] == 1 and run.recap["failed"] == 0, run.describe()
+    assert f"SQLite {VERSION} in {plays.prefix} (installed now)" in run.proc.stdout
+    # The later task, given LD_LIBRARY_PATH through `environment:`, loads the new SQLite.
+    assert f"loads SQLite {VERSION}" in run.proc.stdout, run.describe()
+    assert (plays.prefix / "lib").is_dir()
+    assert plays.profile.is_file()
+
+
+def test_second_run_changes_nothing(plays: Plays) -> None:
+    run = plays.second
+    assert run.proc.returncode == 0, run.describe()
+    assert run.recap["changed"] == 0 and run.recap["failed"] == 0, run.describe()
+    assert "(already installed)" in run.proc.stdout
+
+
+def test_check_mode_is_a_dry_run_and_changes_nothing(plays: Plays) -> None:
+    run = plays.check
+    assert run.proc.returncode == 0, run.describe()
+    assert run.recap["failed"] == 0, run.describe()
+    assert f"would install SQLite {VERSION} into {plays.check_prefix}" in run.proc.stdout
+    assert not plays.check_prefix.exists()
+    assert not plays.check_profile.exists()
+
+
+def test_a_failing_install_fails_the_task(
+    plays: Plays, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    """A non-zero exit (here 2: an unknown version) fails the play; the JSON still parses."""
+    bad = playbook_vars(plays.base, plays.wheels, sqlite_mirror, tmp_path / "p", tmp_path / "p.sh")
+    args: List[str] = list(bad["sqlite_provision_install_args"])  # type: ignore[call-overload]
+    args[1] = "3.0.99"
+    bad["sqlite_provision_install_args"] = args
+    run = play(plays.base, bad, plays.wheels)
+    assert run.proc.returncode != 0, run.describe()
+    assert run.recap["failed"] == 1, run.describe()
+    assert "Provision a current SQLite" in run.proc.stdout
+    assert not (tmp_path / "p").exists()

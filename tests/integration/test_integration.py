@@ -1,0 +1,391 @@
+"""Layer 5: real builds of the real tarballs, served by the loopback mirror, installed into
+temporary prefixes and checked with a real python.
+
+The first install of 3.44.2 happens once per session (`installed`); the tests after it re-run,
+verify and resolve `latest` against that same prefix. Each run is the real CLI in a subprocess,
+with its cache and log directories in temporary directories and CFLAGS=-O0.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Set
+
+import pytest
+
+from support.clirun import PYTHON, Run, logged_commands, run_cli, tool_env
+from support.mirror import Mirror
+
+pytestmark = pytest.mark.integration
+
+TARBALL_3442 = "sqlite-autoconf-3440200.tar.gz"
+PATH_3442 = "/2023/" + TARBALL_3442
+JSON_KEYS = {
+    "changed",
+    "version",
+    "prefix",
+    "library",
+    "profile_file",
+    "log_file",
+    "verified",
+    "steps",
+}
+BUILD_STEPS = ("fetch", "extract", "configure", "make", "stage", "install")
+
+# Prints what `python` loads after sourcing the snippet, as a fresh login shell would.
+PROBE = (
+    "import sqlite3, sys\n"
+    "lib = [l.split(None, 5)[5].strip() for l in open('/proc/self/maps')"
+    " if len(l.split(None, 5)) == 6 and '/libsqlite3' in l]\n"
+    "print(sqlite3.sqlite_version)\n"
+    "print(lib[0] if lib else '')\n"
+)
+
+
+def loaded_after_sourcing(profile: Path) -> List[str]:
+    """[sqlite_version, library path] that python reports in `sh -c '. PROFILE; exec python'`."""
+    env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
+    proc = subprocess.run(
+        ["sh", "-c", '. "$1"; exec "$2" -c "$3"', "sh", str(profile), PYTHON, PROBE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.splitlines()
+
+
+def under(path: str, directory: Path) -> bool:
+    real, root = os.path.realpath(path), os.path.realpath(str(directory))
+    return real.startswith(root.rstrip("/") + "/")
+
+
+def tree(root: Path) -> Set[str]:
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(str(root)):
+        for name in dirnames + filenames:
+            found.add(os.path.relpath(os.path.join(dirpath, name), str(root)))
+    return found
+
+
+def install_args(mirror_url: str, prefix: Path, profile: Path, *extra: str) -> List[str]:
+    return [
+        "install",
+        "--mirror",
+        mirror_url,
+        "--prefix",
+        str(prefix),
+        "--profile-file",
+        str(profile),
+        "--python",
+        PYTHON,
+        "--json",
+        *extra,
+    ]
+
+
+@dataclass
+class Installed:
+    root: Path
+    prefix: Path
+    profile: Path
+    env: Dict[str, str]
+    mirror_url: str
+    first: Run
+    tarball_requests: int  # how many times the first install asked the mirror for the tarball
+    dry_run: Run  # `install --dry-run --json` with the same arguments, just before `first`
+
+    def args(self, *extra: str) -> List[str]:
+        return install_args(self.mirror_url, self.prefix, self.profile, *extra)
+
+
+@pytest.fixture(scope="session")
+def installed(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The session's one real build: 3.44.2 from the session mirror into ROOT/prefix."""
+    root = tmp_path_factory.mktemp("installed")
+    prefix, profile, env = root / "prefix", root / "p.sh", tool_env(root / "state")
+    args = install_args(sqlite_mirror.url, prefix, profile, "--version", "3.44.2")
+    dry_run = run_cli([*args, "--dry-run"], env)
+    before = sqlite_mirror.count(PATH_3442)
+    first = run_cli(args, env)
+    print(f"first install of 3.44.2: {first.seconds:.1f}s")
+    return Installed(
+        root=root,
+        prefix=prefix,
+        profile=profile,
+        env=env,
+        mirror_url=sqlite_mirror.url,
+        first=first,
+        tarball_requests=sqlite_mirror.count(PATH_3442) - before,
+        dry_run=dry_run,
+    )
+
+
+def require_ok(run: Run) -> Dict[str, Any]:
+    assert run.proc.returncode == 0, run.describe()
+    return run.data
+
+
+# --- the first install, the re-run, verify, latest -------------------------------------------
+
+
+def test_dry_run_shows_exactly_the_commands_the_run_executed(installed: Installed) -> None:
+    """What --dry-run prints is what runs: step by step, the commands of `install --dry-run
+    --json` are the commands the real run's log records, in order, each with exit status 0."""
+    plan = require_ok(installed.dry_run)
+    logged = logged_commands(Path(require_ok(installed.first)["log_file"]))
+    ran = [step["name"] for step in installed.first.data["steps"] if step["status"] == "ok"]
+    assert "configure" in ran and "verify" in ran  # a fresh install: every step really ran
+    for step in plan["steps"]:
+        if step["name"] not in ran:
+            continue
+        commands = [command for command, _ in logged.get(step["name"], [])]
+        assert commands == step["commands"], step["name"]
+        assert all(status == 0 for _, status in logged[step["name"]]), logged[step["name"]]
+    shown = [c for step in plan["steps"] if step["name"] in ran for c in step["commands"]]
+    assert sum(len(v) for k, v in logged.items() if k) == len(shown)  # no command unshown
+
+
+def test_the_log_holds_every_command_the_verification_probes_included(
+    installed: Installed,
+) -> None:
+    """One logged door to subprocess: the python verification command is in the install's log
+    with its exit status, and so are the probes run before the first step (the --python check
+    and the system library probe)."""
+    logged = logged_commands(Path(require_ok(installed.first)["log_file"]))
+    probes = [c for c, status in logged["verify"] if status == 0 and PYTHON in c]
+    assert len(probes) == 1, logged["verify"]
+    assert probes[0].startswith(f'sh -c \'. "$1" && shift && exec "$@"\' sh {installed.profile} ')
+    assert "import sqlite3" in probes[0] and "/proc/self/maps" in probes[0]
+    before = [c for c, _ in logged[""]]
+    assert any(
+        c.startswith(f"{PYTHON} -c 'import sys; print(sys.version_info[0])'") for c in before
+    )
+    assert any("/proc/self/maps" in c for c in before), before  # what the system library is
+
+
+def test_first_install_builds_activates_and_verifies(installed: Installed) -> None:
+    data = require_ok(installed.first)
+
+    assert JSON_KEYS <= set(data), sorted(data)
+    assert data["changed"] is True
+    assert data["version"] == "3.44.2"
+    assert data["prefix"] == str(installed.prefix)
+    assert data["profile_file"] == str(installed.profile)
+    assert under(data["library"], installed.prefix)
+    assert Path(data["log_file"]).is_file()
+    assert under(data["log_file"], installed.root / "state" / "log")
+    verified = data["verified"]
+    assert len(verified) == 1
+    assert verified[0]["ok"] is True
+    assert verified[0]["sqlite_version"] == "3.44.2"
+    assert under(verified[0]["library"], installed.prefix)
+    for step in data["steps"]:
+        assert {"name", "status", "seconds", "detail"} <= set(step), step
+        assert isinstance(step["seconds"], (int, float))
+    for name in (*BUILD_STEPS, "profile", "verify"):
+        assert installed.first.step(name)["status"] == "ok", installed.first.describe()
+    assert installed.tarball_requests >= 1  # it really came from the mirror
+    assert (installed.root / "state" / "cache" / TARBALL_3442).is_file()
+
+    # Independently of the tool: a fresh shell that sources the snippet loads the new library.
+    version, library = loaded_after_sourcing(installed.profile)
+    assert version == "3.44.2"
+    assert under(library, installed.prefix)
+
+
+def recording_wrappers(directory: Path, record: Path) -> None:
+    """gcc, cc, make (and friends) that log each call to `record`, then run the real tool."""
+    directory.mkdir()
+    for name in ("gcc", "cc", "c89", "c99", "make", "x86_64-linux-gnu-gcc"):
+        real = shutil.which(name)
+        target = f'exec "{real}" "$@"' if real else "exit 127"
+        wrapper = directory / name
+        wrapper.write_text(f'#!/bin/sh\necho "{name} $*" >> "{record}"\n{target}\n')
+        wrapper.chmod(0o755)
+
+
+def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(
+    installed: Installed, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    require_ok(installed.first)
+    record = tmp_path / "compiler-calls.txt"
+    wrappers = tmp_path / "wrappers"
+    recording_wrappers(wrappers, record)
+    env = dict(installed.env, PATH=f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+    # The wrappers are really the ones found, and really record.
+    subprocess.run(["make", "--version"], env=env, capture_output=True, check=True)
+    assert record.read_text().startswith("make --version")
+    record.unlink()
+
+    before = len(list(sqlite_mirror.requests))
+    run = run_cli(installed.args("--version", "3.44.2"), env)
+    data = require_ok(run)
+    print(f"idempotent re-run: {run.seconds:.2f}s")
+
+    assert data["changed"] is False
+    assert len(list(sqlite_mirror.requests)) == before
+    assert not record.exists(), record.read_text()
+    for name in BUILD_STEPS:
+        assert run.step(name)["status"] == "skipped", run.describe()
+    assert run.step("profile")["status"] == "skipped"
+    assert run.step("verify")["status"] == "ok"
+    assert data["verified"][0]["sqlite_version"] == "3.44.2"
+
+
+def test_verify_passes_then_fails_on_a_higher_minimum(installed: Installed) -> None:
+    require_ok(installed.first)
+    base = ["verify", "--prefix", str(installed.prefix), "--profile-file", str(installed.profile)]
+    base += ["--python", PYTHON, "--json"]
+
+    data = require_ok(run_cli(base, installed.env))
+    assert data["ok"] is True
+    assert data["version"] == "3.44.2"
+    assert data["verified"][0]["sqlite_version"] == "3.44.2"
+    assert under(data["verified"][0]["library"], installed.prefix)
+
+    failed = run_cli([*base, "--min-version", "3.99.0"], installed.env)
+    assert failed.proc.returncode == 6, failed.describe()
+    assert "3.99.0" in failed.proc.stderr
+    data = failed.data  # still exactly one JSON object on stdout
+    assert data["ok"] is False
+    assert data["exit_code"] == 6
+    assert data["verified"][0]["ok"] is False
+
+
+def test_latest_resolves_through_the_download_page(
+    installed: Installed, sqlite_mirror: Mirror
+) -> None:
+    require_ok(installed.first)
+    pages = sqlite_mirror.count("/download.html")
+    tarballs = sqlite_mirror.count(PATH_3442)
+    run = run_cli(installed.args("--version", "latest"), installed.env)
+    data = require_ok(run)
+
+    assert sqlite_mirror.count("/download.html") == pages + 1
+    assert data["steps"][0]["name"] == "resolve"
+    assert data["steps"][0]["status"] == "ok"
+    assert "3.44.2" in data["steps"][0]["detail"]
+    assert data["version"] == "3.44.2"
+    assert data["verified"][0]["sqlite_version"] == "3.44.2"
+    # The same tarball as the pinned install, so the same build: nothing rebuilt or fetched.
+    assert data["changed"] is False, run.describe()
+    assert sqlite_mirror.count(PATH_3442) == tarballs
+    for name in BUILD_STEPS:
+        assert run.step(name)["status"] == "skipped", run.describe()
+
+
+# --- a withdrawn release, a tampered tarball, a failed verification --------------------------
+
+
+def soname(library: Path) -> str:
+    readelf = shutil.which("readelf")
+    if readelf:
+        out = subprocess.run(
+            [readelf, "-d", str(library)], capture_output=True, text=True, check=True
+        ).stdout
+        for line in out.splitlines():
+            if "(SONAME)" in line:
+                return line.split("[", 1)[1].split("]", 1)[0]
+        return ""
+    try:
+        from elftools.elf.dynamic import DynamicSection  # type: ignore[import-not-found]
+        from elftools.elf.elffile import ELFFile  # type: ignore[import-not-found]
+    except ImportError:
+        pytest.skip("neither readelf nor pyelftools is available")
+    with library.open("rb") as handle:
+        for section in ELFFile(handle).iter_sections():
+            if isinstance(section, DynamicSection):
+                for tag in section.iter_tags():
+                    if tag.entry.d_tag == "DT_SONAME":
+                        return str(tag.soname)
+    return ""
+
+
+def test_withdrawn_release_needs_allow_withdrawn_then_builds(
+    sqlite_mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path
+) -> None:
+    if "3.52.0" not in shared_tarballs:
+        pytest.fail("the shared tarballs lack 3.52.0")
+    prefix, profile = tmp_path / "prefix52", tmp_path / "p52.sh"
+    env = tool_env(tmp_path / "state")
+    args = install_args(sqlite_mirror.url, prefix, profile, "--version", "3.52.0")
+    before_tree = tree(tmp_path)
+    before_requests = len(list(sqlite_mirror.requests))
+
+    refused = run_cli(args, env)
+    assert refused.proc.returncode == 2, refused.describe()
+    assert "--allow-withdrawn" in refused.proc.stderr
+    assert tree(tmp_path) == before_tree
+    assert len(list(sqlite_mirror.requests)) == before_requests
+
+    run = run_cli([*args, "--allow-withdrawn"], env)
+    data = require_ok(run)
+    print(f"3.52.0 build: {run.seconds:.1f}s")
+    assert data["changed"] is True
+    assert data["verified"][0]["sqlite_version"] == "3.52.0"
+    assert "autosetup" in run.step("configure")["detail"]
+    library = prefix / "lib" / "libsqlite3.so.0"
+    assert library.exists()
+    assert soname(library) == "libsqlite3.so.0"
+    version, mapped = loaded_after_sourcing(profile)
+    assert version == "3.52.0"
+    assert under(mapped, prefix)
+
+
+def test_tampered_tarball_is_refused_and_leaves_nothing(
+    mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path
+) -> None:
+    data = bytearray(Path(shared_tarballs["3.44.2"]["path"]).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    mirror.add(PATH_3442, bytes(data))
+    prefix, profile = tmp_path / "prefix", tmp_path / "p.sh"
+    state = tmp_path / "state"
+    args = install_args(mirror.url, prefix, profile, "--version", "3.44.2")
+
+    run = run_cli(args, tool_env(state))
+
+    assert run.proc.returncode == 4, run.describe()
+    assert "checksum mismatch" in run.proc.stderr
+    assert mirror.count(PATH_3442) >= 1  # it was downloaded, and then refused
+    assert not prefix.exists()
+    assert not profile.exists()
+    cache = state / "cache"
+    files = [p for p in cache.rglob("*") if not p.is_dir()] if cache.exists() else []
+    assert files == []
+    assert run.data["exit_code"] == 4
+
+
+def test_failed_verification_rolls_back_prefix_and_profile(
+    installed: Installed, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    # The session cache already holds the tarball: no download, only a build.
+    require_ok(installed.first)
+    wrapper = tmp_path / "python-without-ld-path"
+    wrapper.write_text(f'#!/bin/sh\nunset LD_LIBRARY_PATH\nexec "{PYTHON}" "$@"\n')
+    wrapper.chmod(0o755)
+    profile = tmp_path / "p.sh"
+    original = b"# written by the test before the run\nexport SOMETHING=1\n"
+    profile.write_bytes(original)
+    prefix = tmp_path / "prefix"
+    args = install_args(sqlite_mirror.url, prefix, profile, "--version", "3.44.2")
+    args[args.index(PYTHON)] = str(wrapper)
+    env = dict(installed.env, SQLITE_PROVISION_LOG_DIR=str(tmp_path / "log"))
+    before = tree(tmp_path)
+
+    run = run_cli(args, env)
+
+    assert run.proc.returncode == 6, run.describe()
+    assert "verification failed" in run.proc.stderr
+    assert run.step("make")["status"] == "ok"  # it got as far as building and installing
+    assert run.step("install")["status"] == "ok"
+    assert run.step("verify")["status"] == "failed"
+    assert profile.read_bytes() == original
+    assert not prefix.exists()
+    left = {p for p in tree(tmp_path) - before if not p.startswith("log")}
+    assert left == set()  # no staging directory or temp file left beside the prefix/profile

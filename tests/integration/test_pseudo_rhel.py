@@ -1,0 +1,257 @@
+"""Layer 6: the pseudo-RHEL tier. The real CLI, installed from its wheel into a venv on the
+root's system python, runs as root in a throw-away RHEL 9 look-alike of this machine (an overlay
+of / in a private mount namespace, entered with chroot; see tests/rhel_root.py): no gcc or make,
+`yum` is the real dnf with a local repository of test-double RPMs.
+
+The mirror is the session's loopback mirror: the network namespace is shared with the test
+process on purpose, so 127.0.0.1 inside the root is the mirror's address. Runs as root only;
+without root or the tools (rpm, dnf, createrepo-c, util-linux) it skips, and fails under CI=true.
+"""
+
+# Optional/List rather than `X | None`: the tests run on Python 3.7 too.
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
+
+import pytest
+
+from support.mirror import Mirror
+from support.rhel_root import (
+    INNER_PYTHON,
+    TOOL,
+    PseudoRhelRoot,
+    build_rpms,
+    host_problems,
+    make_repo,
+    sha256_of,
+)
+from support.wheelhouse import unavailable, wheelhouse
+
+pytestmark = pytest.mark.rhel
+
+VERSION = "3.44.2"
+PREFIX = "/opt/sqlite/" + VERSION
+CURRENT = "/opt/sqlite/current"
+SNIPPETS = ("/etc/profile.d/sqlite-provision.sh", "/etc/profile.d/sqlite-provision.csh")
+COMPILER_TOOLS = ("gcc", "cc", "c99", "cpp", "make", "tclsh")
+PROBE = "import sqlite3; print(sqlite3.sqlite_version)"
+
+# What the tier must leave exactly as it was on the host.
+HOST_WATCHED = (
+    "/usr/bin/gcc",
+    "/usr/bin/make",
+    "/etc/os-release",
+    "/usr/bin/yum",
+    "/usr/hidden",
+    "/etc/yum.repos.d",
+    "/etc/rpm",
+    "/opt/sqlite",
+    "/var/lib/rpm",
+    *SNIPPETS,
+)
+
+RootFactory = Callable[..., ContextManager[PseudoRhelRoot]]
+
+
+def host_state() -> Dict[str, Optional[str]]:
+    """path -> a fingerprint (content hash and link text, or a directory listing), None if
+    absent."""
+    state: Dict[str, Optional[str]] = {}
+    for path in HOST_WATCHED:
+        if os.path.isdir(path) and not os.path.islink(path):
+            state[path] = "dir:" + ",".join(sorted(os.listdir(path)))
+        elif os.path.lexists(path):
+            state[path] = sha256_of(path) if os.path.exists(path) else "dangling"
+        else:
+            state[path] = None
+    return state
+
+
+@pytest.fixture(scope="session")
+def rhel_repos(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Two dnf repositories of test doubles: "full" (gcc, make, redhat-release, rpm) and
+    "no-gcc" (the same without gcc). Built once per session."""
+    problems = host_problems()
+    if problems:
+        unavailable("pseudo-RHEL tier: " + "; ".join(problems))
+    base = tmp_path_factory.mktemp("pseudo-rhel-rpms")
+    started = time.monotonic()
+    rpms = build_rpms(base / "rpmbuild")
+    repos = {
+        "full": make_repo(base / "repo-full", rpms),
+        "no-gcc": make_repo(base / "repo-no-gcc", rpms, leave_out=["gcc"]),
+    }
+    print(f"pseudo-RHEL RPMs and repos: {time.monotonic() - started:.1f}s")
+    return repos
+
+
+@pytest.fixture(scope="session")
+def rhel_wheels(rhel_repos: Dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tool's wheelhouse for the root's system python."""
+    return wheelhouse(tmp_path_factory.mktemp("wheelhouse-system-python"), INNER_PYTHON)
+
+
+@pytest.fixture
+def pseudo_rhel(
+    rhel_repos: Dict[str, Path], rhel_wheels: Path, tmp_path: Path
+) -> Iterator[RootFactory]:
+    """pseudo_rhel(repo="full"|"no-gcc") -> a context manager giving a fresh root with the tool
+    installed. On leaving it, the root is thrown away and the host is checked unchanged."""
+
+    @contextlib.contextmanager
+    def make(repo: str = "full") -> Iterator[PseudoRhelRoot]:
+        before = host_state()
+        with PseudoRhelRoot(tmp_path / f"ns-{repo}", rhel_repos[repo], rhel_wheels) as root:
+            yield root
+        assert host_state() == before, "the pseudo-RHEL root changed the host"
+
+    yield make
+
+
+def cli(root: PseudoRhelRoot, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The installed CLI, as root in the root, at CFLAGS=-O0, with default cache, log, prefix
+    and profile paths (all inside the root)."""
+    return root.run([TOOL, *args], env={"CFLAGS": "-O0"}, timeout=timeout)
+
+
+def install_args(mirror: Mirror, *extra: str) -> List[str]:
+    return ["install", "--version", VERSION, "--mirror", mirror.url, "--json", *extra]
+
+
+def result(proc: subprocess.CompletedProcess[str]) -> Dict[str, Any]:
+    try:
+        return dict(json.loads(proc.stdout))
+    except ValueError:
+        pytest.fail(describe(proc))
+
+
+def describe(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+
+
+def step(data: Dict[str, Any], name: str) -> Dict[str, Any]:
+    for found in data["steps"]:
+        if found["name"] == name:
+            return dict(found)
+    pytest.fail(f"no step {name!r} in {json.dumps(data, indent=2)}")
+
+
+def found_tools(root: PseudoRhelRoot) -> List[str]:
+    script = 'for t in "$@"; do command -v "$t" || true; done'
+    return root.check(["sh", "-c", script, "sh", *COMPILER_TOOLS]).split()
+
+
+def test_install_on_pseudo_rhel_runs_yum_builds_activates_and_is_idempotent(
+    pseudo_rhel: RootFactory, sqlite_mirror: Mirror
+) -> None:
+    timings: Dict[str, float] = {}
+    started = time.monotonic()
+    with pseudo_rhel("full") as root:
+        timings["root"] = time.monotonic() - started
+
+        # A RHEL 9 host with no compiler, no make, no tclsh; its own SQLite is older.
+        os_release = root.read_text("/etc/os-release")
+        assert 'ID="rhel"' in os_release and 'VERSION_ID="9.4"' in os_release
+        assert root.check(["rpm", "-qf", "/etc/os-release"]).startswith("redhat-release-9.4")
+        assert found_tools(root) == []
+        assert root.run(["rpm", "-q", "gcc"]).returncode == 1
+        system_version = root.check([INNER_PYTHON, "-c", PROBE]).strip()
+        assert system_version != VERSION
+
+        mark = time.monotonic()
+        root.install_tool()
+        timings["pip install"] = time.monotonic() - mark
+
+        # --dry-run shows the yum command, and changes nothing.
+        plan = cli(root, *install_args(sqlite_mirror, "--dry-run"))
+        assert plan.returncode == 0, describe(plan)
+        assert step(result(plan), "compiler")["commands"] == ["yum install -y gcc make"]
+        assert not root.exists("/opt/sqlite") and found_tools(root) == []
+
+        # The real run: yum installs gcc and make, then build, install, activate, verify.
+        mark = time.monotonic()
+        first = cli(root, *install_args(sqlite_mirror))
+        timings["first install"] = time.monotonic() - mark
+        data = result(first)
+        assert first.returncode == 0, describe(first)
+        assert data["ok"] is True and data["changed"] is True
+        assert data["version"] == VERSION and data["prefix"] == PREFIX
+        for name in ("compiler", "configure", "make", "stage", "install", "smoke", "verify"):
+            assert step(data, name)["status"] == "ok", (name, describe(first))
+        log = root.read_text(data["log_file"])
+        assert "yum install -y gcc make" in log
+        assert "gcc-11.4.1-3.el9" in log  # dnf's own transaction output
+        assert root.check(["rpm", "-q", "gcc"]).startswith("gcc-11.4.1-3.el9")
+        assert root.check(["rpm", "-q", "make"]).startswith("make-4.3-8.el9")
+        assert "/usr/bin/gcc" in found_tools(root)
+        [verified] = data["verified"]
+        assert verified["ok"] is True and verified["sqlite_version"] == VERSION
+        assert verified["library"].startswith(PREFIX + "/lib/")
+        assert root.exists(SNIPPETS[0])
+        assert root.check(["readlink", CURRENT]).strip() == VERSION
+
+        # verify, on its own.
+        check = cli(root, "verify", "--json")
+        assert check.returncode == 0, describe(check)
+        assert result(check)["ok"] is True
+
+        # A login shell reads /etc/profile.d and its python loads the new library; a plain
+        # process does not.
+        login = root.check(["bash", "-l", "-c", f'echo "$LD_LIBRARY_PATH"; python3 -c "{PROBE}"'])
+        ld_path, version = login.strip().splitlines()[-2:]
+        assert CURRENT + "/lib" in ld_path.split(":")
+        assert version == VERSION
+        assert root.check([INNER_PYTHON, "-c", PROBE]).strip() == system_version
+
+        # A second run changes nothing.
+        mark = time.monotonic()
+        second = cli(root, *install_args(sqlite_mirror))
+        timings["second install"] = time.monotonic() - mark
+        again = result(second)
+        assert second.returncode == 0, describe(second)
+        assert again["changed"] is False
+        assert step(again, "compiler")["status"] == "skipped"
+    timings["total"] = time.monotonic() - started
+    print("pseudo-RHEL install: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+
+def test_gcc_missing_from_the_repo_exits_5_with_dnfs_message_and_leaves_nothing(
+    pseudo_rhel: RootFactory, sqlite_mirror: Mirror
+) -> None:
+    with pseudo_rhel("no-gcc") as root:
+        root.install_tool()
+        assert found_tools(root) == []
+
+        run = cli(root, *install_args(sqlite_mirror))
+
+        assert run.returncode == 5, describe(run)
+        data = result(run)
+        assert data["ok"] is False and data["exit_code"] == 5
+        assert step(data, "compiler")["status"] == "failed"
+        # dnf's own words reach the user: in the error/log tail on stderr and in the JSON.
+        assert "No match for argument: gcc" in run.stderr
+        assert "gcc" in json.dumps(data["error"])
+        for path in (PREFIX, CURRENT, "/opt/sqlite", *SNIPPETS):
+            assert not root.exists(path), path
+        assert root.run(["rpm", "-q", "make"]).returncode == 1  # dnf installed nothing
+        assert found_tools(root) == []
+
+
+def test_host_fingerprint_sees_changes(tmp_path: Path) -> None:
+    """The fingerprint used above changes with content and with link text."""
+    target = tmp_path / "f"
+    target.write_bytes(b"a")
+    link = tmp_path / "l"
+    link.symlink_to("f")
+    first = sha256_of(str(link))
+    target.write_bytes(b"b")
+    assert sha256_of(str(link)) != first
+    assert sha256_of(str(target)).endswith(hashlib.sha256(b"b").hexdigest())

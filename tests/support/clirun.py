@@ -1,0 +1,104 @@
+"""Running the real CLI in a subprocess, as the integration and fault tests do."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import pytest
+
+PYTHON = sys.executable
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess[str]
+    seconds: float
+
+    @property
+    def data(self) -> Dict[str, Any]:
+        try:
+            return dict(json.loads(self.proc.stdout))
+        except ValueError:
+            pytest.fail("stdout is not one JSON object:\n" + self.describe())
+
+    def describe(self) -> str:
+        p = self.proc
+        return f"exit {p.returncode}\n--- stdout ---\n{p.stdout}\n--- stderr ---\n{p.stderr}"
+
+    def step(self, name: str) -> Dict[str, Any]:
+        for step in self.data["steps"]:
+            if step["name"] == name:
+                return dict(step)
+        pytest.fail(f"no step {name!r} in:\n" + self.describe())
+
+
+def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SQLITE_PROVISION_") and k != "LD_LIBRARY_PATH"
+    }
+    env.update(
+        SQLITE_PROVISION_CACHE_DIR=str(state / "cache"),
+        SQLITE_PROVISION_LOG_DIR=str(state / "log"),
+        SQLITE_PROVISION_LOCK_FILE=str(state / "lock"),
+        CFLAGS="-O0",
+    )
+    if path is not None:
+        env["PATH"] = path
+    return env
+
+
+def run_cli(args: Sequence[str], env: Dict[str, str], timeout: float = 300) -> Run:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [PYTHON, "-m", "sqlite_provision", *[str(a) for a in args]],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(proc, time.monotonic() - started)
+
+
+_STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\] ")
+_WHERE = re.compile(r"  \(in [^)]*\)$")
+
+
+def logged_commands(log: Path) -> Dict[str, List[Tuple[str, Optional[int]]]]:
+    """The commands a run's log records, by step (those before the first step under ""), each
+    with the exit status logged after it. A command runs from its `$ ` to the next stamped line
+    (a script given with -c keeps its own lines); its exit status is the next `exit status N`."""
+    found: Dict[str, List[Tuple[str, Optional[int]]]] = {"": []}
+    step = ""
+    command: Optional[List[str]] = None
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if not _STAMP.match(line):
+            if command is not None:
+                command.append(line)
+            continue
+        text = _STAMP.sub("", line)
+        if command is not None:
+            found[step].append((_WHERE.sub("", "\n".join(command)), None))
+            command = None
+        status = re.match(r"exit status (-?\d+)$", text)
+        if status and found[step] and found[step][-1][1] is None:
+            found[step][-1] = (found[step][-1][0], int(status.group(1)))
+        elif text.startswith("== step "):
+            step = text[len("== step ") :].split(":", 1)[0]
+            found.setdefault(step, [])
+        elif text.startswith("$ "):
+            command = [text[len("$ ") :]]
+    if command is not None:
+        found[step].append((_WHERE.sub("", "\n".join(command)), None))
+    return found

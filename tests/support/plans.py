@@ -1,0 +1,75 @@
+"""A Resolution made from chosen facts instead of this host's: what the pure build_plan takes.
+It does what plan.resolve does for a source that needs no network, with made-up facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+from sqlite_provision.config import Options, make_layout, validate
+from sqlite_provision.host.facts import Facts, OsInfo
+from sqlite_provision.host.library import NOT_PROBED, HostLibrary
+from sqlite_provision.plan import Resolution, build_request
+from sqlite_provision.recipe.features import select
+from sqlite_provision.source.resolve import resolve_source
+from sqlite_provision.steps.activation import load_templates
+
+RHEL9 = OsInfo(id="rhel", version="9.4", like=("fedora",), name="Red Hat Enterprise Linux 9.4")
+UBUNTU = OsInfo(id="ubuntu", version="22.04", like=("debian",), name="Ubuntu 22.04.4 LTS")
+TEMPLATES = load_templates()
+
+
+def make_facts(
+    *,
+    os_info: OsInfo = RHEL9,
+    root: bool = True,
+    gcc: bool = True,
+    yum: bool = True,
+    dnf: bool = True,
+    cpus: int = 4,
+    systemd_running: bool = False,
+) -> Facts:
+    return Facts(
+        os=os_info,
+        root=root,
+        gcc="/usr/bin/gcc" if gcc else None,
+        make="/usr/bin/make" if gcc else None,
+        yum="/usr/bin/yum" if yum else None,
+        dnf="/usr/bin/dnf" if dnf else None,
+        cpus=cpus,
+        systemd_running=systemd_running,
+        arch="x86_64",
+        glibc=(2, 34),
+    )
+
+
+def resolution_for(
+    options: Options,
+    facts: Facts,
+    work: Path,
+    pythons: Tuple[str, ...] = ("/usr/bin/python3",),
+    host: HostLibrary = NOT_PROBED,
+    installed: Optional[str] = None,
+) -> Resolution:
+    """The Resolution of `options` on a host with `facts`; its own directories under `work`
+    (cache, build, systemd and ld.so.conf.d), none of them created."""
+    options = validate(options)
+    source = resolve_source(options)
+    features = select(options.compat, source.version_key, host.options, options.enable)
+    return Resolution(
+        command="install",
+        options=options,
+        facts=facts,
+        source=source,
+        layout=make_layout(options, source.version),
+        pythons=pythons,
+        host=host,
+        features=features,
+        request=build_request(source, options, features),
+        installed=installed,
+        templates=TEMPLATES,
+        cache_dir=work / "cache",
+        build_dir=work / "build",
+        units_dir=work / "systemd",
+        conf_dir=work / "ld.so.conf.d",
+    )

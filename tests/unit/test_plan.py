@@ -1,0 +1,383 @@
+"""Layer 2: plan tables. (Facts, Options) -> the steps and their exact commands; preflight's host
+checks; which source and checksum a request resolves to. Pure: nothing here runs a command,
+touches the network or writes outside tmp_path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from sqlite_provision.config import ENV_MIRROR, Options, make_layout, validate
+from sqlite_provision.errors import (
+    EXIT_DOWNLOAD,
+    EXIT_HOST,
+    EXIT_USAGE,
+    ChecksumError,
+    HostError,
+    UsageError,
+)
+from sqlite_provision.host import preflight as checks
+from sqlite_provision.host.facts import Facts
+from sqlite_provision.plan import Plan, build_plan
+from sqlite_provision.runner import Runner
+from sqlite_provision.source.resolve import Source
+from sqlite_provision.source.resolve import resolve_source as resolve_validated
+from sqlite_provision.steps.activation import WriteProfile
+from sqlite_provision.steps.build import Configure, InstallCompiler, Make
+from sqlite_provision.steps.install import LinkCurrent
+from sqlite_provision.store.manifest import Manifest, read_manifest, write_manifest
+from support import REPO_ROOT
+from support.plans import UBUNTU, make_facts, resolution_for
+
+DATA_FILE = REPO_ROOT / "src" / "sqlite_provision" / "data" / "releases.csv"
+
+BUILD_STEPS = ["fetch", "compiler", "extract", "configure", "make", "stage", "abi", "install"]
+PROFILE_STEPS = ["profile", "profile-csh"]  # the sh snippet and its csh twin
+# The step names, in order, for each layout. `record` lists the activation files for uninstall;
+# it exists only under a prefix root (with `current`) and when something is written.
+STEP_TABLE = {
+    "defaults": [*BUILD_STEPS, "link", *PROFILE_STEPS, "smoke", "verify", "record"],
+    "--prefix": [*BUILD_STEPS, *PROFILE_STEPS, "smoke", "verify"],
+    "--no-profile": [*BUILD_STEPS, "link", "smoke", "verify"],
+    "--prefix --no-profile": [*BUILD_STEPS, "smoke", "verify"],
+}
+
+
+def catalog_rows() -> Dict[str, Dict[str, str]]:
+    """The packaged catalog, read straight from its CSV (not through the code under test)."""
+    with DATA_FILE.open(encoding="utf-8", newline="") as handle:
+        return {row["version"]: row for row in csv.DictReader(handle)}
+
+
+def resolve_source(options: Options) -> Source:
+    """As a run resolves it: once config.validate has checked the input."""
+    return resolve_validated(validate(options))
+
+
+@pytest.fixture(autouse=True)
+def no_mirror_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_MIRROR, raising=False)
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> Options:
+    return Options(
+        version="3.44.2",
+        prefix_root=tmp_path / "opt" / "sqlite",
+        profile_file=tmp_path / "etc" / "profile.d" / "sqlite-provision.sh",
+    )
+
+
+def plan_for(options: Options, facts: Facts, tmp_path: Path) -> Plan:
+    return build_plan(resolution_for(options, facts, tmp_path / "work"))
+
+
+def step(plan: Plan, name: str) -> Any:
+    found = [s for s in plan.steps if s.name == name]
+    assert len(found) == 1, [s.name for s in plan.steps]
+    return found[0]
+
+
+# --- build_plan ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", sorted(STEP_TABLE))
+@pytest.mark.parametrize("root", [True, False], ids=["root", "not-root"])
+@pytest.mark.parametrize("gcc", [True, False], ids=["gcc", "no-gcc"])
+def test_step_names_in_order(
+    tmp_path: Path, options: Options, layout: str, root: bool, gcc: bool
+) -> None:
+    if "--prefix" in layout:
+        options = replace(options, prefix=tmp_path / "custom")
+    options = replace(options, no_profile="--no-profile" in layout)
+    plan = plan_for(options, make_facts(root=root, gcc=gcc), tmp_path)
+    assert [s.name for s in plan.steps] == STEP_TABLE[layout]
+    assert any(isinstance(s, LinkCurrent) for s in plan.steps) is ("--prefix" not in layout)
+    assert any(isinstance(s, WriteProfile) for s in plan.steps) is ("--no-profile" not in layout)
+
+
+def test_default_layout_links_current_and_activates_it(tmp_path: Path, options: Options) -> None:
+    plan = plan_for(options, make_facts(), tmp_path)
+    root = options.prefix_root
+    assert plan.layout.prefix == root / "3.44.2"
+    link = step(plan, "link")
+    assert isinstance(link, LinkCurrent)
+    assert (link.link, link.target) == (root / "current", "3.44.2")
+    profile = step(plan, "profile")
+    assert isinstance(profile, WriteProfile)
+    assert profile.path == options.profile_file
+    assert profile.lib_dir == root / "current" / "lib"
+    assert f"{root}/current/lib" in profile.content
+    assert f"{root}/3.44.2" not in profile.content
+
+
+def test_explicit_prefix_is_activated_directly(tmp_path: Path, options: Options) -> None:
+    custom = tmp_path / "custom"
+    plan = plan_for(replace(options, prefix=custom), make_facts(), tmp_path)
+    assert plan.layout.prefix == custom
+    assert plan.layout.current_link is None
+    assert all(not isinstance(s, LinkCurrent) for s in plan.steps)
+    profile = step(plan, "profile")
+    assert profile.lib_dir == custom / "lib"
+    assert f"{custom}/lib" in profile.content
+
+
+@pytest.mark.parametrize(
+    "gcc, yum, dnf, commands",
+    [
+        pytest.param(False, True, True, [["yum", "install", "-y", "gcc", "make"]], id="yum"),
+        pytest.param(False, True, False, [["yum", "install", "-y", "gcc", "make"]], id="yum-only"),
+        pytest.param(False, False, True, [["dnf", "install", "-y", "gcc", "make"]], id="dnf-only"),
+        pytest.param(True, True, True, [], id="gcc-present"),
+        pytest.param(True, False, True, [], id="gcc-present-dnf"),
+    ],
+)
+def test_compiler_step_commands(
+    tmp_path: Path,
+    options: Options,
+    gcc: bool,
+    yum: bool,
+    dnf: bool,
+    commands: List[List[str]],
+) -> None:
+    plan = plan_for(options, make_facts(gcc=gcc, yum=yum, dnf=dnf), tmp_path)
+    compiler = step(plan, "compiler")
+    assert isinstance(compiler, InstallCompiler)
+    assert compiler.commands() == commands
+    shown = next(entry for entry in plan.view().steps if entry.name == "compiler")
+    assert shown.commands == [" ".join(argv) for argv in commands]
+
+
+@pytest.mark.parametrize(
+    "version, era_switch",
+    [
+        pytest.param("3.44.2", "--enable-fts5", id="autoconf-3.44.2"),
+        pytest.param("3.52.0", "--soname=legacy", id="autosetup-3.52.0"),
+    ],
+)
+@pytest.mark.parametrize("explicit_prefix", [False, True], ids=["prefix-root", "--prefix"])
+def test_configure_command_has_the_prefix(
+    tmp_path: Path, options: Options, version: str, era_switch: str, explicit_prefix: bool
+) -> None:
+    options = replace(options, version=version, allow_withdrawn=True)
+    if explicit_prefix:
+        options = replace(options, prefix=tmp_path / "custom")
+    plan = plan_for(options, make_facts(), tmp_path)
+    expected_prefix = tmp_path / "custom" if explicit_prefix else options.prefix_root / version
+    configure = step(plan, "configure")
+    assert isinstance(configure, Configure)
+    [help_argv, argv] = configure.commands()
+    assert help_argv == ["./configure", "--help"]
+    assert argv[0] == "./configure"
+    assert f"--prefix={expected_prefix}" in argv
+    assert [a for a in argv if a.startswith("--prefix=")] == [f"--prefix={expected_prefix}"]
+    assert era_switch in argv
+    assert "--disable-static" in argv
+
+
+@pytest.mark.parametrize(
+    "jobs, cpus, expected",
+    [(3, 16, 3), (0, 7, 7), (0, 1, 1), (12, 2, 12)],
+)
+def test_make_jobs_come_from_options_or_cpus(
+    tmp_path: Path, options: Options, jobs: int, cpus: int, expected: int
+) -> None:
+    plan = plan_for(replace(options, jobs=jobs), make_facts(cpus=cpus), tmp_path)
+    make = step(plan, "make")
+    assert isinstance(make, Make)
+    assert make.commands() == [["make", f"-j{expected}"]]
+    assert make.jobs == expected
+
+
+def test_plan_view_is_json(tmp_path: Path, options: Options) -> None:
+    resolution = resolution_for(options, make_facts(gcc=False), tmp_path / "work")
+    plan = build_plan(resolution)
+    data = [asdict(entry) for entry in plan.view().steps]
+    assert json.loads(json.dumps(data)) == data
+    assert [entry["name"] for entry in data] == [s.name for s in plan.steps]
+    for entry, planned in zip(data, plan.steps):
+        assert isinstance(entry["description"], str) and entry["description"]
+        assert all(isinstance(c, str) for c in entry["commands"])
+        assert len(entry["commands"]) == len(planned.commands())
+    json.dumps(resolution.request)
+
+
+def test_build_plan_writes_nothing(tmp_path: Path, options: Options) -> None:
+    plan_for(options, make_facts(gcc=False, root=False), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- preflight -------------------------------------------------------------------------------------
+
+
+def preflight(options: Options, facts: Facts, needs_build: bool = True) -> None:
+    """The checks resolve() makes of a pinned version, in its order (the TMPDIR probe is left
+    out, as in a dry run)."""
+    layout = make_layout(options, "3.44.2")
+    checks.check_writable(layout, facts.root)
+    checks.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
+    if needs_build:
+        checks.check_build(facts, options.install_deps, True, Runner())
+
+
+def host_error(options: Options, facts: Facts) -> HostError:
+    with pytest.raises(HostError) as caught:
+        preflight(options, facts)
+    assert caught.value.exit_code == EXIT_HOST == 3
+    return caught.value
+
+
+@pytest.mark.parametrize("yum, manager", [(True, "yum"), (False, "dnf")])
+def test_preflight_not_root_without_gcc_names_the_command(
+    options: Options, yum: bool, manager: str
+) -> None:
+    error = host_error(options, make_facts(root=False, gcc=False, yum=yum))
+    assert error.hint is not None
+    assert f"{manager} install -y gcc make" in error.hint
+    assert "root" in error.message
+
+
+def test_preflight_non_rhel_without_gcc(options: Options) -> None:
+    error = host_error(options, make_facts(os_info=UBUNTU, gcc=False))
+    assert UBUNTU.name in error.message
+    assert "gcc" in error.message
+
+
+def test_preflight_rhel_without_any_package_manager(options: Options) -> None:
+    host_error(options, make_facts(gcc=False, yum=False, dnf=False))
+
+
+def test_preflight_no_install_deps(options: Options) -> None:
+    error = host_error(replace(options, install_deps=False), make_facts(gcc=False))
+    assert "--no-install-deps" in error.message
+    assert error.hint is not None and "yum install -y gcc make" in error.hint
+
+
+def test_preflight_refuses_a_foreign_non_empty_prefix(tmp_path: Path, options: Options) -> None:
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "bin").mkdir()
+    (custom / "bin" / "sqlite3").write_bytes(b"someone else's")
+    error = host_error(replace(options, prefix=custom), make_facts())
+    assert str(custom) in error.message
+    assert (custom / "bin" / "sqlite3").read_bytes() == b"someone else's"
+
+
+def test_preflight_accepts_a_prefix_it_installed(tmp_path: Path, options: Options) -> None:
+    custom = tmp_path / "custom"
+    (custom / "lib").mkdir(parents=True)
+    (custom / "lib" / "libsqlite3.so.0").write_bytes(b"\x7fELF")
+    write_manifest(custom, Manifest("3.44.2", {}, {}, {"lib/libsqlite3.so.0": None}))
+    preflight(replace(options, prefix=custom), make_facts())
+
+
+@pytest.mark.parametrize(
+    "facts, needs_build",
+    [
+        pytest.param(make_facts(root=True, gcc=False), True, id="root-no-gcc-yum"),
+        pytest.param(make_facts(root=True, gcc=False, yum=False), True, id="root-no-gcc-dnf"),
+        pytest.param(make_facts(root=False, gcc=True), True, id="not-root-gcc"),
+        pytest.param(make_facts(os_info=UBUNTU, gcc=True), True, id="ubuntu-gcc"),
+        pytest.param(make_facts(root=False, gcc=False), False, id="not-root-no-gcc-installed"),
+    ],
+)
+def test_preflight_passes(
+    tmp_path: Path, options: Options, facts: Facts, needs_build: bool
+) -> None:
+    (tmp_path / "custom").mkdir()  # an empty prefix is fine
+    preflight(replace(options, prefix=tmp_path / "custom"), facts, needs_build)
+
+
+# --- resolve_source ---------------------------------------------------------------------------------
+
+
+def test_withdrawn_release_is_refused_unless_allowed() -> None:
+    rows = catalog_rows()
+    assert rows["3.52.0"]["withdrawn"] == "1"
+    with pytest.raises(UsageError) as caught:
+        resolve_source(Options(version="3.52.0"))
+    assert caught.value.exit_code == EXIT_USAGE
+    assert "withdrawn" in caught.value.message
+    source = resolve_source(Options(version="3.52.0", allow_withdrawn=True))
+    assert source.version == "3.52.0"
+    assert source.checksum is not None
+    assert source.checksum.hexdigest == rows["3.52.0"]["sha3_256"]
+
+
+def test_withdrawn_tarball_is_refused_too(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        resolve_source(Options(tarball=tmp_path / "sqlite-autoconf-3520000.tar.gz"))
+
+
+def test_release_without_any_hash_fails_closed() -> None:
+    row = catalog_rows()["3.25.0"]
+    assert not row["sha256"] and not row["sha3_256"]
+    with pytest.raises(ChecksumError) as caught:
+        resolve_source(Options(version="3.25.0"))
+    assert caught.value.exit_code == EXIT_DOWNLOAD == 4
+    assert caught.value.hint is not None and "--sha3-256" in caught.value.hint
+    digest = "ab" * 32
+    source = resolve_source(Options(version="3.25.0", sha256=digest))
+    assert source.checksum is not None
+    assert (source.checksum.algorithm, source.checksum.hexdigest) == ("sha256", digest)
+
+
+def test_user_sha3_overrides_the_catalog() -> None:
+    row = catalog_rows()["3.44.2"]
+    digest = "CD" * 32
+    assert digest.lower() not in (row["sha256"], row["sha3_256"])
+    source = resolve_source(Options(version="3.44.2", sha3_256=digest))
+    assert source.checksum is not None
+    assert (source.checksum.algorithm, source.checksum.hexdigest) == ("sha3_256", digest.lower())
+    plain = resolve_source(Options(version="3.44.2"))
+    assert plain.checksum is not None and plain.checksum.hexdigest == row["sha256"]
+
+
+@pytest.mark.parametrize("version", ["3.44.2", "3.37.2"])
+def test_tarball_named_like_a_release_gets_the_catalog_hash(tmp_path: Path, version: str) -> None:
+    row = catalog_rows()[version]
+    major, minor, patch = (int(p) for p in version.split("."))
+    name = f"sqlite-autoconf-{major}{minor:02d}{patch:02d}00.tar.gz"
+    source = resolve_source(Options(tarball=tmp_path / name))
+    assert source.version == version
+    assert source.local == tmp_path / name and source.url is None
+    assert source.checksum is not None
+    expected = ("sha3_256", row["sha3_256"]) if row["sha3_256"] else ("sha256", row["sha256"])
+    assert (source.checksum.algorithm, source.checksum.hexdigest) == expected
+
+
+def test_unknown_tarball_needs_a_user_hash(tmp_path: Path) -> None:
+    tarball = tmp_path / "sqlite-autoconf-3990000.tar.gz"
+    with pytest.raises(ChecksumError):
+        resolve_source(Options(tarball=tarball))
+    source = resolve_source(Options(tarball=tarball, sha256="01" * 32))
+    assert source.checksum is not None and source.checksum.hexdigest == "01" * 32
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://mirror.example/2023/sqlite-autoconf-3440200.tar.gz",
+        "file:///srv/sqlite-autoconf-3440200.tar.gz",
+        "/srv/sqlite-autoconf-3440200.tar.gz",
+    ],
+)
+def test_non_http_url_is_a_usage_error(url: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        resolve_source(Options(url=url))
+    assert caught.value.exit_code == EXIT_USAGE
+    assert url in caught.value.message
+
+
+def test_https_url_named_like_a_release_gets_the_catalog_hash() -> None:
+    url = "https://mirror.example/2023/sqlite-autoconf-3440200.tar.gz"
+    source = resolve_source(Options(url=url))
+    assert source.url == url and source.version == "3.44.2"
+    assert source.checksum is not None
+    assert source.checksum.hexdigest == catalog_rows()["3.44.2"]["sha256"]
