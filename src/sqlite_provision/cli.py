@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, FrozenSet, TypeVar
 
 import click
 
-from sqlite_provision import __version__
+from sqlite_provision import version_text
 from sqlite_provision.config import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_MIN_VERSION,
@@ -19,7 +19,7 @@ from sqlite_provision.config import (
     validate,
 )
 from sqlite_provision.errors import EXIT_INTERNAL, EXIT_USAGE, Interrupted, ProvisionError
-from sqlite_provision.recipe.features import COMPAT_MODES
+from sqlite_provision.recipe import COMPAT_MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -216,7 +216,7 @@ activation_options = apply([
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="sqlite-provision")
+@click.version_option(version_text(), prog_name="sqlite-provision", message="%(prog)s %(version)s")
 def cli() -> None:
     """Give this host a current, verified SQLite under its Python, without breaking the host.
 
@@ -401,7 +401,31 @@ def uninstall(**kwargs: Any) -> None:
         kwargs)  # fmt: skip
 
 
+def ascii_locale_on_python36() -> None:
+    """Python 3.6 in a C or POSIX locale (cloud-init, `env -i`, cron on RHEL 7) reports ASCII as
+    the locale's encoding, and click 8.0 then refuses to run. Python 3.7 coerces that locale to
+    UTF-8 (PEP 538); do the same here, with the first UTF-8 locale the host has. The tool's own
+    output is ASCII (its paths are checked, its JSON escaped), so without any UTF-8 locale the
+    check is skipped."""
+    import codecs
+    import locale
+
+    if sys.version_info >= (3, 7) or codecs.lookup(locale.getpreferredencoding()).name != "ascii":
+        return
+    for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"):
+        try:
+            locale.setlocale(locale.LC_CTYPE, name)
+        except locale.Error:
+            continue
+        os.environ["LC_ALL"] = name
+        return
+    import click.core
+
+    setattr(click.core, "_verify_python_env", lambda: None)  # noqa: B010
+
+
 def main() -> None:
+    ascii_locale_on_python36()
     # Files and directories are world-readable whatever the caller's umask: a root umask of 077
     # would leave /opt/sqlite unreadable to users, whose programs would quietly keep the old
     # library. Modes that must differ are set explicitly where the file is written.

@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
-from sqlite_provision.digests import parse_checksum
 from sqlite_provision.errors import UsageError
-from sqlite_provision.recipe.features import check_compat, enable_option
-from sqlite_provision.versions import parse_version
 
 DEFAULT_PREFIX_ROOT = Path("/opt/sqlite")
 DEFAULT_PROFILE_FILE = Path("/etc/profile.d/sqlite-provision.sh")
@@ -249,6 +246,8 @@ def check_http_url(value: str, option: str) -> None:
 
 
 def _check_version(value: str, option: str) -> None:
+    from sqlite_provision.versions import parse_version
+
     try:
         parse_version(value)
     except UsageError as exc:
@@ -259,6 +258,10 @@ def validate(options: Options) -> Options:
     """Check every piece of user input, alone and against the others; return the options with
     their paths made absolute and their hashes normalized. Raises UsageError (exit 2), or
     ChecksumError (exit 4) for a malformed hash."""
+    # Imported here: the CLI imports this module for --help, which must stay fast.
+    from sqlite_provision.digests import parse_checksum
+    from sqlite_provision.recipe.features import check_compat, enable_option
+
     given = options.given | {
         name
         for name in ("tarball", "url", "artifact", "prefix", "env_file", "versions")

@@ -155,15 +155,10 @@ def nearest_existing(path: Path) -> Path:
 
 
 def package_data(relative: str) -> bytes:
-    """A file shipped inside the package (data/, templates/), also from a zipapp. In a source
-    checkout the templates live at the repository's top level, beside src/."""
+    """A file shipped inside the package (data/, templates/), from a wheel or a zipapp alike."""
     import pkgutil
 
-    try:
-        data = pkgutil.get_data("sqlite_provision", relative)
-    except OSError:
-        data = None
-    if data is None:
-        checkout = Path(__file__).resolve().parent.parent.parent / relative
-        data = checkout.read_bytes()
+    data = pkgutil.get_data("sqlite_provision", relative)
+    if data is None:  # pragma: no cover - a loader that cannot read data
+        raise FileNotFoundError(f"sqlite_provision/{relative} is missing from the installation")
     return data

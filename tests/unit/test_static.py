@@ -1,4 +1,4 @@
-"""Static guards: no shell=True anywhere, the tool's Python 3.7 floor, and the probe script on
+"""Static guards: no shell=True anywhere, the tool's Python 3.6 floor, and the probe script on
 the oldest pythons it must serve (RHEL 8's platform-python 3.6, and 2.7). The one door to
 subprocess and to requests is in test_layout.py."""
 
@@ -40,11 +40,11 @@ def test_no_shell_true_anywhere() -> None:
     assert offenders == []
 
 
-def test_tool_runs_on_python_37() -> None:
+def test_tool_runs_on_python_36() -> None:
     vermin = shutil.which("vermin")
     need(vermin, "vermin")
     result = subprocess.run(
-        [str(vermin), "--no-tips", "--violations", "--target=3.7-", "--eval-annotations",
+        [str(vermin), "--no-tips", "--violations", "--target=3.6-", "--eval-annotations",
          "--backport", "dataclasses", str(ROOT / "src" / "sqlite_provision")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip

@@ -9,7 +9,10 @@ from typing import Mapping, Optional, Tuple
 
 from sqlite_provision.config import is_root, os_root
 
-RHEL_IDS = frozenset({"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "cloudlinux"})
+# distro reports Oracle Linux (ID=ol) as "oracle".
+RHEL_IDS = frozenset(
+    {"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "oracle", "amzn", "cloudlinux"}
+)
 RHEL_LIKE = frozenset({"rhel", "centos", "fedora"})
 
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from sqlite_provision.errors import UsageError
-
-COMPAT_MODES = ("host", "rhel", "none")
+from sqlite_provision.recipe import COMPAT_MODES
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
 
 from sqlite_provision import __version__
 from sqlite_provision.config import check_http_url
@@ -73,6 +73,41 @@ def _ca_bundle_from_environment() -> Optional[str]:
     return None
 
 
+# The distributions' own bundles, for when certifi's file is not a file (inside the .pyz).
+SYSTEM_CA_BUNDLES = (
+    "/etc/pki/tls/certs/ca-bundle.crt",  # RHEL, CentOS, Fedora, Amazon Linux
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu
+    "/etc/ssl/cert.pem",
+)
+_extracted_bundle: List[str] = []
+
+
+def _ca_bundle_in_archive() -> Optional[str]:
+    """Inside sqlite-provision.pyz certifi's cacert.pem is a zip member, which OpenSSL cannot
+    open: use the host's CA bundle, or else certifi's copied out to a temporary file."""
+    import certifi
+
+    if os.path.isfile(certifi.where()):
+        return None
+    for candidate in SYSTEM_CA_BUNDLES:
+        if os.path.isfile(candidate):
+            return candidate
+    if not _extracted_bundle:
+        import atexit
+        import pkgutil
+
+        data = pkgutil.get_data("certifi", "cacert.pem")
+        if data is None:
+            return None
+        fd, name = tempfile.mkstemp(prefix="sqlite-provision-ca-", suffix=".pem")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        atexit.register(os.unlink, name)
+        _extracted_bundle.append(name)
+    return _extracted_bundle[0]
+
+
 def make_session() -> "requests.Session":
     """A session that verifies TLS, takes proxies from the environment and names the tool."""
     import requests
@@ -80,7 +115,7 @@ def make_session() -> "requests.Session":
     session = requests.Session()
     session.trust_env = True  # HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, .netrc
     session.verify = True
-    bundle = _ca_bundle_from_environment()
+    bundle = _ca_bundle_from_environment() or _ca_bundle_in_archive()
     if bundle is not None:
         session.verify = bundle
     session.headers["User-Agent"] = USER_AGENT
