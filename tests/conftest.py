@@ -153,6 +153,14 @@ def sqlite_mirror(shared_tarballs: Dict[str, SharedTarball]) -> Iterator[Mirror]
         yield served
 
 
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dist/sqlite-provision.pyz, built once per session by scripts/build-pyz."""
+    from support.pyz import build_pyz
+
+    return build_pyz(REPO_ROOT, tmp_path_factory.mktemp("dist"))
+
+
 @pytest.fixture
 def mirror() -> Iterator[Mirror]:
     """A fresh, empty, running mirror for one test; faults may be set freely."""

@@ -52,11 +52,15 @@ def runcmd_argv(entry: Any) -> List[str]:
 
 
 def provision_commands() -> List[List[str]]:
+    """The runcmd entries that run the tool: python3 PATH.pyz install ..."""
     commands = [runcmd_argv(entry) for entry in user_data()["runcmd"]]
     return [
         argv
         for argv in commands
-        if argv and argv[0].endswith("sqlite-provision") and "install" in argv
+        if len(argv) > 2
+        and argv[0] == "python3"
+        and argv[1].endswith(".pyz")
+        and argv[2] == "install"
     ]
 
 
@@ -74,20 +78,48 @@ def test_the_validator_rejects_a_broken_runcmd(tmp_path: Path) -> None:
     assert proc.returncode != 0, proc.stdout + proc.stderr
 
 
-def test_runcmd_installs_the_tool_then_runs_it_with_json() -> None:
+def test_runcmd_fetches_the_pyz_checks_it_then_runs_it_with_json() -> None:
     pytest.importorskip("yaml")
     commands = [runcmd_argv(entry) for entry in user_data()["runcmd"]]
-    installs = [i for i, argv in enumerate(commands) if "pip" in argv and "install" in argv]
     [provision] = provision_commands()
-    at = commands.index(provision)
-    assert installs and installs[0] < at, "pip install must come before sqlite-provision"
-    assert provision[1] == "install" and "--json" in provision
+    pyz = provision[1]
+    fetch = next(i for i, argv in enumerate(commands) if argv[0] == "curl" and pyz in argv)
+    check = next(i for i, argv in enumerate(commands) if "sha256sum" in " ".join(argv))
+    assert fetch < check < commands.index(provision)
+    assert "--fail" in commands[fetch]
+    assert provision[2] == "install" and "--json" in provision
+    sums = [f for f in user_data()["write_files"] if f["path"] == pyz + ".sha256"]
+    assert len(sums) == 1 and sums[0]["content"].split()[1] == Path(pyz).name
 
 
-def test_its_command_line_is_accepted_in_dry_run(mirror: Mirror, tmp_path: Path) -> None:
+@pytest.mark.parametrize("right", [True, False], ids=["right-sum", "placeholder-sum"])
+def test_the_check_removes_an_unverified_pyz(pyz: Path, tmp_path: Path, right: bool) -> None:
+    """runcmd goes on after a failed entry: a pyz that fails its check is removed, so the next
+    entry has nothing to run (fail closed); one that passes is kept."""
+    pytest.importorskip("yaml")
+    [check] = [
+        runcmd_argv(e) for e in user_data()["runcmd"] if "sha256sum" in " ".join(map(str, e))
+    ]
+    [sums] = [f for f in user_data()["write_files"] if f["path"].endswith(".sha256")]
+    directory = Path(sums["path"]).parent
+    here = tmp_path / "libexec"
+    here.mkdir()
+    shutil.copy(str(pyz), str(here / "sqlite-provision.pyz"))
+    content = sums["content"]
+    if right:
+        content = (pyz.parent / "sqlite-provision.pyz.sha256").read_text()
+    (here / "sqlite-provision.pyz.sha256").write_text(content)
+    script = check[2].replace(str(directory), str(here))
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert (proc.returncode == 0) is right, proc.stderr
+    assert (here / "sqlite-provision.pyz").exists() is right
+
+
+def test_its_command_line_is_accepted_in_dry_run(pyz: Path, mirror: Mirror, tmp_path: Path) -> None:
+    """The command line as written, run by the pyz the example ships."""
     pytest.importorskip("yaml")
     [provision] = provision_commands()
-    argv = [sys.executable, "-m", "sqlite_provision", *provision[1:]]
+    argv = [sys.executable, str(pyz), *provision[2:]]
     argv += ["--prefix", str(tmp_path / "prefix"), "--profile-file", str(tmp_path / "p.sh")]
     argv += ["--mirror", mirror.url, "--dry-run"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")}

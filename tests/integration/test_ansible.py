@@ -6,8 +6,6 @@ One module fixture runs the playbook four times: the tool-install tag alone, the
 play twice, then `--check` against a fresh prefix. The tests read those runs.
 """
 
-# Dict/List rather than `X | None`: the tests run on Python 3.7 too.
-
 from __future__ import annotations
 
 import json
@@ -23,6 +21,7 @@ from typing import Dict, List
 
 import pytest
 
+from support.interpreters import interpreter
 from support.mirror import Mirror
 from support.wheelhouse import REPO_ROOT, tool_wheel, unavailable, wheelhouse
 
@@ -52,6 +51,8 @@ class Play:
 @dataclass
 class Plays:
     base: Path
+    pyz: Path
+    python: str
     wheels: Path
     prefix: Path
     profile: Path
@@ -114,15 +115,22 @@ def play(base: Path, extra_vars: Dict[str, object], wheels: Path, *args: str) ->
     return Play(proc, time.monotonic() - started)
 
 
+def host_python() -> str:
+    found = interpreter("3.6")
+    if found is None:
+        unavailable("no CPython 3.6 under pyenv: the host python the role runs the pyz on")
+    return str(found)
+
+
 def playbook_vars(
-    base: Path, wheels: Path, mirror: Mirror, prefix: Path, profile: Path
+    base: Path, pyz: Path, python: str, mirror: Mirror, prefix: Path, profile: Path
 ) -> Dict[str, object]:
     return {
         "ansible_python_interpreter": sys.executable,
         "ansible_become": False,  # we are root already, and there may be no sudo
-        "sqlite_provision_package": str(tool_wheel(wheels)),
-        "sqlite_provision_python": sys.executable,
-        "sqlite_provision_venv": str(base / "venv"),
+        "sqlite_provision_pyz": str(pyz),
+        "sqlite_provision_pyz_dest": str(base / "libexec" / "sqlite-provision.pyz"),
+        "sqlite_provision_python": python,
         "sqlite_provision_install_args": [
             "--version",
             VERSION,
@@ -143,16 +151,20 @@ def playbook_vars(
 
 
 @pytest.fixture(scope="module")
-def plays(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Plays:
+def plays(sqlite_mirror: Mirror, pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Plays:
     ansible_playbook()
     base = tmp_path_factory.mktemp("ansible")
+    python = host_python()
     wheels = wheelhouse(tmp_path_factory.mktemp("wheelhouse"), sys.executable)
+    (base / "libexec").mkdir()
     prefix, profile = base / "sqlite", base / "profile.d" / "sqlite-provision.sh"
     check_prefix, check_profile = base / "check-sqlite", base / "check-profile.sh"
-    main = playbook_vars(base, wheels, sqlite_mirror, prefix, profile)
-    dry = playbook_vars(base, wheels, sqlite_mirror, check_prefix, check_profile)
+    main = playbook_vars(base, pyz, python, sqlite_mirror, prefix, profile)
+    dry = playbook_vars(base, pyz, python, sqlite_mirror, check_prefix, check_profile)
     done = Plays(
         base=base,
+        pyz=pyz,
+        python=python,
         wheels=wheels,
         prefix=prefix,
         profile=profile,
@@ -173,12 +185,46 @@ def plays(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Pl
     return done
 
 
-def test_the_tool_tag_installs_the_tool_into_its_venv(plays: Plays) -> None:
+def test_the_tool_tag_copies_the_pyz_and_checks_it(plays: Plays) -> None:
     run = plays.tool_only
     assert run.proc.returncode == 0, run.describe()
     assert run.recap["changed"] == 1 and run.recap["failed"] == 0, run.describe()
-    assert (plays.base / "venv" / "bin" / "sqlite-provision").exists()
-    assert "Provision a current SQLite" not in run.proc.stdout  # the tag runs the pip task only
+    copied = plays.base / "libexec" / "sqlite-provision.pyz"
+    assert copied.read_bytes() == plays.pyz.read_bytes()
+    assert copied.stat().st_mode & 0o777 == 0o755
+    assert "Check the tool's sha256 on the host" in run.proc.stdout
+    assert "Provision a current SQLite" not in run.proc.stdout  # the tag copies the tool only
+
+
+def test_the_pip_method_installs_the_tool_into_its_venv(
+    plays: Plays, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    pip = playbook_vars(plays.base, plays.pyz, sys.executable, sqlite_mirror,
+                        tmp_path / "p", tmp_path / "p.sh")  # fmt: skip
+    pip.update(sqlite_provision_method="pip", sqlite_provision_venv=str(tmp_path / "venv"),
+               sqlite_provision_package=str(tool_wheel(plays.wheels)))  # fmt: skip
+    run = play(plays.base, pip, plays.wheels, "--tags", "sqlite_provision_tool")
+    assert run.proc.returncode == 0, run.describe()
+    assert run.recap["changed"] == 1 and run.recap["failed"] == 0, run.describe()
+    assert (tmp_path / "venv" / "bin" / "sqlite-provision").exists()
+
+
+def test_a_pyz_altered_on_its_way_is_not_run(
+    plays: Plays, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    """The .sha256 beside the controller's pyz is what the host's copy must match."""
+    altered = tmp_path / "sqlite-provision.pyz"
+    altered.write_bytes(plays.pyz.read_bytes() + b"\n# altered\n")
+    shutil.copy(str(plays.pyz) + ".sha256", str(altered) + ".sha256")
+    (tmp_path / "libexec").mkdir()
+    bad = playbook_vars(tmp_path, altered, plays.python, sqlite_mirror,
+                        tmp_path / "p", tmp_path / "p.sh")  # fmt: skip
+    run = play(plays.base, bad, plays.wheels)
+    assert run.proc.returncode != 0, run.describe()
+    assert run.recap["failed"] == 1, run.describe()
+    assert "Check the tool's sha256 on the host" in run.proc.stdout
+    assert "Provision a current SQLite" not in run.proc.stdout
+    assert not (tmp_path / "p").exists()
 
 
 def test_first_run_provisions_and_reports_changed(plays: Plays) -> None:
@@ -212,7 +258,8 @@ def test_a_failing_install_fails_the_task(
     plays: Plays, sqlite_mirror: Mirror, tmp_path: Path
 ) -> None:
     """A non-zero exit (here 2: an unknown version) fails the play; the JSON still parses."""
-    bad = playbook_vars(plays.base, plays.wheels, sqlite_mirror, tmp_path / "p", tmp_path / "p.sh")
+    bad = playbook_vars(plays.base, plays.pyz, plays.python, sqlite_mirror,
+                        tmp_path / "p", tmp_path / "p.sh")  # fmt: skip
     args: List[str] = list(bad["sqlite_provision_install_args"])  # type: ignore[call-overload]
     args[1] = "3.0.99"
     bad["sqlite_provision_install_args"] = args

@@ -22,10 +22,9 @@ import pytest
 from support import REPO_ROOT
 from support.interpreters import interpreter
 from support.mirror import Mirror
+from support.pyz import build_pyz
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-DOWNLOADS = REPO_ROOT / "build" / "pyz-downloads"
-BUILD = REPO_ROOT / "scripts" / "build-pyz"
 
 
 def need_python(minor: str) -> str:
@@ -36,25 +35,6 @@ def need_python(minor: str) -> str:
             pytest.fail(message + " (CI=true: scripts/test must provide it)")
         pytest.skip(message)
     return found
-
-
-def build(checkout: Path, out: Path) -> Path:
-    result = subprocess.run(
-        [sys.executable, str(checkout / "scripts" / "build-pyz"), "--out", str(out),
-         "--downloads", str(DOWNLOADS)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    pyz = out / "sqlite-provision.pyz"
-    printed = result.stdout.split()[0]
-    assert printed == hashlib.sha256(pyz.read_bytes()).hexdigest()
-    assert (out / "sqlite-provision.pyz.sha256").read_text() == f"{printed}  {pyz.name}\n"
-    return pyz
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build(REPO_ROOT, tmp_path_factory.mktemp("dist"))
 
 
 def run_pyz(python: str, pyz: Path, args: List[str], env: Dict[str, str]) -> Dict[str, object]:
@@ -83,7 +63,7 @@ def test_two_clean_clones_build_the_same_bytes(pyz: Path, tmp_path: Path) -> Non
     for name in ("a", "b"):
         clone = tmp_path / name
         subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-        built = build(clone, tmp_path / f"dist-{name}")
+        built = build_pyz(clone, tmp_path / f"dist-{name}")
         digests.append(hashlib.sha256(built.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
 
