@@ -12,9 +12,10 @@
 #   SQLITE_PROVISION_ARGS     extra `install` arguments, split on blanks (e.g. "--version 3.46.1")
 #   SQLITE_PROVISION_TARBALL  a local sqlite-autoconf tarball: copied into the build context and
 #                             passed as `install --tarball` (no download at run time)
-#   SQLITE_PROVISION_WHEELS   a folder of wheels for the image's python: the tool's dependencies
-#                             and its build backend (hatchling). pip then builds and installs
-#                             the tool with --no-index (no package index at build time)
+#   SQLITE_PROVISION_PYZ      a built sqlite-provision.pyz to put in the images (default: run
+#                             scripts/build-pyz, which needs PyPI once for its pinned inputs)
+#   SQLITE_PROVISION_PYTHON   the python in the image that runs the tool (default: the pyz's
+#                             `#!/usr/bin/env python3`, the base's own python3)
 #   SQLITE_PROVISION_MIRROR, CFLAGS, HTTP(S)_PROXY, NO_PROXY
 #                             passed into the container when set (CFLAGS=-O0: fast test builds)
 #   CONTAINER_BUILD_OPTS      extra `build` options, e.g. "--pull=never --network=none"
@@ -39,8 +40,8 @@ declare -A ALIASES=(
 DEFAULT_BASES=(ubi8 ubi9 ubi10 rocky8 rocky9 alma9 alma10 amazonlinux2 amazonlinux2023 centos7)
 
 # Where setup.sh puts things in the image.
-IMAGE_TARBALLS=/opt/sqlite-provision/src/containers/rhel/local/tarballs
-IMAGE_PYTHON=/opt/sqlite-provision/venv/bin/python
+IMAGE_TARBALLS=/opt/sqlite-provision/containers/rhel/local/tarballs
+IMAGE_TOOL=/usr/local/bin/sqlite-provision
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"
@@ -135,10 +136,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$ctx/containers/rhel/local"
-cp -R "$repo/pyproject.toml" "$repo/README.md" "$repo/src" "$repo/templates" "$ctx/"
+mkdir -p "$ctx/containers/rhel/local" "$ctx/dist"
 cp "$repo/containers/rhel/Containerfile" "$repo/containers/rhel/setup.sh" "$ctx/containers/rhel/"
-find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
+if [ -n "${SQLITE_PROVISION_PYZ:-}" ]; then
+    [ -f "$SQLITE_PROVISION_PYZ" ] || die "SQLITE_PROVISION_PYZ=$SQLITE_PROVISION_PYZ is not a file"
+    cp "$SQLITE_PROVISION_PYZ" "$ctx/dist/sqlite-provision.pyz"
+else
+    log "scripts/build-pyz"
+    python3 "$repo/scripts/build-pyz" --out "$ctx/dist" >&2
+fi
+chmod 0755 "$ctx/dist/sqlite-provision.pyz"
 
 if [ -n "${SQLITE_PROVISION_TARBALL:-}" ]; then
     [ -f "$SQLITE_PROVISION_TARBALL" ] || die "SQLITE_PROVISION_TARBALL=$SQLITE_PROVISION_TARBALL is not a file"
@@ -146,12 +153,10 @@ if [ -n "${SQLITE_PROVISION_TARBALL:-}" ]; then
     cp "$SQLITE_PROVISION_TARBALL" "$ctx/containers/rhel/local/tarballs/"
     install_args+=(--tarball "$IMAGE_TARBALLS/$(basename "$SQLITE_PROVISION_TARBALL")")
 fi
-if [ -n "${SQLITE_PROVISION_WHEELS:-}" ]; then
-    [ -d "$SQLITE_PROVISION_WHEELS" ] || die "SQLITE_PROVISION_WHEELS=$SQLITE_PROVISION_WHEELS is not a folder"
-    mkdir -p "$ctx/containers/rhel/local/wheels"
-    cp "$SQLITE_PROVISION_WHEELS"/*.whl "$ctx/containers/rhel/local/wheels/"
+tool=("$IMAGE_TOOL")
+if [ -n "${SQLITE_PROVISION_PYTHON:-}" ]; then
+    tool=("$SQLITE_PROVISION_PYTHON" "$IMAGE_TOOL")
 fi
-
 env_opts=()
 for name in SQLITE_PROVISION_MIRROR CFLAGS HTTPS_PROXY HTTP_PROXY NO_PROXY https_proxy http_proxy no_proxy; do
     if [ -n "${!name:-}" ]; then
@@ -254,13 +259,15 @@ for base in "${bases[@]}"; do
     read -r system_sqlite system_python _ <<<"$system"
 
     rc_install=0 rc_verify=0 rc_again=0 rc_login=0
+    in_container "${tool[@]}" --version >"$out/tool.txt" 2>&1 || true
+    log "$image: $(cat "$out/tool.txt")"
     log "$image: sqlite-provision install --json ${install_args[*]}"
-    in_container sqlite-provision install --json "${install_args[@]}" \
+    in_container "${tool[@]}" install --json "${install_args[@]}" \
         >"$out/install.json" 2>"$out/install.log" || rc_install=$?
     log "$image: sqlite-provision verify --json"
-    in_container sqlite-provision verify --json >"$out/verify.json" 2>"$out/verify.log" || rc_verify=$?
+    in_container "${tool[@]}" verify --json >"$out/verify.json" 2>"$out/verify.log" || rc_verify=$?
     log "$image: sqlite-provision install --json (again)"
-    in_container sqlite-provision install --json "${install_args[@]}" \
+    in_container "${tool[@]}" install --json "${install_args[@]}" \
         >"$out/install-again.json" 2>"$out/install-again.log" || rc_again=$?
     log "$image: bash -l -c python3"
     in_container bash -l -c 'python3 -c "import sqlite3; print(sqlite3.sqlite_version)"' \
@@ -272,12 +279,12 @@ for base in "${bases[@]}"; do
     printf '%s\n' "$state" >"$out/state.txt"
     case $state in running*) ;; *) log "$image: the container is no longer running: $state" ;; esac
 
-    # Judged by the image's python in a container of its own (the host may have none).
+    # Judged by the image's python3 in a container of its own (the host may have none).
     verdict=$(
         for f in install.json verify.json install-again.json login.txt; do
             cat "$out/$f"
             printf '\n--8<--\n'
-        done | "$engine" run --rm -i "${run_opts[@]}" "$tag" "$IMAGE_PYTHON" -c "$JUDGE" \
+        done | "$engine" run --rm -i "${run_opts[@]}" "$tag" python3 -c "$JUDGE" \
             "$rc_install" "$rc_verify" "$rc_again" "$rc_login" 2>&1
     ) || verdict=$(printf -- '-\t-\tFAIL: judging the outputs: %s' "$verdict")
     case $state in

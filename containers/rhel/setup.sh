@@ -1,18 +1,9 @@
 #!/bin/sh
-# Image setup for containers/rhel/Containerfile, in two steps (two layers):
-#   setup.sh python   a python >= 3.7 for the tool, and the system python3 the tool provisions
-#   setup.sh tool     the tool, from the source tree in the context, into a venv on that python;
-#                     with containers/rhel/local/wheels/*.whl (its dependencies and hatchling),
-#                     offline
-# It never installs gcc or make, and fails if the base already has them: the point of the
-# image is that `sqlite-provision install` runs `yum install -y gcc make` itself.
+# Image setup for containers/rhel/Containerfile: the base's own python3 (which runs the tool,
+# sqlite-provision.pyz, and which the tool provisions), and on CentOS 7 a yum that still works
+# (vault.centos.org). It never installs gcc or make, and fails if the base already has them: the
+# point of the image is that `sqlite-provision install` runs `yum install -y gcc make` itself.
 set -eu
-
-STATE=/opt/sqlite-provision
-SRC=$STATE/src
-VENV=$STATE/venv
-LOCAL=$SRC/containers/rhel/local
-PIP_QUIET="--no-cache-dir --disable-pip-version-check --progress-bar off"
 
 say() { printf 'setup.sh: %s\n' "$*" >&2; }
 die() {
@@ -22,7 +13,6 @@ die() {
 
 ID=
 VERSION_ID=
-PLATFORM_ID=
 if [ -r /etc/os-release ]; then
     # shellcheck disable=SC1091
     . /etc/os-release
@@ -54,27 +44,8 @@ centos7_vault() {
     done
 }
 
-python_ok() {
-    "$1" -c 'import sys; sys.exit(sys.version_info < (3, 7))' >/dev/null 2>&1
-}
-
-# The image's own python3 when it is new enough, else a newer one the distribution ships.
-tool_python() {
-    for candidate in python3 python3.13 python3.12 python3.11 python3.9 python3.8 \
-        /opt/rh/rh-python38/root/usr/bin/python3.8; do
-        found=$(command -v "$candidate" 2>/dev/null) || continue
-        if python_ok "$found"; then
-            printf '%s\n' "$found"
-            return 0
-        fi
-    done
-    return 1
-}
-
 setup_python() {
-    is_centos7=false
     if [ "$ID" = centos ] && [ "$MAJOR" = 7 ]; then
-        is_centos7=true
         centos7_vault
     fi
     command -v yum >/dev/null 2>&1 || die "no yum in this image: it is not a RHEL-family base"
@@ -84,29 +55,10 @@ setup_python() {
         pkg_install python3
     fi
 
-    if ! python=$(tool_python); then
-        # The tool needs python >= 3.7; RHEL 8's python3 is 3.6 and CentOS 7's is 3.6.
-        if [ "$PLATFORM_ID" = platform:el8 ]; then
-            pkg_install python3.11
-        elif $is_centos7; then
-            pkg_install centos-release-scl-rh
-            centos7_vault # the SCL repo files it adds point at mirror.centos.org too
-            pkg_install rh-python38-python rh-python38-python-pip
-            # Software-collection pythons link a libpython outside the loader's path.
-            echo /opt/rh/rh-python38/root/usr/lib64 >/etc/ld.so.conf.d/rh-python38.conf
-            ldconfig
-        fi
-        python=$(tool_python) || die "no python >= 3.7 here, and no known way to install one"
-    fi
-
-    # venv needs ensurepip's bundled wheels, which some distributions package apart.
-    if ! "$python" -m venv /tmp/venv-probe >/dev/null 2>&1; then
-        name=$(basename "$python")
-        pkg_install "$name-pip" || pkg_install python3-pip
-    fi
-    rm -rf /tmp/venv-probe
-    mkdir -p "$STATE"
-    printf '%s\n' "$python" >"$STATE/python"
+    python=$(command -v python3)
+    # The tool runs on python3 >= 3.6: every supported base's own (CentOS 7 and RHEL 8: 3.6).
+    "$python" -c 'import sys; sys.exit(sys.version_info < (3, 6))' ||
+        die "$python is older than 3.6: the tool cannot run on it"
     say "the tool will run on $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))"
 
     for tool in gcc cc make; do
@@ -117,34 +69,4 @@ setup_python() {
     pkg_clean
 }
 
-setup_tool() {
-    [ -s "$STATE/python" ] || die "run 'setup.sh python' first"
-    python=$(cat "$STATE/python")
-    "$python" -m venv "$VENV"
-    pip="$VENV/bin/python -m pip"
-    if ls "$LOCAL"/wheels/*.whl >/dev/null 2>&1; then
-        say "installing offline from $LOCAL/wheels"
-        if ls "$LOCAL"/wheels/pip-*.whl >/dev/null 2>&1; then
-            # shellcheck disable=SC2086
-            $pip install $PIP_QUIET --no-index --find-links "$LOCAL/wheels" --upgrade pip
-        fi
-        # The source tree, built by hatchling from the same folder: no package index at all.
-        # shellcheck disable=SC2086
-        $pip install $PIP_QUIET --no-index --find-links "$LOCAL/wheels" "$SRC"
-    else
-        say "installing from $SRC (dependencies from the package index)"
-        # shellcheck disable=SC2086
-        $pip install $PIP_QUIET --upgrade pip
-        # shellcheck disable=SC2086
-        $pip install $PIP_QUIET "$SRC"
-    fi
-    mkdir -p /usr/local/bin
-    ln -sf "$VENV/bin/sqlite-provision" /usr/local/bin/sqlite-provision
-    /usr/local/bin/sqlite-provision --version
-}
-
-case "${1:-}" in
-python) setup_python ;;
-tool) setup_tool ;;
-*) die "usage: setup.sh python|tool" ;;
-esac
+setup_python

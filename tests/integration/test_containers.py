@@ -12,12 +12,11 @@ describes:
 - the tree is cached as a tarball in $SQLITE_PROVISION_TEST_CACHE (default
   /var/cache/sqlite-provision-test), keyed by its recipe, and `podman import`ed as
   localhost/pseudo-rhel9;
-- the wheels that the image's pip needs (the tool's dependencies, hatchling, pip) are downloaded
-  once for the root's python and cached beside it; the build then runs with --network=none
-  and pip --no-index, and the container with --network=none and `--tarball`.
+- pyenv's CPython 3.6.15 (RHEL 7/8's python3) is copied into the tree at its own path, and the
+  tool, sqlite-provision.pyz (built by the session), runs on it: the RHEL 7/8 case, for real;
+  the image build runs with --network=none, and the container with --network=none and
+  `--tarball`.
 """
-
-# Dict/List/Optional rather than `X | None`: the tests run on Python 3.7 too.
 
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ from typing import Dict, Iterator, List, NoReturn
 import pytest
 
 from support import REPO_ROOT
+from support.interpreters import interpreter
 from support.rhel import RHEL9_OS_RELEASE
 
 RHEL_DIR = REPO_ROOT / "containers" / "rhel"
@@ -220,14 +220,26 @@ HIDDEN = re.compile(
 )
 
 # Bump when the recipe changes in a way the texts above do not show.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
+# Left out of the copy of CPython 3.6 in the tree: what the tool never imports.
+PYTHON36_SKIP = ("test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip",
+                 "site-packages", "__pycache__", "*.a", "config-3.6m-*")  # fmt: skip
+
+
+def python36() -> Path:
+    """pyenv's CPython 3.6 (bin/python3.6), which the tool runs on inside the image."""
+    found = interpreter("3.6")
+    if found is None:
+        unavailable("no CPython 3.6 under pyenv: the image's python for the tool")
+    return Path(str(found))
 
 
 def recipe_key() -> str:
     recipe = json.dumps(
-        [RECIPE_VERSION, SUITE, BOOTSTRAP_PACKAGES, RHEL9_OS_RELEASE, REPO_FILE, SPEC, DOUBLES],
+        [RECIPE_VERSION, SUITE, BOOTSTRAP_PACKAGES, RHEL9_OS_RELEASE, REPO_FILE, SPEC, DOUBLES,
+         str(python36()), PYTHON36_SKIP],
         sort_keys=True,
-    )
+    )  # fmt: skip
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -341,7 +353,12 @@ def make_pseudo_rhel_root(root: Path, workdir: Path) -> None:
     )
     assert probe.returncode != 0, f"the pseudo-RHEL root still has {probe.stdout}"
     check(["chroot", str(root), "rpm", "-q", "rpm", "redhat-release"], env=env)
-    check(["chroot", str(root), "python3", "-c", "import ensurepip, venv"], env=env)
+    # CPython 3.6 at its own path (its RUNPATH names it), for the tool.
+    prefix = python36().parent.parent
+    shutil.copytree(str(prefix), str(root / str(prefix).lstrip("/")), symlinks=True,
+                    ignore=shutil.ignore_patterns(*PYTHON36_SKIP))  # fmt: skip
+    modules = "import ssl, sqlite3, ctypes, json, zipimport, tarfile, hashlib"
+    check(["chroot", str(root), str(python36()), "-c", modules], env=env)
 
 
 def root_tarball() -> Path:
@@ -378,55 +395,6 @@ def root_python(tarball: Path) -> str:
     return match.group(1)
 
 
-def project_requirements() -> List[str]:
-    """[project] dependencies and the build backend's requirement, from pyproject.toml."""
-    text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    lists = re.findall(r"^(?:dependencies|requires) = \[(.*?)\]", text, re.M | re.S)
-    requirements = [r for block in lists for r in re.findall(r'"([^"]+)"', block)]
-    assert any(r.startswith("hatchling") for r in requirements), requirements
-    return requirements
-
-
-def wheelhouse(python: str) -> Path:
-    """Wheels for the image's python (cpXY, manylinux x86_64): the tool's dependencies,
-    hatchling and pip. Downloaded once per python and requirement list, then reused offline."""
-    requirements = [*sorted(project_requirements()), "pip"]
-    key = hashlib.sha256(json.dumps([python, requirements]).encode()).hexdigest()[:12]
-    folder = cache_dir() / f"wheels-cp{python.replace('.', '')}-{key}"
-    if (folder / ".complete").is_file():
-        return folder
-    shutil.rmtree(str(folder), ignore_errors=True)
-    tag = "cp" + python.replace(".", "")
-    download = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "-q",
-        "--disable-pip-version-check",
-        "--only-binary=:all:",
-        "--python-version",
-        python,
-        "--implementation",
-        "cp",
-        "--abi",
-        tag,
-        "--platform",
-        "manylinux2014_x86_64",
-        "--platform",
-        "manylinux_2_17_x86_64",
-        "-d",
-        str(folder),
-        *requirements,
-    ]
-    proc = run(download, timeout=300)
-    if proc.returncode != 0:
-        shutil.rmtree(str(folder), ignore_errors=True)
-        unavailable("cannot download the image's wheels from the package index: " + proc.stderr)
-    (folder / ".complete").write_text("\n".join(requirements) + "\n")
-    return folder
-
-
 @pytest.fixture(scope="session")
 def podman_env(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
     if os.geteuid() != 0:
@@ -457,9 +425,11 @@ def podman_timings() -> Iterator[Timings]:
 
 
 @pytest.fixture(scope="session")
-def pseudo_rhel_image(podman_env: Dict[str, str], podman_timings: Timings) -> Dict[str, str]:
+def pseudo_rhel_image(
+    podman_env: Dict[str, str], podman_timings: Timings, pyz: Path
+) -> Dict[str, str]:
     """localhost/pseudo-rhel9 (imported from the cached tree unless podman has it already),
-    and the wheelhouse for its python."""
+    the pyz, and the python 3.6 in the image that runs it."""
     start = time.monotonic()
     tarball = root_tarball()
     podman_timings["base tree"] = time.monotonic() - start
@@ -470,10 +440,7 @@ def pseudo_rhel_image(podman_env: Dict[str, str], podman_timings: Timings) -> Di
         check(["podman", "import", "-q", str(tarball), versioned], env=podman_env, timeout=300)
     check(["podman", "tag", versioned, IMAGE], env=podman_env)
     podman_timings["import"] = time.monotonic() - start
-    start = time.monotonic()
-    wheels = wheelhouse(python)
-    podman_timings["wheels"] = time.monotonic() - start
-    return {"image": IMAGE, "python": python, "wheels": str(wheels)}
+    return {"image": IMAGE, "python": python, "pyz": str(pyz), "tool_python": str(python36())}
 
 
 def run_sh(
@@ -486,7 +453,8 @@ def run_sh(
     env = dict(
         podman_env,
         SQLITE_PROVISION_TARBALL=str(tarball),
-        SQLITE_PROVISION_WHEELS=image["wheels"],
+        SQLITE_PROVISION_PYZ=image["pyz"],
+        SQLITE_PROVISION_PYTHON=image["tool_python"],
         SQLITE_PROVISION_ARGS=install_args,
         CFLAGS="-O0",
         CONTAINER_BUILD_OPTS="--pull=never --network=none",
@@ -540,6 +508,9 @@ def test_containerfile_on_pseudo_rhel9_with_podman(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr + logs
 
+    # The tool ran on the image's CPython 3.6, as on RHEL 7 and 8.
+    tool = (out / "tool.txt").read_text(encoding="utf-8")
+    assert "(commit " in tool and " on Python 3.6." in tool, tool
     first = result_json(results, "install.json")
     assert first["ok"] is True and first["changed"] is True, first
     assert first["version"] == TARBALL_VERSION
