@@ -33,11 +33,13 @@ declare -A ALIASES=(
     [rocky9]=docker.io/rockylinux/rockylinux:9
     [alma9]=docker.io/library/almalinux:9
     [alma10]=docker.io/library/almalinux:10
+    [oracle8]=docker.io/library/oraclelinux:8
+    [oracle9]=docker.io/library/oraclelinux:9
     [amazonlinux2]=docker.io/library/amazonlinux:2
     [amazonlinux2023]=docker.io/library/amazonlinux:2023
     [centos7]=quay.io/centos/centos:7
 )
-DEFAULT_BASES=(ubi8 ubi9 ubi10 rocky8 rocky9 alma9 alma10 amazonlinux2 amazonlinux2023 centos7)
+DEFAULT_BASES=(ubi8 ubi9 ubi10 rocky8 rocky9 alma9 alma10 oracle8 oracle9 amazonlinux2 amazonlinux2023 centos7)
 
 # Where setup.sh puts things in the image.
 IMAGE_TARBALLS=/opt/sqlite-provision/containers/rhel/local/tarballs

@@ -123,6 +123,8 @@ def test_the_bases_agree_across_run_sh_the_workflow_and_the_readme() -> None:
         "docker.io/rockylinux/rockylinux:9",
         "docker.io/library/almalinux:9",
         "docker.io/library/almalinux:10",
+        "docker.io/library/oraclelinux:8",
+        "docker.io/library/oraclelinux:9",
         "docker.io/library/amazonlinux:2",
         "docker.io/library/amazonlinux:2023",
         "quay.io/centos/centos:7",
