@@ -11,7 +11,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Union
+from typing import Any, Dict, Iterator, List, Union
 
 from sqlite_provision import __version__, config
 from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
@@ -47,8 +47,7 @@ def logged(command: str) -> Iterator[Runner]:
         log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
         yield Runner(log)
     except ProvisionError as exc:
-        exc.log_path = log.path
-        exc.tail = exc.tail or log.tail()
+        exc.log_path = log.path  # a failed command carries the log's last lines already
         raise
     except OSError as exc:
         # A disk full, a read-only filesystem, a permission: the run was rolled back.
@@ -126,7 +125,14 @@ def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
 
 def verify(options: Options) -> VerifyReport:
     """Each python, started as a fresh login would, loads the provisioned library (exit 6)."""
-    from sqlite_provision.host.pythons import resolve_pythons, verification_failed, verify_python
+    from sqlite_provision.host.pythons import (
+        login_reach,
+        resolve_pythons,
+        venv_reach,
+        verification_failed,
+        verify_python,
+    )
+    from sqlite_provision.host.venvs import read_venv
     from sqlite_provision.store.manifest import read_manifest
 
     runner = Runner()
@@ -138,17 +144,20 @@ def verify(options: Options) -> VerifyReport:
             hint="run `sqlite-provision install`, or pass --no-profile to check the prefix alone",
         )
     manifest = read_manifest(layout.prefix)
+    reaches = [
+        login_reach(python, layout.active_lib_dir, profile)
+        for python in resolve_pythons(runner, options.pythons)
+    ]
+    reaches += [venv_reach(read_venv(runner, path).python) for path in options.venvs]
     results = [
         verify_python(
             runner,
-            python,
+            reach,
             prefix=layout.prefix,
-            lib_dir=layout.active_lib_dir,
-            profile_file=profile,
             min_version=options.min_version,
             expected_version=manifest.version if manifest else None,
         )
-        for python in resolve_pythons(runner, options.pythons)
+        for reach in reaches
     ]
     report = VerifyReport(
         ok=all(r.ok for r in results),
@@ -158,9 +167,7 @@ def verify(options: Options) -> VerifyReport:
         verified=results,
     )
     if not report.ok:
-        error = verification_failed(
-            results, hint="see 'Python still shows the old version' in the README"
-        )
+        error = verification_failed(results, hint="see 'Who sees the new library' in the README")
         error.partial = report
         raise error
     return report
@@ -171,7 +178,9 @@ def status(options: Options) -> StatusReport:
     from sqlite_provision.files import read_link
     from sqlite_provision.host.facts import gather
     from sqlite_provision.host.library import system_library
+    from sqlite_provision.host.processes import stale_processes
     from sqlite_provision.host.pythons import (
+        login_reach,
         read_library,
         resolve_pythons,
         system_probe,
@@ -193,6 +202,8 @@ def status(options: Options) -> StatusReport:
             system["error"] = str(exc)
     profile = options.profile_file
     explicit = read_manifest(options.prefix) if options.prefix else None
+    layout = make_layout(options, CURRENT_LINK_NAME)
+    stale, unreadable = stale_processes(layout.active_lib_dir / "libsqlite3.so.0")
     return StatusReport(
         os={
             "id": facts.os.id,
@@ -206,7 +217,7 @@ def status(options: Options) -> StatusReport:
         pythons=[system_probe(runner, p) for p in pythons],
         pythons_with_profile=[
             verify_python(
-                runner, p, prefix=None, lib_dir=None, profile_file=profile, min_version="0"
+                runner, login_reach(p, layout.active_lib_dir, profile), prefix=None, min_version="0"
             )
             for p in pythons
         ]
@@ -231,7 +242,45 @@ def status(options: Options) -> StatusReport:
             "present": profile.exists(),
             "managed": is_managed(profile),
         },
+        venvs=[venv_binding(runner, path, layout.prefix) for path in options.venvs],
+        stale_processes=stale,
+        unreadable_processes=unreadable,
     )
+
+
+def venv_binding(runner: Runner, path: Path, prefix: Path) -> Dict[str, Any]:
+    """Whether a venv is bound: its python, started with no environment, loads the library
+    under the prefix that its hook names; if not, why."""
+    from sqlite_provision.errors import UsageError
+    from sqlite_provision.host.pythons import inside, venv_reach, verify_python
+    from sqlite_provision.host.venvs import hook_target, read_venv
+    from sqlite_provision.store.records import is_managed
+
+    row: Dict[str, Any] = {"path": str(path), "bound": False, "reason": None}
+    try:
+        venv = read_venv(runner, path)
+    except UsageError as exc:
+        row["reason"] = exc.message
+        return row
+    seen = verify_python(runner, venv_reach(venv.python), prefix=prefix, min_version="0")
+    row.update(
+        hook=str(venv.hook),
+        python_version=seen.python_version,
+        sqlite_version=seen.sqlite_version,
+        library=seen.library,
+    )
+    target = hook_target(venv.hook)
+    if not venv.hook.exists() or not is_managed(venv.hook) or target is None:
+        row["reason"] = f"no hook of sqlite-provision in {venv.site_packages}"
+    elif not os.path.exists(target):
+        row["reason"] = (
+            f"its hook names {target}, which does not exist: python loads the system library"
+        )
+    elif not inside(seen.library, prefix):
+        row["reason"] = f"its python loads {seen.library or 'no shared libsqlite3'}, not {target}"
+    else:
+        row["bound"] = True
+    return row
 
 
 def versions() -> List[ReleaseRow]:
@@ -256,26 +305,36 @@ def versions() -> List[ReleaseRow]:
 
 def rollback(options: Options, progress: Progress) -> RollbackResult:
     """Switch `current` back to `previous` and re-verify; on failure switch back (exit 6)."""
-    from sqlite_provision.host.pythons import failures, resolve_pythons, verify_python
+    from sqlite_provision.host.pythons import (
+        failures,
+        login_reach,
+        resolve_pythons,
+        venv_reach,
+        verify_python,
+    )
+    from sqlite_provision.host.venvs import read_venv
     from sqlite_provision.store.installs import switch_to_previous
 
     root = options.prefix_root
     profile = options.profile_file
     with logged("rollback") as runner:
-        pythons = resolve_pythons(runner, options.pythons)
+        lib_dir = root / CURRENT_LINK_NAME / "lib"
+        snippet = profile if profile.exists() else None
+        reaches = [
+            login_reach(p, lib_dir, snippet) for p in resolve_pythons(runner, options.pythons)
+        ]
+        reaches += [venv_reach(read_venv(runner, path).python) for path in options.venvs]
         with locked(runner, options.lock_timeout, progress):
             switch = switch_to_previous(root)
             results = [
                 verify_python(
                     runner,
-                    python,
+                    reach,
                     prefix=switch.prefix,
-                    lib_dir=root / CURRENT_LINK_NAME / "lib",
-                    profile_file=profile if profile.exists() else None,
                     min_version=options.min_version,
                     expected_version=switch.manifest.version,
                 )
-                for python in pythons
+                for reach in reaches
             ]
             if not all(r.ok for r in results):
                 switch.undo()
@@ -289,9 +348,11 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
 def uninstall(options: Options, progress: Progress) -> UninstallResult:
     """Remove installed versions: exactly the files in each manifest."""
     from sqlite_provision.host.facts import gather
+    from sqlite_provision.host.venvs import read_venv
     from sqlite_provision.store.installs import uninstall as remove
 
     with logged("uninstall") as runner:
+        hooks = [read_venv(runner, path).hook for path in options.venvs]
         with locked(runner, options.lock_timeout, progress):
             return remove(
                 options.prefix_root,
@@ -302,4 +363,5 @@ def uninstall(options: Options, progress: Progress) -> UninstallResult:
                 units_dir=config.systemd_dir(),
                 conf_dir=config.ld_so_conf_dir(),
                 systemd_running=gather().systemd_running,
+                hooks=hooks,
             )

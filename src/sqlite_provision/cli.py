@@ -60,7 +60,7 @@ def make_options(kw: Dict[str, Any]) -> Options:
     fields = {RENAMED.get(name, name): value for name, value in kw.items()}
     if "install_deps" in fields:
         fields["install_deps"] = not fields["install_deps"]
-    for name in ("pythons", "enable", "systemd_units", "versions"):
+    for name in ("pythons", "enable", "systemd_units", "versions", "venvs"):
         if name in fields:
             fields[name] = tuple(fields[name] or ())
     for name, default in (("version", ""), ("jobs", 0)):
@@ -128,6 +128,12 @@ lock_option = click.option(
     metavar="SECONDS",
     help="Wait this long for another run's lock, then exit 3.",
 )
+venv_option = click.option(
+    "--venv", "venvs", multiple=True, metavar="DIR",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A virtual environment whose pythons load the new SQLite with no environment at all "
+    "(services, cron, sudo, env -i): a .pth hook in its site-packages (repeatable).",
+)  # fmt: skip
 python_options = apply([
     click.option("--min-version", default=DEFAULT_MIN_VERSION, show_default=True, metavar="X.Y.Z",
                  help="The lowest SQLite version the pythons must report."),
@@ -265,6 +271,7 @@ def build_body(options: Options, json_out: bool) -> str:
 @location_options
 @python_options
 @build_options
+@venv_option
 @activation_options
 @click.option("--force", is_flag=True, help="Rebuild even when this build is already installed.")
 @json_option
@@ -326,6 +333,7 @@ Examples:
 )
 @location_options
 @python_options
+@venv_option
 @json_option
 def verify(**kwargs: Any) -> None:
     """Check that each python loads the provisioned SQLite (exit 6 if not)."""
@@ -337,6 +345,7 @@ def verify(**kwargs: Any) -> None:
 @cli.command(epilog="\b\nExamples:\n  sqlite-provision status\n  sqlite-provision status --json\n")
 @location_options
 @python_options
+@venv_option
 @json_option
 def status(**kwargs: Any) -> None:
     """Show the OS, the build tools, the system SQLite, what each python loads, and installs."""
@@ -365,6 +374,7 @@ Examples:
 )
 @root_options("The snippet to verify through (left unchanged: it points at `current`).")
 @python_options
+@venv_option
 @lock_option
 @json_option
 def rollback(**kwargs: Any) -> None:
@@ -387,6 +397,14 @@ Examples:
     "--all", "remove_all", is_flag=True, help="Remove every version, the links and the snippet."
 )
 @root_options("The snippet --all removes (only if this tool wrote it).")
+@click.option(
+    "--venv",
+    "venvs",
+    multiple=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Unbind this virtual environment: remove the hook install --venv wrote (repeatable).",
+)
 @lock_option
 @json_option
 def uninstall(**kwargs: Any) -> None:

@@ -67,6 +67,7 @@ class Options:
     keep_failed: bool = False
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     systemd_units: Tuple[str, ...] = ()
+    venvs: Tuple[Path, ...] = ()  # --venv DIR: virtual environments to bind
     env_file: Optional[Path] = None
     ld_so_conf: bool = False
     artifact: Optional[Path] = None  # install --artifact FILE: a prebuilt artifact
@@ -153,13 +154,19 @@ def log_dir(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def lock_path(env: Mapping[str, str] = os.environ) -> Path:
+    """Root's runs share /run/lock/sqlite-provision.lock; every other user has a lock of their
+    own (in $XDG_RUNTIME_DIR, else beside their log), so that one who runs the tool after root
+    is not refused root's file."""
     if env.get(ENV_LOCK_FILE):
         return Path(env[ENV_LOCK_FILE])
-    for directory in ("/run/lock", "/var/lock"):
-        if os.path.isdir(directory) and os.access(directory, os.W_OK):
-            return Path(directory) / LOCK_NAME
-    runtime = env.get("XDG_RUNTIME_DIR") or "/tmp"  # noqa: S108 - fallback for non-root runs
-    return Path(runtime) / f"{LOCK_NAME}.{os.geteuid()}"
+    if is_root():
+        for directory in ("/run/lock", "/var/lock"):
+            if os.path.isdir(directory) and os.access(directory, os.W_OK):
+                return Path(directory) / LOCK_NAME
+    runtime = env.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isabs(runtime) and os.access(runtime, os.W_OK):
+        return Path(runtime) / LOCK_NAME
+    return log_dir(env) / LOCK_NAME
 
 
 def build_dir(lock: Path) -> Path:
@@ -318,4 +325,7 @@ def validate(options: Options) -> Options:
     for name in ("prefix", "prefix_root", "profile_file", "env_file"):
         if name in paths:
             check_safe_path(paths[name], flag(name))
-    return replace(options, given=frozenset(given), **paths, **hashes)
+    venvs = tuple(Path(os.path.abspath(str(v))) for v in options.venvs)
+    for venv in venvs:
+        check_safe_path(venv, "--venv")
+    return replace(options, given=frozenset(given), venvs=venvs, **paths, **hashes)

@@ -92,14 +92,35 @@ def report(result: Report, json_out: bool) -> str:
         )
     lines += [f"  {loads(r)}" for r in result.verified]
     if result.profile_file:
+        lines.append(profile_note(result.profile_file, result.profile_readers))
+    lines.append(
+        "  services, cron and sudo do not read /etc/profile.d: --venv, --systemd-unit or "
+        "--env-file reach them (README: 'Who sees the new library')."
+    )
+    if result.stale_processes:
         lines.append(
-            f"  new login shells get it from {result.profile_file}; in this shell run: "
-            f". {result.profile_file}"
+            f"  {len(result.stale_processes)} running process(es) still use another "
+            "libsqlite3; `sqlite-provision status` lists them (restart them to use the new one)."
         )
-    lines.append("  services, cron and sudo do not read /etc/profile.d: see the README.")
     if result.log_file:
         lines.append(f"  log: {result.log_file}")
     return "\n".join(lines)
+
+
+def profile_note(profile: str, readers: Sequence[str]) -> str:
+    """Who gets the snippet: the truth, not a promise (a snippet outside /etc/profile.d is read
+    by nothing until a start-up file sources it)."""
+    if any(reader.startswith("login shells") for reader in readers):
+        return f"  new login shells get it from {profile}; in this shell run: . {profile}"
+    if readers:
+        return (
+            f"  {', '.join(readers)} source(s) {profile}: new shells get it; in this shell "
+            f"run: . {profile}"
+        )
+    return (
+        f"  nothing reads {profile} yet: add `. {profile}` to ~/.profile (login shells) or "
+        f"~/.bashrc; in this shell run: . {profile}"
+    )
 
 
 def loads(result: ProbeResult) -> str:
@@ -162,6 +183,23 @@ def status(result: StatusReport, json_out: bool) -> str:
                 result.prefix["path"], result.prefix["version"] or "not ours"
             )
         )
+    for venv in result.venvs:
+        lines.append(
+            "venv:          {} ({})".format(
+                venv["path"], "bound" if venv["bound"] else "NOT bound: " + str(venv["reason"])
+            )
+        )
+    lines.append(
+        "processes:     {} running process(es) still map another libsqlite3{}".format(
+            len(result.stale_processes),
+            f" ({result.unreadable_processes} could not be read)"
+            if result.unreadable_processes
+            else "",
+        )
+    )
+    for proc in result.stale_processes:
+        unit = f" [{proc.unit}]" if proc.unit else ""
+        lines.append(f"  pid {proc.pid}{unit}: {proc.command[:80]} -> {proc.library}")
     profile = result.profile_file
     lines.append(
         "profile:       {} ({})".format(

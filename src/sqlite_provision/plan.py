@@ -16,13 +16,22 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sqlite_provision import config
-from sqlite_provision.config import Layout, Options, make_layout
+from sqlite_provision.config import Layout, Options, make_layout, unit_base_name
 from sqlite_provision.digests import Checksum
+from sqlite_provision.errors import VerifyError
 from sqlite_provision.host import preflight
-from sqlite_provision.host.facts import Facts, gather
+from sqlite_provision.host.facts import Facts, gather, profile_readers
 from sqlite_provision.host.library import HostLibrary, probe
-from sqlite_provision.host.pythons import resolve_pythons
+from sqlite_provision.host.pythons import (
+    Reach,
+    login_reach,
+    resolve_pythons,
+    unit_reach,
+    venv_reach,
+)
+from sqlite_provision.host.venvs import Venv, read_venv
 from sqlite_provision.recipe import flags
+from sqlite_provision.recipe.api import added_after, describe
 from sqlite_provision.recipe.features import Selected, select
 from sqlite_provision.results import PlanView, Report, StepRecord, StepView
 from sqlite_provision.runner import Runner, quote_argv
@@ -33,6 +42,7 @@ from sqlite_provision.steps.activation import (
     load_templates,
     profile_steps,
     service_steps,
+    venv_steps,
 )
 from sqlite_provision.steps.artifact import PackArtifact, UnpackArtifact
 from sqlite_provision.steps.base import Step
@@ -45,11 +55,11 @@ from sqlite_provision.steps.build import (
     Stage,
     staged_library,
 )
-from sqlite_provision.steps.gate import AbiGate, SmokeTest, Verify
+from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.manifest import installed_reason, read_manifest
-from sqlite_provision.versions import parse_version
+from sqlite_provision.versions import loose_version, parse_version
 
 LIBRARY = Path("lib") / "libsqlite3.so.0"
 
@@ -76,6 +86,8 @@ class Resolution:
     artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
     artifact_checksum: Optional[Checksum] = None
     resolved: Tuple[StepRecord, ...] = ()  # what resolving did that the report shows
+    venvs: Tuple[Venv, ...] = ()
+    profile_readers: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Plan:
     features: Tuple[Selected, ...]
     resolved: Tuple[StepRecord, ...] = ()
     artifact_out: Optional[Path] = None
+    profile_readers: Tuple[str, ...] = ()
 
     def view(self) -> PlanView:
         """What --dry-run shows: each step's description and its exact commands."""
@@ -128,6 +141,7 @@ class Plan:
             log_file=str(log_path) if log_path is not None else None,
             steps=list(self.resolved),
             artifact=str(self.artifact_out) if self.artifact_out is not None else None,
+            profile_readers=list(self.profile_readers),
         )
 
 
@@ -187,6 +201,8 @@ class Inputs:
     layout: Layout
     artifact: Optional[Dict[str, Any]] = None
     artifact_checksum: Optional[Checksum] = None
+    venvs: Tuple[Venv, ...] = ()
+    profile_readers: Tuple[str, ...] = ()
 
 
 def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
@@ -213,8 +229,10 @@ def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
     else:
         assert options.artifact_out is not None  # noqa: S101 - `build` requires --artifact
         preflight.check_artifact_out(options.artifact_out)
+    venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
+    readers = tuple(profile_readers(layout.profile_file)) if layout.profile_file else ()
     return Inputs(command, options, facts, pythons, host, source, layout, metadata,
-                  artifact_checksum)  # fmt: skip
+                  artifact_checksum, venvs, readers)  # fmt: skip
 
 
 def resolve(
@@ -244,6 +262,7 @@ def resolve(
             )
         )
         layout = make_layout(options, source.version)
+    check_not_older(source.version if source.resolved else "", inputs.host, options)
     if inputs.artifact is None:
         features = select(options.compat, source.version_key, inputs.host.options, options.enable)
         request = build_request(source, options, features)
@@ -276,6 +295,30 @@ def resolve(
         artifact=inputs.artifact,
         artifact_checksum=inputs.artifact_checksum,
         resolved=tuple(records),
+        venvs=inputs.venvs,
+        profile_readers=inputs.profile_readers,
+    )
+
+
+def check_not_older(version: str, host: HostLibrary, options: Options) -> None:
+    """A release older than the system library is refused before anything is downloaded or
+    built (exit 6): programs linked to the system library may call functions it lacks."""
+    if not version or not host.version or options.allow_abi_loss:
+        return
+    if loose_version(version) >= loose_version(host.version):
+        return
+    lacks = added_after(version, host.symbols)
+    what = (
+        f"it lacks {len(lacks)} public function(s) that {host.path} exports, whatever it is "
+        f"built with: {describe(lacks)}"
+        if lacks
+        else "the catalog cannot tell which of the system library's functions it lacks"
+    )
+    raise VerifyError(
+        f"SQLite {version} is older than the system library ({host.version}, {host.path}): {what}",
+        hint=f"install {host.version} or newer (`sqlite-provision versions` lists them), or pass "
+        "--allow-abi-loss to install it anyway, at the risk of breaking programs linked to "
+        "the system library",
     )
 
 
@@ -332,12 +375,12 @@ def build_plan(res: Resolution) -> Plan:
         new_library = staged_library(staging, layout.prefix)
     gated = layout.prefix / LIBRARY if res.installed else new_library
     steps += [
-        AbiGate(res.host, res.options.allow_abi_loss, gated),
+        AbiGate(res.host, res.options.allow_abi_loss, gated, res.source.version),
         Install(layout.prefix, res.installed),
     ]
     steps += activation_steps(res)
     return Plan("install", res.source, layout, tuple(steps), res.pythons, res.features,
-                res.resolved)  # fmt: skip
+                res.resolved, profile_readers=res.profile_readers)  # fmt: skip
 
 
 def activation_steps(res: Resolution) -> List[Step]:
@@ -350,21 +393,30 @@ def activation_steps(res: Resolution) -> List[Step]:
     written = profile_steps(res.templates, layout, shown) + service_steps(
         res.templates, options, layout, res.units_dir, res.facts.systemd_running
     )
+    written += venv_steps(res.templates, res.venvs, layout.active_lib_dir)
     steps += written
     steps.append(SmokeTest(res.facts.smoke_tools(), layout.active_lib_dir, layout.profile_file))
     if options.ld_so_conf:
         ld_so_conf = ld_so_conf_step(res.templates, layout, res.conf_dir)
         steps.append(ld_so_conf)
         written.append(ld_so_conf)
-    steps.append(
-        Verify(res.pythons, options.min_version, layout.prefix, layout.active_lib_dir,
-               layout.profile_file, source.version)
-    )  # fmt: skip
+    steps.append(Verify(reaches(res), options.min_version, layout.prefix, source.version))
     if layout.activation_record is not None and written:
         steps.append(
             RecordActivation(layout.activation_record, tuple(str(s.path) for s in written))
         )
+    steps.append(FindStale(layout.active_lib_dir / "libsqlite3.so.0"))
     return steps
+
+
+def reaches(res: Resolution) -> Tuple[Reach, ...]:
+    """How verification starts each python: every --python as a login shell does, every bound
+    venv's python with no environment, and the first python as each unit with a drop-in."""
+    lib = res.layout.active_lib_dir
+    found = [login_reach(p, lib, res.layout.profile_file) for p in res.pythons]
+    found += [venv_reach(venv.python) for venv in res.venvs]
+    found += [unit_reach(res.pythons[0], unit_base_name(u), lib) for u in res.options.systemd_units]
+    return tuple(found)
 
 
 def build_artifact_plan(res: Resolution, out: Path) -> Plan:

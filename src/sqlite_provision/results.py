@@ -31,11 +31,22 @@ class ProbeResult:
     ok: bool
     problem: Optional[str] = None
     compile_options: List[str] = field(default_factory=list)
+    reached: Optional[str] = None  # how it was started: a login shell, a bound venv, a unit...
 
     def to_json(self) -> Json:
         data = asdict(self)
         data.pop("compile_options")
         return data
+
+
+@dataclass
+class StaleProcess:
+    """A running process that maps another libsqlite3 than the provisioned one: restart it."""
+
+    pid: int
+    command: str
+    library: str
+    unit: Optional[str] = None  # its systemd unit, from its cgroup
 
 
 @dataclass
@@ -54,6 +65,8 @@ class Report:
     error: Optional[str] = None
     exit_code: int = 0
     artifact: Optional[str] = None  # `build --artifact`: the file written
+    stale_processes: List[StaleProcess] = field(default_factory=list)
+    profile_readers: List[str] = field(default_factory=list)  # what reads the snippet
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
@@ -68,6 +81,7 @@ class Report:
         data["ok"] = self.ok
         data["error"] = self.error
         data["exit_code"] = self.exit_code
+        data["stale_processes"] = [asdict(p) for p in self.stale_processes]
         if self.artifact is not None:
             data["artifact"] = self.artifact
             data["sha256_file"] = self.artifact + ".sha256"
@@ -139,6 +153,9 @@ class StatusReport:
     current: Optional[str]
     prefix: Optional[Json]  # path, version: with --prefix
     profile_file: Json  # path, present, managed
+    venvs: List[Json] = field(default_factory=list)  # path, bound, reason, what it loads
+    stale_processes: List[StaleProcess] = field(default_factory=list)
+    unreadable_processes: int = 0  # processes whose maps this user cannot read
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
@@ -153,6 +170,9 @@ class StatusReport:
         data["current"] = self.current
         data["prefix"] = self.prefix
         data["profile_file"] = self.profile_file
+        data["venvs"] = self.venvs
+        data["stale_processes"] = [asdict(p) for p in self.stale_processes]
+        data["unreadable_processes"] = self.unreadable_processes
         return data
 
 

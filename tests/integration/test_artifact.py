@@ -14,6 +14,7 @@ from typing import Callable, Dict, List
 import pytest
 
 from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.compilers import calls, recording_wrappers
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
 
@@ -41,17 +42,8 @@ def built(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Bu
 
 
 def recording_path(tmp: Path) -> str:
-    """PATH with gcc, cc and make wrappers first that record any call."""
-    wrappers = tmp / "wrappers"
-    wrappers.mkdir()
-    for tool in ("gcc", "cc", "make"):
-        (wrappers / tool).write_text(
-            f'#!/bin/sh\necho {tool} "$@" >> {tmp}/compiler-calls\nexit 1\n'
-        )
-        (wrappers / tool).chmod(0o755)
-    import os
-
-    return f"{wrappers}:{os.environ['PATH']}"
+    """PATH with gcc, cc and make wrappers first that record any call and fail."""
+    return recording_wrappers(tmp / "wrappers", tmp / "compiler-calls", run_real=False)
 
 
 def install(artifact: Path, root: Path, *extra: str, path: str = "") -> Run:
@@ -88,7 +80,7 @@ def test_round_trip_without_a_compiler(built: Built, tmp_path: Path) -> None:
     assert data["changed"] is True
     assert data["verified"][0]["sqlite_version"] == "3.44.2"
     assert data["verified"][0]["library"].startswith(str(tmp_path / "opt" / "3.44.2"))
-    assert not (tmp_path / "compiler-calls").exists()
+    assert calls(tmp_path / "compiler-calls") == []
     assert "compiler" not in [s["name"] for s in data["steps"]]
     pc = (tmp_path / "opt" / "3.44.2" / "lib" / "pkgconfig" / "sqlite3.pc").read_text()
     assert f"prefix={tmp_path / 'opt' / '3.44.2'}" in pc  # relocated from the build's prefix

@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Set
 import pytest
 
 from support.clirun import PYTHON, Run, logged_commands, run_cli, tool_env
+from support.compilers import calls, recording_wrappers
 from support.mirror import Mirror
 
 pytestmark = pytest.mark.integration
@@ -199,28 +200,15 @@ def test_first_install_builds_activates_and_verifies(installed: Installed) -> No
     assert under(library, installed.prefix)
 
 
-def recording_wrappers(directory: Path, record: Path) -> None:
-    """gcc, cc, make (and friends) that log each call to `record`, then run the real tool."""
-    directory.mkdir()
-    for name in ("gcc", "cc", "c89", "c99", "make", "x86_64-linux-gnu-gcc"):
-        real = shutil.which(name)
-        target = f'exec "{real}" "$@"' if real else "exit 127"
-        wrapper = directory / name
-        wrapper.write_text(f'#!/bin/sh\necho "{name} $*" >> "{record}"\n{target}\n')
-        wrapper.chmod(0o755)
-
-
 def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(
     installed: Installed, sqlite_mirror: Mirror, tmp_path: Path
 ) -> None:
     require_ok(installed.first)
     record = tmp_path / "compiler-calls.txt"
-    wrappers = tmp_path / "wrappers"
-    recording_wrappers(wrappers, record)
-    env = dict(installed.env, PATH=f"{wrappers}{os.pathsep}{os.environ['PATH']}")
+    env = dict(installed.env, PATH=recording_wrappers(tmp_path / "wrappers", record))
     # The wrappers are really the ones found, and really record.
     subprocess.run(["make", "--version"], env=env, capture_output=True, check=True)
-    assert record.read_text().startswith("make --version")
+    assert [(name, args) for name, _, args in calls(record)] == [("make", "--version")]
     record.unlink()
 
     before = len(list(sqlite_mirror.requests))
@@ -230,7 +218,7 @@ def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(
 
     assert data["changed"] is False
     assert len(list(sqlite_mirror.requests)) == before
-    assert not record.exists(), record.read_text()
+    assert calls(record) == []
     for name in BUILD_STEPS:
         assert run.step(name)["status"] == "skipped", run.describe()
     assert run.step("profile")["status"] == "skipped"
@@ -389,3 +377,24 @@ def test_failed_verification_rolls_back_prefix_and_profile(
     assert not prefix.exists()
     left = {p for p in tree(tmp_path) - before if not p.startswith("log")}
     assert left == set()  # no staging directory or temp file left beside the prefix/profile
+
+
+def test_an_older_release_than_the_system_library_is_refused_before_anything(
+    installed: Installed, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    """This host's library is Debian 12's 3.40.1: 3.39.4 is refused (exit 6), naming both
+    versions and what 3.39.4 lacks by version, before any download and with no compiler call."""
+    record = tmp_path / "compiler-calls.txt"
+    env = dict(installed.env, PATH=recording_wrappers(tmp_path / "wrappers", record))
+    before = len(list(sqlite_mirror.requests))
+    run = run_cli(install_args(sqlite_mirror.url, tmp_path / "p", tmp_path / "p.sh",
+                               "--version", "3.39.4"), env)  # fmt: skip
+    assert run.proc.returncode == 6, run.describe()
+    system = run_cli(["status", "--json", "--python", PYTHON], env).data["system_sqlite"]["version"]
+    assert system == "3.40.1", "the test expects Debian 12's library"
+    assert "SQLite 3.39.4 is older than the system library (3.40.1" in run.proc.stderr
+    assert "sqlite3_value_encoding (added in 3.40.0)" in run.proc.stderr
+    assert "--allow-abi-loss" in run.proc.stderr
+    assert len(list(sqlite_mirror.requests)) == before
+    assert calls(record) == []
+    assert not (tmp_path / "p").exists() and not (tmp_path / "p.sh").exists()

@@ -753,13 +753,12 @@ def unprivileged_command(base: Path) -> Tuple[List[str], str, Dict[str, str]]:
             shutil.copytree(str(origin.parent), str(deps / name), ignore=_NO_CACHE)
         else:
             shutil.copy2(str(origin), str(deps / origin.name))
-    # The checkout itself, laid out as the wheel installs it (templates inside the package):
-    # a checkout's files may be unreadable to others (a umask 077 clone).
+    # The checkout's package itself (its templates inside): a checkout's files may be
+    # unreadable to others (a umask 077 clone).
     shutil.copytree(
         str(REPO_ROOT / "src" / "sqlite_provision"), str(deps / "sqlite_provision"),
         ignore=_NO_CACHE,
     )  # fmt: skip
-    shutil.copytree(str(REPO_ROOT / "templates"), str(deps / "sqlite_provision" / "templates"))
     for path in [base, *base.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     setpriv = shutil.which("setpriv")

@@ -41,11 +41,12 @@ BUILD_STEPS = ["fetch", "compiler", "extract", "configure", "make", "stage", "ab
 PROFILE_STEPS = ["profile", "profile-csh"]  # the sh snippet and its csh twin
 # The step names, in order, for each layout. `record` lists the activation files for uninstall;
 # it exists only under a prefix root (with `current`) and when something is written.
+# `processes` lists what still maps another libsqlite3 once the new one is active.
 STEP_TABLE = {
-    "defaults": [*BUILD_STEPS, "link", *PROFILE_STEPS, "smoke", "verify", "record"],
-    "--prefix": [*BUILD_STEPS, *PROFILE_STEPS, "smoke", "verify"],
-    "--no-profile": [*BUILD_STEPS, "link", "smoke", "verify"],
-    "--prefix --no-profile": [*BUILD_STEPS, "smoke", "verify"],
+    "defaults": [*BUILD_STEPS, "link", *PROFILE_STEPS, "smoke", "verify", "record", "processes"],
+    "--prefix": [*BUILD_STEPS, *PROFILE_STEPS, "smoke", "verify", "processes"],
+    "--no-profile": [*BUILD_STEPS, "link", "smoke", "verify", "processes"],
+    "--prefix --no-profile": [*BUILD_STEPS, "smoke", "verify", "processes"],
 }
 
 

@@ -64,6 +64,7 @@ def execute(
         remove_work_dirs(state, keep=False)
         run_success_cleanup(state)
         report.verified = list(state.verified)
+        report.stale_processes = list(state.stale)
         for result in state.verified:
             if result.library:
                 report.library = result.library

@@ -5,7 +5,8 @@ import os
 import platform
 import shutil
 from dataclasses import dataclass
-from typing import Mapping, Optional, Tuple
+from pathlib import Path
+from typing import List, Mapping, Optional, Tuple
 
 from sqlite_provision.config import is_root, os_root
 
@@ -121,3 +122,25 @@ def gather(env: Mapping[str, str] = os.environ) -> Facts:
         arch=platform.machine(),
         glibc=glibc_version(),
     )
+
+
+# The start-up files that may source a snippet kept elsewhere than /etc/profile.d.
+SHELL_STARTUP = ("/etc/profile", "/etc/bashrc", "/etc/bash.bashrc", "~/.profile", "~/.bash_profile",
+                 "~/.bash_login", "~/.bashrc", "~/.zprofile", "~/.zshrc")  # fmt: skip
+PROFILE_D = "/etc/profile.d"
+
+
+def profile_readers(profile: Path) -> List[str]:
+    """What reads the profile snippet: login shells when it is in /etc/profile.d, else the shell
+    start-up files that name it. Empty when nothing does (yet)."""
+    if str(profile.parent) == PROFILE_D and profile.suffix == ".sh":
+        return [f"login shells ({PROFILE_D})"]
+    found = []
+    for name in SHELL_STARTUP:
+        path = Path(os.path.expanduser(name))
+        try:
+            if str(profile) in path.read_text(encoding="utf-8", errors="replace"):
+                found.append(name)
+        except OSError:
+            continue
+    return found

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -106,6 +107,55 @@ def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str
     return env
 
 
+# systemd's PATH for services: what a unit's process has, with the drop-in's Environment=.
+SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """How a python is started to be verified: its command, its environment, and the words
+    for it that the JSON `verified` rows carry (`reached`)."""
+
+    python: str
+    argv: Tuple[str, ...]
+    env: Tuple[Tuple[str, str], ...]
+    how: str
+
+    def environment(self) -> Dict[str, str]:
+        return dict(self.env)
+
+
+def login_reach(python: str, lib_dir: Path, profile_file: Optional[Path]) -> Reach:
+    """A login shell through the profile snippet (or, with --no-profile, LD_LIBRARY_PATH)."""
+    how = (
+        f"login shell: sources {profile_file}"
+        if profile_file is not None
+        else f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
+    )
+    env = probe_env(lib_dir, profile_file)
+    return Reach(python, tuple(probe_argv(python, profile_file)), tuple(sorted(env.items())), how)
+
+
+def venv_reach(venv_python: Path) -> Reach:
+    """A bound venv's python in an empty environment, as `env -i` starts it."""
+    python = str(venv_python)
+    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "bound venv, empty environment")
+
+
+def unit_reach(python: str, unit: str, lib_dir: Path) -> Reach:
+    """A python as a systemd unit with the drop-in starts it: systemd's PATH, and the drop-in's
+    Environment=LD_LIBRARY_PATH."""
+    env = (("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH))
+    return Reach(
+        python, (python, "-c", PROBE_SCRIPT), env, f"systemd unit {unit}.service: its drop-in"
+    )
+
+
+def system_reach(python: str) -> Reach:
+    env = clean_env()
+    return Reach(python, (python, "-c", PROBE_SCRIPT), tuple(sorted(env.items())), "no activation")
+
+
 def run_probe(
     runner: Runner, argv: List[str], env: Dict[str, str], timeout: float = 60.0
 ) -> Tuple[Optional[Dict[str, Any]], str]:
@@ -168,33 +218,29 @@ def inside(path: Optional[str], prefix: Path) -> bool:
 
 def verify_python(
     runner: Runner,
-    python: str,
+    reach: Reach,
     *,
     prefix: Optional[Path],
-    lib_dir: Optional[Path],
-    profile_file: Optional[Path],
     min_version: str,
     expected_version: Optional[str] = None,
 ) -> ProbeResult:
-    """Start `python` as a fresh login would (through the snippet, or with the library directory
-    when there is none) and judge what it loads."""
-    data, error = run_probe(
-        runner, probe_argv(python, profile_file), probe_env(lib_dir, profile_file)
-    )
-    return judge(
-        python,
+    """Start a python as `reach` says and judge what it loads."""
+    data, error = run_probe(runner, list(reach.argv), reach.environment())
+    result = judge(
+        reach.python,
         data,
         error,
         prefix=prefix,
         min_version=min_version,
         expected_version=expected_version,
     )
+    result.reached = reach.how
+    return result
 
 
 def system_probe(runner: Runner, python: str) -> ProbeResult:
     """What `python` loads on this host without any of our environment."""
-    data, error = run_probe(runner, probe_argv(python, None), clean_env())
-    return judge(python, data, error, prefix=None, min_version="0", expected_version=None)
+    return verify_python(runner, system_reach(python), prefix=None, min_version="0")
 
 
 def failures(results: Sequence[ProbeResult]) -> str:

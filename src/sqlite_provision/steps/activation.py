@@ -8,7 +8,7 @@ smoke test) ld.so.conf.d.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlite_provision import __version__
 from sqlite_provision.config import Layout, Options, check_safe_path, csh_twin, unit_base_name
@@ -19,6 +19,7 @@ from sqlite_provision.files import (
     snapshot_file,
     write_atomic,
 )
+from sqlite_provision.host.venvs import Venv
 from sqlite_provision.steps.base import Argv, RunState, Step
 from sqlite_provision.store.records import (
     Command,
@@ -34,6 +35,7 @@ TEMPLATE_NAMES = (
     "systemd-dropin.conf.j2",
     "env-file.j2",
     "ld.so.conf.j2",
+    "venv-hook.pth.j2",
 )
 LD_SO_CONF_NAME = "sqlite-provision.conf"
 DROPIN_NAME = "sqlite-provision.conf"
@@ -58,6 +60,46 @@ def render(templates: Templates, name: str, **values: str) -> str:
         autoescape=False,  # noqa: S701 - shell text, not HTML; inserted paths are checked
     )
     return env.get_template(name).render(tool_version=__version__, **values)
+
+
+# What the venv hook's one line runs: a finder that, when `_sqlite3` is first imported (never
+# before: ctypes is not imported at start-up), loads the library by its absolute path with
+# RTLD_GLOBAL, then steps aside; _sqlite3's DT_NEEDED libsqlite3.so.0 then resolves, by its
+# SONAME, to the library already loaded. Python 2.7 asks find_module, 3.4+ find_spec. Any
+# failure leaves the import to run as if there were no hook. A venv whose lib64 links to lib has
+# its site-packages read twice: one finder is enough.
+VENV_HOOK = """\
+try:
+    class _SqliteProvisionHook(object):
+        library = "%s"
+        def _preload(self, name):
+            if name != "_sqlite3":
+                return
+            import sys
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:
+                pass
+            try:
+                import ctypes
+                ctypes.CDLL(self.library, mode=ctypes.RTLD_GLOBAL)
+            except Exception:
+                pass
+        def find_spec(self, name, path=None, target=None):
+            self._preload(name)
+        def find_module(self, name, path=None):
+            self._preload(name)
+    if not [f for f in sys.meta_path if type(f).__name__ == "_SqliteProvisionHook"]:
+        sys.meta_path.insert(0, _SqliteProvisionHook())
+except Exception:
+    pass
+"""
+
+
+def render_venv_hook(templates: Templates, library: Path) -> str:
+    check_safe_path(library, "library")
+    code = repr(VENV_HOOK % library)
+    return render(templates, "venv-hook.pth.j2", library=str(library), code=code)
 
 
 def render_profile(templates: Templates, lib_dir: Path, sqlite_version: str) -> str:
@@ -194,6 +236,22 @@ def service_steps(
             )
         )
     return steps
+
+
+def venv_steps(templates: Templates, venvs: Sequence[Venv], lib_dir: Path) -> List[WriteActivation]:
+    """A hook in each venv's site-packages: its pythons load the library by its absolute path,
+    through `current`, so that an upgrade or a rollback moves every bound venv with it."""
+    library = lib_dir / "libsqlite3.so.0"
+    return [
+        WriteActivation(
+            venv.hook,
+            render_venv_hook(templates, library),
+            lib_dir,
+            name="venv",
+            purpose=f"bind the venv {venv.path}: its pythons preload {library}",
+        )
+        for venv in venvs
+    ]
 
 
 def ld_so_conf_step(templates: Templates, layout: Layout, conf_dir: Path) -> WriteActivation:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from sqlite_provision.recipe.flags import BuildConfig
-from sqlite_provision.results import ProbeResult, Progress
+from sqlite_provision.results import ProbeResult, Progress, StaleProcess
 from sqlite_provision.runner import Runner
 
 Argv = List[str]
@@ -32,6 +32,7 @@ class RunState:
         self.config: Optional[BuildConfig] = None  # the configure that ran
         self.staged: Optional[Path] = None  # the staged prefix tree, before the rename
         self.verified: List[ProbeResult] = []
+        self.stale: List[StaleProcess] = []  # processes still on another libsqlite3
         self.warnings: List[str] = []
         self.changed = False  # set by the executor once a step that changes the host has run
 

@@ -9,14 +9,15 @@ from sqlite_provision.errors import VerifyError
 from sqlite_provision.host.elf import exported_functions
 from sqlite_provision.host.library import HostLibrary
 from sqlite_provision.host.pythons import (
+    Reach,
     activated_argv,
     library_argv,
-    probe_argv,
     probe_env,
     read_library,
     verification_failed,
     verify_python,
 )
+from sqlite_provision.recipe.api import added_after
 from sqlite_provision.recipe.features import (
     host_features,
     provider_of,
@@ -35,6 +36,7 @@ class AbiGate(Step):
     host: HostLibrary
     allow_loss: bool
     library: Path  # the staged library, or the installed one when the build is skipped
+    version: str = ""  # the new library's release, for what an older release cannot have
     name = "abi"
 
     @property
@@ -68,7 +70,7 @@ class AbiGate(Step):
                 f"exports all {len(self.host.symbols)} public functions of {self.host.path}; "
                 f"{len(new_symbols)} exported in all"
             )
-        message = abi_message(missing, lost_options, self.host)
+        message = abi_message(missing, lost_options, self.host, self.version)
         if not self.allow_loss:
             raise VerifyError(
                 message,
@@ -93,13 +95,21 @@ def unbuildable_note(host: HostLibrary) -> str:
     )
 
 
-def abi_message(missing: List[str], lost_options: List[str], host: HostLibrary) -> str:
+def abi_message(
+    missing: List[str], lost_options: List[str], host: HostLibrary, version: str = ""
+) -> str:
+    """Each missing function by why: the option that provides it, or the release that added it
+    (a function no option of this release can bring back)."""
+    added = dict(added_after(version, missing)) if version else {}
     by_option: Dict[str, List[str]] = {}
     for symbol in missing:
-        by_option.setdefault(provider_of(symbol) or "no known option", []).append(symbol)
+        if symbol in added:
+            why = f"added in {added[symbol]}, after {version}"
+        else:
+            why = "from " + (provider_of(symbol) or "no known option")
+        by_option.setdefault(why, []).append(symbol)
     parts = [
-        "{} (from {})".format(", ".join(symbols), option)
-        for option, symbols in sorted(by_option.items())
+        "{} ({})".format(", ".join(symbols), why) for why, symbols in sorted(by_option.items())
     ]
     text = "the new library lacks {} public function(s) that {} exports: {}".format(
         len(missing), host.path, "; ".join(parts) or "none"
@@ -152,45 +162,65 @@ class SmokeTest(Step):
 
 @dataclass(frozen=True)
 class Verify(Step):
-    pythons: Tuple[str, ...]
+    """Each python, started as the processes that need the library start it (a login shell, a
+    bound venv's python with no environment, a unit with its drop-in), loads it from the
+    prefix at the version installed."""
+
+    reaches: Tuple[Reach, ...]
     min_version: str
     prefix: Path
-    lib_dir: Path
-    profile_file: Optional[Path]
     expected_version: str
     name = "verify"
 
     def describe(self) -> str:
-        return (
-            "start {} in a fresh environment and check it loads SQLite >= {} from the "
-            "prefix".format(", ".join(self.pythons), self.min_version)
+        return "start {} and check each loads SQLite >= {} from the prefix ({})".format(
+            ", ".join(sorted({r.python for r in self.reaches})),
+            self.min_version,
+            "; ".join(sorted({r.how for r in self.reaches})),
         )
 
     def commands(self) -> List[Argv]:
-        return [probe_argv(python, self.profile_file) for python in self.pythons]
+        return [list(reach.argv) for reach in self.reaches]
 
     def run(self, state: RunState) -> str:
         results = [
             verify_python(
                 state.runner,
-                python,
+                reach,
                 prefix=self.prefix,
-                lib_dir=self.lib_dir,
-                profile_file=self.profile_file,
                 min_version=self.min_version,
                 expected_version=self.expected_version,
             )
-            for python in self.pythons
+            for reach in self.reaches
         ]
         state.verified = results
         if not all(r.ok for r in results):
             raise verification_failed(
                 results,
-                hint="see 'Python still shows the old version' in the README; "
+                hint="see 'Who sees the new library' in the README; "
                 "the previous state was restored",
             )
         return "; ".join(
-            f"{r.python} (Python {r.python_version}) loads SQLite {r.sqlite_version} from "
-            f"{r.library}"
+            f"{r.python} ({r.reached}, Python {r.python_version}) loads SQLite "
+            f"{r.sqlite_version} from {r.library}"
             for r in results
         )
+
+
+@dataclass(frozen=True)
+class FindStale(Step):
+    """The running processes that still map another libsqlite3 than the one just activated
+    (read from /proc; nothing is changed): they keep the old library until they restart."""
+
+    library: Path
+    name = "processes"
+
+    def describe(self) -> str:
+        return f"list the running processes that map another libsqlite3 than {self.library}"
+
+    def run(self, state: RunState) -> str:
+        from sqlite_provision.host.processes import stale_processes
+
+        state.stale, unreadable = stale_processes(self.library)
+        note = f" ({unreadable} could not be read)" if unreadable else ""
+        return f"{len(state.stale)} running process(es) still map another libsqlite3{note}"

@@ -6,7 +6,7 @@ Uninstall removes exactly the files a version's manifest lists, nothing it did n
 
 import os
 from pathlib import Path
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from sqlite_provision.config import (
     ACTIVATION_RECORD,
@@ -23,6 +23,7 @@ from sqlite_provision.runner import Runner
 from sqlite_provision.store.manifest import Manifest, read_manifest
 from sqlite_provision.store.records import (
     Command,
+    forget,
     is_managed,
     ld_so_conf_followup,
     read_record,
@@ -95,14 +96,22 @@ def uninstall(
     units_dir: Path,
     conf_dir: Path,
     systemd_running: bool,
+    hooks: Sequence[Path] = (),
 ) -> UninstallResult:
+    """Remove versions (or, with remove_all, everything) and unbind the venvs whose `hooks`
+    are named."""
     current = read_link(root / CURRENT_LINK_NAME)
     present = {row.version: row for row in installed_versions(root)}
+    result = UninstallResult()
+    if hooks:
+        unbind(root / ACTIVATION_RECORD, hooks, result)
     if remove_all:
         versions = sorted(present)
     if not versions:
+        if hooks:
+            return result
         raise UsageError(
-            "name a VERSION to uninstall, or pass --all",
+            "name a VERSION to uninstall, or pass --all (or --venv DIR to unbind a venv)",
             hint="`sqlite-provision status` lists what is installed",
         )
     for version in versions:
@@ -117,7 +126,6 @@ def uninstall(
                 hint="run `sqlite-provision rollback` (or install another version) first, "
                 "or pass --all to remove everything",
             )
-    result = UninstallResult()
     for version in versions:
         remove_manifest_files(present[version].prefix, present[version].manifest, result)
         result.removed_versions.append(version)
@@ -142,6 +150,15 @@ def uninstall(
     except OSError:
         pass
     return result
+
+
+def unbind(record: Path, hooks: Sequence[Path], result: UninstallResult) -> None:
+    """Remove the venv hooks named (only while they carry our marker) and their record entries."""
+    for hook in hooks:
+        if is_managed(hook):
+            hook.unlink()
+            result.removed_activation.append(str(hook))
+    forget(record, [str(h) for h in hooks])
 
 
 def remove_manifest_files(prefix: Path, manifest: Manifest, result: UninstallResult) -> None:

@@ -36,6 +36,16 @@ def write_record(record: Path, files: List[str]) -> None:
     write_atomic(record, data.encode("utf-8"), 0o644)
 
 
+def forget(record: Path, files: List[str]) -> None:
+    """Take files off the record (a venv unbound by `uninstall --venv`)."""
+    kept = [f for f in read_record(record) if f not in set(files)]
+    if kept:
+        data = json.dumps({"tool": "sqlite-provision", "files": kept}, indent=1) + "\n"
+        write_atomic(record, data.encode("utf-8"), 0o644)
+    elif record.exists():
+        record.unlink()
+
+
 def systemd_followup(units_dir: Path, systemd_running: bool) -> Tuple[Command, ...]:
     """daemon-reload after a drop-in changed, where systemd reads it: the real unit directory
     of a host that runs systemd (not a test's directory, not a container without systemd)."""
