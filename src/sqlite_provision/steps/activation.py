@@ -62,44 +62,33 @@ def render(templates: Templates, name: str, **values: str) -> str:
     return env.get_template(name).render(tool_version=__version__, **values)
 
 
-# What the venv hook's one line runs: a finder that, when `_sqlite3` is first imported (never
-# before: ctypes is not imported at start-up), loads the library by its absolute path with
-# RTLD_GLOBAL, then steps aside; _sqlite3's DT_NEEDED libsqlite3.so.0 then resolves, by its
-# SONAME, to the library already loaded. Python 2.7 asks find_module, 3.4+ find_spec. Any
-# failure leaves the import to run as if there were no hook. A venv whose lib64 links to lib has
-# its site-packages read twice: one finder is enough.
-VENV_HOOK = """\
+# The venv hook's one line puts a finder first on sys.meta_path. It costs next to nothing at
+# start-up: what it does is a string compiled only when `_sqlite3` is first imported. Then it
+# takes every such finder off the path (a venv whose lib64 links to lib reads its site-packages
+# twice) and loads the library by its absolute path with RTLD_GLOBAL: _sqlite3's
+# libsqlite3.so.0 then resolves, by its SONAME, to the library already loaded. Any failure leaves
+# the import to run as if there were no hook. eval(compile(...)), not exec, so that Python 2.7,
+# whose exec is a statement, reads the line too; it asks find_module, 3.4+ find_spec.
+VENV_PRELOAD = """\
 try:
-    class _SqliteProvisionHook(object):
-        library = "%s"
-        def _preload(self, name):
-            if name != "_sqlite3":
-                return
-            import sys
-            try:
-                sys.meta_path.remove(self)
-            except ValueError:
-                pass
-            try:
-                import ctypes
-                ctypes.CDLL(self.library, mode=ctypes.RTLD_GLOBAL)
-            except Exception:
-                pass
-        def find_spec(self, name, path=None, target=None):
-            self._preload(name)
-        def find_module(self, name, path=None):
-            self._preload(name)
-    if not [f for f in sys.meta_path if type(f).__name__ == "_SqliteProvisionHook"]:
-        sys.meta_path.insert(0, _SqliteProvisionHook())
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_SqliteProvisionHook"]
+    import ctypes
+    ctypes.CDLL("%s", mode=ctypes.RTLD_GLOBAL)
 except Exception:
     pass
 """
+VENV_HOOK_LINE = (
+    "import sys; sys.meta_path.insert(0, type(\"_SqliteProvisionHook\", (object,), dict.fromkeys("
+    "(\"find_spec\", \"find_module\"), lambda self, name, path=None, target=None: (name == "
+    "\"_sqlite3\" and eval(compile(%r, \"sqlite-provision-hook\", \"exec\"), {\"sys\": sys})) "
+    "or None))())"
+)
 
 
 def render_venv_hook(templates: Templates, library: Path) -> str:
     check_safe_path(library, "library")
-    code = repr(VENV_HOOK % library)
-    return render(templates, "venv-hook.pth.j2", library=str(library), code=code)
+    line = VENV_HOOK_LINE % (VENV_PRELOAD % library)
+    return render(templates, "venv-hook.pth.j2", library=str(library), line=line)
 
 
 def render_profile(templates: Templates, lib_dir: Path, sqlite_version: str) -> str:
