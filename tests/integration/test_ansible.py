@@ -160,6 +160,9 @@ def plays(sqlite_mirror: Mirror, pyz: Path, tmp_path_factory: pytest.TempPathFac
     prefix, profile = base / "sqlite", base / "profile.d" / "sqlite-provision.sh"
     check_prefix, check_profile = base / "check-sqlite", base / "check-profile.sh"
     main = playbook_vars(base, pyz, python, sqlite_mirror, prefix, profile)
+    app_venv = base / "app-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(app_venv)], check=True)
+    main["sqlite_provision_venvs"] = [str(app_venv)]
     dry = playbook_vars(base, pyz, python, sqlite_mirror, check_prefix, check_profile)
     done = Plays(
         base=base,
@@ -236,6 +239,11 @@ def test_first_run_provisions_and_reports_changed(plays: Plays) -> None:
     assert f"loads SQLite {VERSION}" in run.proc.stdout, run.describe()
     assert (plays.prefix / "lib").is_dir()
     assert plays.profile.is_file()
+    # The venv the play bound loads it with no environment at all.
+    bound = subprocess.run([str(plays.base / "app-venv" / "bin" / "python"), "-c",
+                            "import sqlite3; print(sqlite3.sqlite_version)"], env={},
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert bound.stdout.strip() == VERSION
 
 
 def test_second_run_changes_nothing(plays: Plays) -> None:
