@@ -28,6 +28,7 @@ from support.faults import (
     Tls,
     TlsMirror,
     expect,
+    full_log_path,
     make_tls,
     serve_release,
     tmpfs,
@@ -123,6 +124,25 @@ def test_truncated_download_is_retried_then_exit_4(
     expect(run, 4, f"after {attempts} attempts", "retrying", "HTTPS_PROXY")
     assert mirror.count(PATH_3442) == attempts
     assert host.cache_files() == []  # no .part file left
+    assert case.changes == {}, case.describe()
+
+
+def test_no_dns_is_said_in_words_with_the_air_gapped_way_out(host: FaultHost) -> None:
+    """A name that cannot resolve (the .invalid domain never does): the message says so in
+    words, not with requests' exception chain, and the fix names --tarball FILE beside --mirror
+    and the proxy variables. The log keeps the whole chain."""
+    url = "http://sqlite-provision-test.invalid"
+    with host.fault("no DNS for the mirror") as case:
+        run = host.run(*pinned(url))
+    expect(run, 4, "cannot resolve sqlite-provision-test.invalid: no DNS or no network",
+           "--tarball FILE", "--mirror", "HTTPS_PROXY")  # fmt: skip
+    error_lines = [
+        line for line in run.proc.stderr.splitlines() if line.startswith(("error:", "  fix:"))
+    ]
+    assert not any("ConnectionPool" in line or "NameResolution" in line for line in error_lines)
+    log = full_log_path(run.proc.stderr)
+    assert log is not None and "ConnectionError" in log.read_text()
+    assert host.cache_files() == []
     assert case.changes == {}, case.describe()
 
 

@@ -34,7 +34,12 @@ _SSL_HINT = (
     "if a proxy or private CA intercepts TLS, point SSL_CERT_FILE (or REQUESTS_CA_BUNDLE) "
     "at a PEM bundle that holds its certificate"
 )
-_NETWORK_HINT = "check the network and any proxy (HTTPS_PROXY/HTTP_PROXY/NO_PROXY), or use --mirror"
+_NETWORK_HINT = (
+    "check the network; behind a proxy set HTTPS_PROXY or HTTP_PROXY (and NO_PROXY); or point "
+    "--mirror at a "
+    "server you can reach; on a host without network, download the tarball elsewhere and pass "
+    "--tarball FILE (a release's file name needs no hash)"
+)
 
 Log = Callable[[str], None]
 # A download meter: (bytes so far, expected total or None, finished).
@@ -184,7 +189,9 @@ def _with_retries(
                 requests.exceptions.Timeout,
                 requests.exceptions.ChunkedEncodingError,
             ) as exc:
-                cause = _describe(exc)
+                cause = _describe(exc, url)
+                if not isinstance(exc, _Retryable):  # requests' own chain, for the log only
+                    log(f"{url}: {_chain(exc)}")
                 if number == attempts_allowed:
                     raise DownloadError(
                         "could not download {} after {} attempt{}: {}".format(
@@ -200,8 +207,9 @@ def _with_retries(
                 if delay > 0:
                     time.sleep(delay)
             except requests.exceptions.RequestException as exc:
+                log(f"{url}: {_chain(exc)}")
                 raise DownloadError(
-                    f"could not download {url}: {_describe(exc)}", hint=_NETWORK_HINT
+                    f"could not download {url}: {_describe(exc, url)}", hint=_NETWORK_HINT
                 ) from exc
     finally:
         if own_session:
@@ -209,15 +217,57 @@ def _with_retries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _describe(exc: BaseException) -> str:
+def _chain(exc: BaseException) -> str:
+    """The whole chain of causes, for the log (the message says it in words)."""
+    parts = []
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)
+
+
+def _describe(exc: BaseException, url: str = "") -> str:
+    """What happened, in words: no DNS, refused, unreachable, timed out; not requests' chain."""
+    from urllib.parse import urlsplit
+
     import requests
 
+    parts = urlsplit(url)
+    host = parts.hostname or "the server"
+    where = f"{host}:{parts.port}" if parts.port else host
+    text = _chain(exc)
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return f"the proxy failed or refused the connection to {where} (HTTPS_PROXY/HTTP_PROXY)"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"connecting to {where} timed out: no route, or a firewall drops the packets"
     if isinstance(exc, requests.exceptions.Timeout):
-        return f"timed out ({exc.__class__.__name__})"
+        return f"{where} stopped sending (read timed out)"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection closed before the whole body arrived"
-    text = str(exc) or exc.__class__.__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if any(mark in text for mark in _DNS_FAILURES):
+            return f"cannot resolve {host}: no DNS or no network"
+        if "Connection refused" in text:
+            return f"{where} refused the connection: nothing listens there"
+        if "Network is unreachable" in text or "No route to host" in text:
+            return f"no route to {where}: the network is unreachable"
+        if "Connection reset" in text or "RemoteDisconnected" in text:
+            return f"{where} closed the connection"
+    message = str(exc) or type(exc).__name__
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+_DNS_FAILURES = (
+    "NameResolutionError",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "nodename nor servname",
+    "gaierror",
+    "No address associated with hostname",
+)
 
 
 def _prepare_cache_dir(cache_dir: Path) -> None:
