@@ -11,7 +11,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Union
+from typing import Any, Dict, Iterator, List, Tuple, Union
 
 from sqlite_provision import __version__, config
 from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
@@ -26,6 +26,7 @@ from sqlite_provision.results import (
     Report,
     RollbackResult,
     StatusReport,
+    StepRecord,
     UninstallResult,
     VerifyReport,
 )
@@ -74,6 +75,19 @@ def locked(runner: Runner, timeout: float, progress: Progress) -> Iterator[None]
         yield
 
 
+def recovered(places: Any, runner: Runner, progress: Progress) -> Tuple[StepRecord, ...]:
+    """Put right what a killed run left (under the lock: that run is dead); say what."""
+    from sqlite_provision.plan import recover_record
+    from sqlite_provision.store.recovery import recover
+
+    started = time.monotonic()
+    done = recover(places)
+    for line in done:
+        runner.log.write("recover: " + line)
+        progress.note("recovered: " + line)
+    return (recover_record(done, time.monotonic() - started),) if done else ()
+
+
 def start_log(log: Log) -> None:
     try:
         log.start()
@@ -85,7 +99,7 @@ def start_log(log: Log) -> None:
 
 
 def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
-    from sqlite_provision.plan import build_plan, read_inputs, resolve
+    from sqlite_provision.plan import build_plan, read_inputs, recovery_places, resolve
     from sqlite_provision.source.fetch import fetch_text
 
     if options.dry_run:
@@ -96,7 +110,8 @@ def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
     with logged("install") as runner:
         inputs = read_inputs("install", options, runner)
         with locked(runner, options.lock_timeout, progress):
-            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write))
+            done = recovered(recovery_places(inputs), runner, progress)
+            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
             plan = build_plan(res)
             return execute(
                 plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
@@ -106,7 +121,7 @@ def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
 def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
     """Build and pack an artifact. Always builds: an install of the same version on this host is
     no reason to skip, and nothing is activated here."""
-    from sqlite_provision.plan import build_artifact_plan, read_inputs, resolve
+    from sqlite_provision.plan import build_artifact_plan, read_inputs, recovery_places, resolve
     from sqlite_provision.source.fetch import fetch_text
 
     options = dataclasses.replace(options, force=True, no_profile=True)
@@ -120,7 +135,8 @@ def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
     with logged("build") as runner:
         inputs = read_inputs("build", options, runner)
         with locked(runner, options.lock_timeout, progress):
-            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write))
+            done = recovered(recovery_places(inputs), runner, progress)
+            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
             plan = build_artifact_plan(res, out)
             return execute(
                 plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
@@ -329,6 +345,7 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
         ]
         reaches += [venv_reach(read_venv(runner, path).python) for path in options.venvs]
         with locked(runner, options.lock_timeout, progress):
+            recovered(root_places(options, []), runner, progress)
             switch = switch_to_previous(root)
             results = [
                 verify_python(
@@ -349,6 +366,19 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
     return RollbackResult(switch.from_target, switch.manifest.version, results)
 
 
+def root_places(options: Options, hooks: List[Path]) -> Any:
+    """Where a killed install, rollback or uninstall under this prefix root may have left
+    something (rollback and uninstall know the prefix root and the snippet, not the rest)."""
+    from sqlite_provision.config import ACTIVATION_RECORD, csh_twin
+    from sqlite_provision.store.recovery import Places
+
+    profile = options.profile_file
+    files = [profile, csh_twin(profile), options.prefix_root / ACTIVATION_RECORD, *hooks]
+    return Places(
+        options.prefix_root, files, config.cache_dir(), config.build_dir(config.lock_path())
+    )
+
+
 def uninstall(options: Options, progress: Progress) -> UninstallResult:
     """Remove installed versions: exactly the files in each manifest."""
     from sqlite_provision.host.facts import gather
@@ -358,6 +388,7 @@ def uninstall(options: Options, progress: Progress) -> UninstallResult:
     with logged("uninstall") as runner:
         hooks = [read_venv(runner, path).hook for path in options.venvs]
         with locked(runner, options.lock_timeout, progress):
+            recovered(root_places(options, hooks), runner, progress)
             return remove(
                 options.prefix_root,
                 list(options.versions),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sqlite_provision import config
-from sqlite_provision.config import Layout, Options, make_layout, unit_base_name
+from sqlite_provision.config import Layout, Options, csh_twin, make_layout, unit_base_name
 from sqlite_provision.digests import Checksum
 from sqlite_provision.errors import VerifyError
 from sqlite_provision.host import preflight
@@ -37,6 +37,8 @@ from sqlite_provision.results import PlanView, Report, StepRecord, StepView
 from sqlite_provision.runner import Runner, quote_argv
 from sqlite_provision.source.resolve import Source, resolve_latest, resolve_source
 from sqlite_provision.steps.activation import (
+    DROPIN_NAME,
+    LD_SO_CONF_NAME,
     RecordActivation,
     ld_so_conf_step,
     load_templates,
@@ -59,6 +61,7 @@ from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.manifest import installed_reason, read_manifest
+from sqlite_provision.store.recovery import Places
 from sqlite_provision.versions import loose_version, parse_version
 
 LIBRARY = Path("lib") / "libsqlite3.so.0"
@@ -131,7 +134,7 @@ class Plan:
         """The result before any step ran: what the plan is about."""
         install = self.command == "install"
         return Report(
-            changed=False,
+            changed=any(record.changed for record in self.resolved),
             version=self.source.version,
             prefix=str(self.layout.prefix),
             library=str(self.layout.active_lib_dir / LIBRARY) if install else None,
@@ -235,8 +238,39 @@ def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
                   artifact_checksum, venvs, readers)  # fmt: skip
 
 
+def recovery_places(inputs: Inputs) -> Places:
+    """Where a killed run of the same request may have left something behind."""
+    options, layout = inputs.options, inputs.layout
+    files: List[Path] = []
+    if layout.profile_file is not None:
+        files += [layout.profile_file, csh_twin(layout.profile_file)]
+    if options.env_file is not None:
+        files.append(options.env_file)
+    units = config.systemd_dir()
+    files += [units / f"{unit_base_name(u)}.service.d" / DROPIN_NAME for u in options.systemd_units]
+    files.append(config.ld_so_conf_dir() / LD_SO_CONF_NAME)
+    files += [venv.hook for venv in inputs.venvs]
+    if layout.activation_record is not None:
+        files.append(layout.activation_record)
+    return Places(
+        prefix_parent=layout.prefix.parent,
+        activation_files=files,
+        cache_dir=config.cache_dir(),
+        build_dir=config.build_dir(config.lock_path()),
+        prefix_root=options.prefix is None,
+    )
+
+
+def recover_record(done: List[str], seconds: float) -> StepRecord:
+    """What recovery did, as the report's first step."""
+    return StepRecord("recover", "ok", round(seconds, 3), "; ".join(done), changed=True)
+
+
 def resolve(
-    inputs: Inputs, runner: Runner, fetch_page: Optional[Callable[[str], str]] = None
+    inputs: Inputs,
+    runner: Runner,
+    fetch_page: Optional[Callable[[str], str]] = None,
+    recovered: Tuple[StepRecord, ...] = (),
 ) -> Resolution:
     """Under the lock: `latest` from the download page (with `fetch_page`; without it, in a
     dry run, it stays unresolved and nothing touches the network), the prefix and what is
@@ -246,7 +280,7 @@ def resolve(
     install = inputs.command == "install"
     needs_compiler = inputs.artifact is None
     compiler_checked = False
-    records: List[StepRecord] = []
+    records: List[StepRecord] = list(recovered)
     if not source.resolved and fetch_page is not None:
         # Never read the network only to find that the host cannot build.
         preflight.check_build(facts, options.install_deps, options.dry_run, runner)

@@ -13,6 +13,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from support.faults import (
+    CRASHES,
     PATH_3442,
     TALLY,
     FaultHost,
@@ -25,12 +26,15 @@ from support.mirror import Mirror
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if TALLY.differing() and session.exitstatus == 0:
+    differ = TALLY.differing() or len(CRASHES.injected) != len(CRASHES.converged)
+    if differ and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     terminalreporter.write_line(TALLY.line())
+    if CRASHES.injected:
+        terminalreporter.write_line(CRASHES.line())
     differing = TALLY.differing()
     if differing:
         terminalreporter.write_line(

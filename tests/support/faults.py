@@ -95,6 +95,20 @@ class Tally:
 TALLY = Tally()
 
 
+@dataclass
+class Crashes:
+    """The crash matrix's tally: each kill, and each that the next run finished."""
+
+    injected: List[str] = field(default_factory=list)
+    converged: List[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return f"crashes: {len(self.injected)} injected, {len(self.converged)} converged"
+
+
+CRASHES = Crashes()
+
+
 # --- skipping, or failing under CI -----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from types import FrameType
 from typing import Optional, Sequence
 
 from sqlite_provision.errors import Interrupted, ProvisionError
+from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.results import Progress, Report, StepRecord
 from sqlite_provision.runner import Runner
 from sqlite_provision.steps.base import RunState, Step
@@ -45,7 +46,9 @@ def execute(
                 if reason:
                     record.status, record.detail = "skipped", reason
                 else:
+                    crash_point(f"before:{step.name}")
                     record.detail = step.run(state)
+                    crash_point(f"after:{step.name}")
                     record.status = "ok"
                     record.changed = step.changes_host
                     report.changed = report.changed or step.changes_host

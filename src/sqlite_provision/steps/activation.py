@@ -78,9 +78,9 @@ except Exception:
     pass
 """
 VENV_HOOK_LINE = (
-    "import sys; sys.meta_path.insert(0, type(\"_SqliteProvisionHook\", (object,), dict.fromkeys("
-    "(\"find_spec\", \"find_module\"), lambda self, name, path=None, target=None: (name == "
-    "\"_sqlite3\" and eval(compile(%r, \"sqlite-provision-hook\", \"exec\"), {\"sys\": sys})) "
+    'import sys; sys.meta_path.insert(0, type("_SqliteProvisionHook", (object,), dict.fromkeys('
+    '("find_spec", "find_module"), lambda self, name, path=None, target=None: (name == '
+    '"_sqlite3" and eval(compile(%r, "sqlite-provision-hook", "exec"), {"sys": sys})) '
     "or None))())"
 )
 

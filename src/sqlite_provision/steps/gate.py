@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from sqlite_provision.errors import VerifyError
+from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.host.elf import exported_functions
 from sqlite_provision.host.library import HostLibrary
 from sqlite_provision.host.pythons import (
@@ -183,16 +184,18 @@ class Verify(Step):
         return [list(reach.argv) for reach in self.reaches]
 
     def run(self, state: RunState) -> str:
-        results = [
-            verify_python(
-                state.runner,
-                reach,
-                prefix=self.prefix,
-                min_version=self.min_version,
-                expected_version=self.expected_version,
+        results = []
+        for reach in self.reaches:
+            results.append(
+                verify_python(
+                    state.runner,
+                    reach,
+                    prefix=self.prefix,
+                    min_version=self.min_version,
+                    expected_version=self.expected_version,
+                )
             )
-            for reach in self.reaches
-        ]
+            crash_point("during:verify")
         state.verified = results
         if not all(r.ok for r in results):
             raise verification_failed(

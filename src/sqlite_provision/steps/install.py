@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from sqlite_provision.config import PREVIOUS_LINK_NAME
+from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.files import fsync_dir, read_link, set_link
 from sqlite_provision.steps.base import RunState, Step
 
@@ -39,6 +40,7 @@ class Install(Step):
             backup = backup_path(prefix)
             shutil.rmtree(str(backup), ignore_errors=True)
             os.rename(str(prefix), str(backup))
+            crash_point("during:install")
         os.rename(str(state.staged), str(prefix))
         fsync_dir(prefix.parent)
 

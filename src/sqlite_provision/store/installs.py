@@ -17,6 +17,7 @@ from sqlite_provision.config import (
 )
 from sqlite_provision.digests import file_digest
 from sqlite_provision.errors import HostError, UsageError
+from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.files import read_link, set_link
 from sqlite_provision.results import UninstallResult
 from sqlite_provision.runner import Runner
@@ -162,6 +163,8 @@ def unbind(record: Path, hooks: Sequence[Path], result: UninstallResult) -> None
 
 
 def remove_manifest_files(prefix: Path, manifest: Manifest, result: UninstallResult) -> None:
+    """The manifest's files, then the directories left empty, and the manifest last: a run
+    killed midway leaves the manifest, so the next one finishes the job."""
     for rel, digest in sorted(manifest.files.items()):
         path = prefix / rel
         if not os.path.lexists(str(path)):
@@ -170,15 +173,22 @@ def remove_manifest_files(prefix: Path, manifest: Manifest, result: UninstallRes
             result.changed_since_install.append(str(path))
         path.unlink()
         result.removed_files += 1
-    (prefix / MANIFEST_NAME).unlink()
-    # Remove directories that are now empty, deepest first; what is left is not ours.
+        crash_point("during:uninstall")
+    # Directories now empty, deepest first; what is left is not ours.
     for dirpath, dirnames, filenames in sorted(os.walk(str(prefix)), key=lambda t: -len(t[0])):
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            result.kept_foreign.append(os.path.join(dirpath, name))
-        try:
-            os.rmdir(dirpath)
-        except OSError:
-            pass
+            if not (dirpath == str(prefix) and name == MANIFEST_NAME):
+                result.kept_foreign.append(os.path.join(dirpath, name))
+        if dirpath != str(prefix):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+    (prefix / MANIFEST_NAME).unlink()
+    try:
+        prefix.rmdir()
+    except OSError:
+        pass
 
 
 def remove_activation(

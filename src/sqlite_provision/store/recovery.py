@@ -1,0 +1,100 @@
+"""What a run killed with no chance to undo (SIGKILL, the OOM killer, a power cut, a reboot during
+cloud-init) left behind, put right by the next run before it does anything else. It runs under
+the run lock: the run that left these is dead, or it would hold the lock.
+
+Only names this tool makes are touched: its staging directories, the old build it moves aside
+while replacing one, its temporary links and files, partial downloads, and its own build
+directory. An old build moved aside comes back where its prefix is missing (the kill fell
+between the two renames), and is removed where the new one is in place.
+"""
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence
+
+from sqlite_provision.config import CURRENT_LINK_NAME, MANIFEST_NAME, PREVIOUS_LINK_NAME
+from sqlite_provision.files import read_link
+
+STAGING_PREFIX = ".sqlite-provision-stage-"
+_BACKUP = re.compile(r"^\.(.+)\.previous$")
+_LINK_TMP = re.compile(r"^\.(current|previous)\.\d+\.tmp$")
+
+
+@dataclass(frozen=True)
+class Places:
+    prefix_parent: Path  # where versions, staging trees and backups live
+    activation_files: Sequence[Path]  # the files written atomically (their temporary siblings)
+    cache_dir: Path
+    build_dir: Path
+    prefix_root: bool = True  # the parent is a prefix root (ours), not the parent of a --prefix
+
+
+def recover(places: Places) -> List[str]:
+    """Put right what a killed run left; say what was done (nothing: an empty list)."""
+    done: List[str] = []
+    parent = places.prefix_parent
+    if parent.is_dir():
+        for entry in sorted(parent.iterdir()):
+            done += _recover_entry(parent, entry, places.prefix_root)
+    if places.prefix_root and parent.is_dir():
+        previous = parent / PREVIOUS_LINK_NAME
+        target = read_link(previous)
+        if target is not None and not (parent / target).is_dir():
+            previous.unlink()
+            done.append(f"removed {previous}, which named {target}, gone")
+    for path in places.activation_files:
+        done += _remove_matching(
+            path.parent, re.compile(r"^\." + re.escape(path.name) + r"\..+\.tmp$")
+        )
+    done += _remove_matching(places.cache_dir, re.compile(r"^\..+\.part$"))
+    build = places.build_dir
+    if build.is_dir() and not build.is_symlink() and build.stat().st_uid == os.geteuid():
+        shutil.rmtree(str(build), ignore_errors=True)
+        done.append(f"removed the build directory {build}")
+    return done
+
+
+def _recover_entry(parent: Path, entry: Path, prefix_root: bool) -> List[str]:
+    name = entry.name
+    if name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(str(entry), ignore_errors=True)
+        return [f"removed the staging directory {entry}"]
+    backup = _BACKUP.match(name)
+    if backup and entry.is_dir() and not entry.is_symlink():
+        prefix = parent / backup.group(1)
+        if os.path.lexists(str(prefix)):
+            shutil.rmtree(str(entry), ignore_errors=True)
+            return [f"removed {entry}, the old build a killed run had replaced"]
+        os.rename(str(entry), str(prefix))
+        return [f"put back {prefix}, which a killed run had moved aside"]
+    if _LINK_TMP.match(name) and entry.is_symlink():
+        entry.unlink()
+        return [f"removed the temporary link {entry}"]
+    if name.startswith(".sqlite-provision-") and name.endswith(".tmp") and entry.is_file():
+        entry.unlink()
+        return [f"removed the temporary file {entry}"]
+    if (
+        prefix_root
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and name not in (CURRENT_LINK_NAME, PREVIOUS_LINK_NAME)
+        and not name.startswith(".")
+        and not (entry / MANIFEST_NAME).exists()
+        and not any(entry.iterdir())
+    ):
+        entry.rmdir()  # what an uninstall killed after its manifest left
+        return [f"removed the empty directory {entry}"]
+    return []
+
+
+def _remove_matching(directory: Path, pattern: "re.Pattern[str]") -> List[str]:
+    done = []
+    if directory.is_dir():
+        for entry in sorted(directory.iterdir()):
+            if pattern.match(entry.name) and (entry.is_file() or entry.is_symlink()):
+                entry.unlink()
+                done.append(f"removed {entry}, left by a killed run")
+    return done
