@@ -67,6 +67,7 @@ class Report:
     artifact: Optional[str] = None  # `build --artifact`: the file written
     stale_processes: List[StaleProcess] = field(default_factory=list)
     profile_readers: List[str] = field(default_factory=list)  # what reads the snippet
+    warnings: List[str] = field(default_factory=list)  # each said once, as it happened
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
@@ -82,6 +83,7 @@ class Report:
         data["error"] = self.error
         data["exit_code"] = self.exit_code
         data["stale_processes"] = [asdict(p) for p in self.stale_processes]
+        data["warnings"] = list(self.warnings)
         if self.artifact is not None:
             data["artifact"] = self.artifact
             data["sha256_file"] = self.artifact + ".sha256"

@@ -230,6 +230,9 @@ def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror:
 # --- help and versions -----------------------------------------------------------------------
 
 
+COMMANDS = {"install", "build", "verify", "rollback", "uninstall", "status", "versions"}
+
+
 @pytest.mark.parametrize("command", [[], ["install"], ["verify"], ["status"], ["versions"]])
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> None:
@@ -237,10 +240,23 @@ def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> N
 
     assert proc.returncode == 0, describe(proc)
     assert "Usage:" in proc.stdout
-    assert "Examples" in proc.stdout
-    example_lines = [line for line in proc.stdout.splitlines() if "sqlite-provision " in line]
-    name = command[0] if command else ""
-    assert any(f"sqlite-provision {name}".rstrip() in line for line in example_lines)
+    # The examples are the lines of the "Examples:" block, not any line naming the program (the
+    # Usage line does, for every command).
+    lines = proc.stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip() == "Examples:"]
+    assert len(starts) == 1, describe(proc)
+    examples = []
+    for line in lines[starts[0] + 1 :]:
+        if not line.strip():
+            break
+        examples.append(line.split())
+    assert examples, describe(proc)
+    assert all(words[0] == "sqlite-provision" for words in examples), describe(proc)
+    if command:
+        assert any(words[1] == command[0] for words in examples), describe(proc)
+    else:  # the top-level help shows several commands, each one that exists
+        subcommands = {words[1] for words in examples}
+        assert len(subcommands) >= 3 and subcommands <= COMMANDS, describe(proc)
 
 
 def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:

@@ -55,7 +55,7 @@ def test_verification_fails_and_restores_the_previous_snippet(seed: Seed, tmp_pa
             "--version", "3.44.2", "--mirror", seed.mirror.url, "--systemd-unit", "myapp",
             python=str(wrapper),
         )  # fmt: skip
-    expect(run, 6, "verification failed", "expected 3.44.2", "Python still shows the old version")
+    expect(run, 6, "verification failed", "expected 3.44.2", "Who sees the new library")
     assert run.step("profile")["status"] == "ok"  # it was replaced, then restored
     assert run.step("verify")["status"] == "failed"
     assert host.profile.read_bytes() == previous

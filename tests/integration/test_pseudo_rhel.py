@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 
 import pytest
 
+from support import rhel_root
 from support.mirror import Mirror
 from support.rhel_root import (
     INNER_PYTHON,
@@ -62,17 +63,9 @@ RootFactory = Callable[..., ContextManager[PseudoRhelRoot]]
 
 
 def host_state() -> Dict[str, Optional[str]]:
-    """path -> a fingerprint (content hash and link text, or a directory listing), None if
-    absent."""
-    state: Dict[str, Optional[str]] = {}
-    for path in HOST_WATCHED:
-        if os.path.isdir(path) and not os.path.islink(path):
-            state[path] = "dir:" + ",".join(sorted(os.listdir(path)))
-        elif os.path.lexists(path):
-            state[path] = sha256_of(path) if os.path.exists(path) else "dangling"
-        else:
-            state[path] = None
-    return state
+    """path -> a fingerprint (rhel_root.fingerprint: content hashes, modes and link texts, of a
+    directory's whole tree too), None if absent."""
+    return rhel_root.host_state(HOST_WATCHED)
 
 
 @pytest.fixture(scope="session")
@@ -243,6 +236,43 @@ def test_gcc_missing_from_the_repo_exits_5_with_dnfs_message_and_leaves_nothing(
             assert not root.exists(path), path
         assert root.run(["rpm", "-q", "make"]).returncode == 1  # dnf installed nothing
         assert found_tools(root) == []
+
+
+def test_host_state_sees_a_changed_byte_mode_or_link_inside_a_directory(tmp_path: Path) -> None:
+    """The host check compares what is inside the watched directories (the rpm database, the
+    repository files), not only their names: a byte, a mode or a link target changed deep
+    inside shows; the same tree copied elsewhere (modes kept) compares equal."""
+    original = tmp_path / "original"
+    (original / "var" / "lib" / "rpm").mkdir(parents=True)
+    (original / "etc" / "yum.repos.d").mkdir(parents=True)
+    (original / "var" / "lib" / "rpm" / "rpmdb.sqlite").write_bytes(b"SQLite format 3\0" * 64)
+    (original / "etc" / "yum.repos.d" / "local.repo").write_text("[local]\nenabled=1\n")
+    (original / "etc" / "yum.repos.d" / "local.repo").chmod(0o644)
+    (original / "etc" / "yum.repos.d" / "alias.repo").symlink_to("local.repo")
+    copy = tmp_path / "copy"
+    shutil.copytree(str(original), str(copy), symlinks=True)
+    watched = ["var/lib/rpm", "etc/yum.repos.d"]
+
+    def state(root: Path) -> List[Optional[str]]:
+        return list(rhel_root.host_state([str(root / w) for w in watched]).values())
+
+    assert state(copy) == state(original)
+    database = copy / "var" / "lib" / "rpm" / "rpmdb.sqlite"
+    data = bytearray(database.read_bytes())
+    data[100] ^= 0x01  # one byte, same size, same names
+    database.write_bytes(bytes(data))
+    assert state(copy)[0] != state(original)[0]
+    assert state(copy)[1] == state(original)[1]
+    data[100] ^= 0x01
+    database.write_bytes(bytes(data))
+    assert state(copy) == state(original)
+    (copy / "etc" / "yum.repos.d" / "local.repo").chmod(0o600)
+    assert state(copy)[1] != state(original)[1]
+    (copy / "etc" / "yum.repos.d" / "local.repo").chmod(0o644)
+    (copy / "etc" / "yum.repos.d" / "alias.repo").unlink()
+    (copy / "etc" / "yum.repos.d" / "alias.repo").symlink_to("elsewhere.repo")
+    assert state(copy)[1] != state(original)[1]
+    assert rhel_root.host_state([str(tmp_path / "absent")]) == {str(tmp_path / "absent"): None}
 
 
 def test_host_fingerprint_sees_changes(tmp_path: Path) -> None:

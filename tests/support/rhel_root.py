@@ -38,6 +38,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 from types import TracebackType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Type
 
@@ -208,6 +209,45 @@ def sha256_of(path: str) -> str:
     link = os.readlink(path) if os.path.islink(path) else ""
     with open(path, "rb") as handle:
         return link + ":" + hashlib.sha256(handle.read()).hexdigest()
+
+
+def fingerprint(path: str) -> Optional[str]:
+    """What the host check compares for `path`: None if absent; for a file or a link, its
+    sha256_of ("dangling" for a link to nothing); for a directory, one line per entry below it,
+    recursively (never following links): its relative name, mode, owner, and content hash or
+    link text. A changed byte, mode or owner anywhere in /var/lib/rpm or /etc/yum.repos.d shows,
+    not only an added or removed name."""
+    if not os.path.lexists(path):
+        return None
+    if os.path.islink(path) or not os.path.isdir(path):
+        return sha256_of(path) if os.path.exists(path) else "dangling"
+    lines = [_entry_line(path, ".")]
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            lines.append(_entry_line(os.path.join(dirpath, name), path))
+    return "\n".join(lines)
+
+
+def _entry_line(path: str, top: str) -> str:
+    info = os.lstat(path)
+    name = os.path.relpath(path, top) if top != "." else "."
+    if S_ISLNK(info.st_mode):
+        what = "link " + os.readlink(path)
+    elif S_ISDIR(info.st_mode):
+        what = "dir"
+    elif S_ISREG(info.st_mode):
+        with open(path, "rb") as handle:
+            what = "file " + hashlib.sha256(handle.read()).hexdigest()
+    else:
+        what = "special"
+    mode = S_IMODE(info.st_mode)
+    return f"{name} {mode:04o} {info.st_uid}:{info.st_gid} {what}"
+
+
+def host_state(paths: Iterable[str]) -> Dict[str, Optional[str]]:
+    """path -> its fingerprint, for each path the tier must leave as it was on the host."""
+    return {path: fingerprint(path) for path in paths}
 
 
 def _check(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

@@ -89,6 +89,7 @@ def execute(
             exc.partial = report
         raise
     finally:
+        report.warnings = list(state.warnings)
         signal.signal(signal.SIGTERM, previous_handler)
 
 

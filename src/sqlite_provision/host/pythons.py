@@ -244,8 +244,15 @@ def system_probe(runner: Runner, python: str) -> ProbeResult:
 
 
 def failures(results: Sequence[ProbeResult]) -> str:
-    """Each python that failed, and why: "python: problem; ..."."""
-    return "; ".join(f"{r.python}: {r.problem}" for r in results if not r.ok)
+    """Each python that failed, how it was reached, and why: "python (reach): problem; ..."."""
+    said: List[str] = []
+    for r in results:
+        if r.ok:
+            continue
+        line = f"{r.python} ({r.reached}): {r.problem}" if r.reached else f"{r.python}: {r.problem}"
+        if line not in said:
+            said.append(line)
+    return "; ".join(said)
 
 
 def verification_failed(results: Sequence[ProbeResult], hint: str) -> VerifyError:

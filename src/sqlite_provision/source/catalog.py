@@ -155,14 +155,27 @@ def resolve_version(text: str, allow_withdrawn: bool) -> Release:
         )
     if release.withdrawn and not allow_withdrawn:
         replacement = default_release()
-        reason = f" ({release.note})" if release.note else ""
+        reason = withdrawal_reason(release.note)
         raise UsageError(
-            f"SQLite {release.version} was withdrawn upstream{reason}; "
-            f"use {replacement.version} instead",
+            f"SQLite {release.version} was withdrawn upstream"
+            + (f" ({reason})" if reason else "")
+            + f"; use {replacement.version} instead",
             hint=f"ask for {replacement.version} (the newest release), "
             f"or pass --allow-withdrawn to build {release.version} anyway",
         )
     return release
+
+
+_WITHDRAWN_WORDS = re.compile(r"\s*\bwithdrawn\b(\s+upstream\b)?", re.IGNORECASE)
+
+
+def withdrawal_reason(note: str) -> str:
+    """A withdrawn release's catalog note as the reason, without saying "withdrawn" again (the
+    message says it once): 'WITHDRAWN upstream ("Due to ... withdrawn")' -> '"Due to ..."'."""
+    reason = _WITHDRAWN_WORDS.sub("", note).strip(" ;,")
+    if reason.startswith("(") and reason.endswith(")") and "(" not in reason[1:-1]:
+        reason = reason[1:-1].strip()
+    return reason
 
 
 def preferred_checksum(release: Release) -> Optional[Tuple[str, str]]:

@@ -1,0 +1,312 @@
+"""Layer 5: the real CLI on the real tarballs. Local tarballs whose checksum does not match are
+refused before anything is unpacked or written; the withdrawn release and the system library's
+ENABLE_UPDATE_DELETE_LIMIT are each said once; and, on one host with two real versions
+installed side by side (the module's builds), a failed rollback, a failed `install --force` and
+`uninstall --all`.
+
+The host is a temporary root: the prefix root, /etc/profile.d, the systemd directory, an env
+file, TMPDIR (where the build directory goes), the cache and the log. Other packages' files
+sit beside ours, and must survive everything. The tests on the installed host run in file order:
+the failed rollback and the failed re-install leave it exactly as it was (they assert it), and
+`uninstall --all` comes last.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Set
+
+import pytest
+
+from sqlite_provision.source.catalog import default_release
+from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.mirror import Mirror
+from support.snapshot import diff, snapshot
+
+pytestmark = pytest.mark.integration
+
+TARBALL_3442 = "sqlite-autoconf-3440200.tar.gz"
+FOREIGN = {  # other packages' files, relative to the host's root
+    "etc/profile.d/other-package.sh": "export OTHER_PACKAGE=1\n",
+    "etc/systemd/system/other.service": "[Service]\nExecStart=/bin/true\n",
+    "etc/sysconfig/other": "OTHER=1\n",
+}
+
+
+class Host:
+    """A temporary root laid out like a host."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.prefix_root = root / "opt" / "sqlite"
+        self.profile = root / "etc" / "profile.d" / "sqlite-provision.sh"
+        self.csh = root / "etc" / "profile.d" / "sqlite-provision.csh"
+        self.systemd = root / "etc" / "systemd" / "system"
+        self.drop_in = self.systemd / "myapp.service.d" / "sqlite-provision.conf"
+        self.env_file = root / "etc" / "sysconfig" / "sqlite-provision"
+        self.record = self.prefix_root / ".sqlite-provision-activation.json"
+        self.tmp = root / "tmp"
+        self.state = root / "state"
+        self.tmp.mkdir(parents=True)
+        for name, text in FOREIGN.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(text)
+        self.env = tool_env(self.state)
+        self.env.update(
+            TMPDIR=str(self.tmp),
+            SQLITE_PROVISION_SYSTEMD_DIR=str(self.systemd),
+            SQLITE_PROVISION_LD_SO_CONF_DIR=str(root / "etc" / "ld.so.conf.d"),
+        )
+
+    @property
+    def cache(self) -> Path:
+        return self.state / "cache"
+
+    def places(self) -> List[str]:
+        return ["--prefix-root", str(self.prefix_root), "--profile-file", str(self.profile)]
+
+    def install(self, *extra: str, python: str = PYTHON) -> Run:
+        return run_cli(["install", *self.places(), "--python", python, "--json", *extra],
+                       self.env)  # fmt: skip
+
+    def watched(self) -> List[Path]:
+        return [self.root / "opt", self.root / "etc"]
+
+    def build_dirs(self) -> List[str]:
+        return sorted(p.name for p in self.tmp.glob("sqlite-provision-build-*"))
+
+    def tree(self) -> Set[str]:
+        """Every path under the root but the tool's own state (cache, log, lock) and TMPDIR."""
+        found = set()
+        for dirpath, dirnames, filenames in os.walk(str(self.root)):
+            for name in dirnames + filenames:
+                rel = os.path.relpath(os.path.join(dirpath, name), str(self.root))
+                if rel.split(os.sep)[0] not in ("state", "tmp"):
+                    found.add(rel)
+        return found
+
+
+def ok(run: Run) -> Dict[str, Any]:
+    assert run.proc.returncode == 0, run.describe()
+    return run.data
+
+
+# --- local tarballs whose checksum does not match (item: --tarball FILE) ---------------------
+
+
+def assert_refused_before_extracting(host: Host, run: Run, tarball: Path) -> None:
+    """Exit 4 naming the checksum, the fetch step failed and nothing after it ran: no build
+    directory in TMPDIR, no prefix root, no profile, nothing in the cache."""
+    assert run.proc.returncode == 4, run.describe()
+    assert "checksum" in run.proc.stderr.lower()
+    assert tarball.name in run.proc.stderr
+    data = run.data
+    assert data["ok"] is False and data["exit_code"] == 4
+    assert "checksum" in data["error"].lower()
+    assert run.step("fetch")["status"] == "failed"
+    assert run.step("extract")["status"] == "not-run"
+    assert {s["status"] for s in data["steps"][1:]} <= {"not-run", "skipped"}
+    assert host.build_dirs() == []
+    assert list(host.tmp.iterdir()) == []
+    assert not host.prefix_root.exists()
+    assert not host.profile.exists() and not host.csh.exists()
+    assert not host.cache.exists() or list(host.cache.rglob("*")) == []
+    assert host.tree() == {os.path.dirname(n) for n in FOREIGN} | set(FOREIGN) | {
+        "etc", "etc/systemd"
+    }  # fmt: skip
+
+
+def test_a_tarball_named_like_a_release_holding_another_is_refused(
+    shared_tarballs: Dict[str, Any], tmp_path: Path
+) -> None:
+    """sqlite-autoconf-3440200.tar.gz is checked against the catalog's 3.44.2 hash, whatever
+    the file holds: here the real 3.52.0 tarball under 3.44.2's name."""
+    host = Host(tmp_path / "host")
+    tarball = tmp_path / "downloads" / TARBALL_3442
+    tarball.parent.mkdir()
+    shutil.copyfile(str(shared_tarballs["3.52.0"]["path"]), str(tarball))
+
+    run = host.install("--tarball", str(tarball))
+
+    assert_refused_before_extracting(host, run, tarball)
+    assert "checksum mismatch" in run.proc.stderr
+    really = shared_tarballs["3.52.0"]  # the digest found is the one of what the file holds
+    assert really["sha256"] in run.proc.stderr or really["sha3_256"] in run.proc.stderr
+
+
+def test_the_real_tarball_with_a_wrong_sha256_is_refused(
+    shared_tarballs: Dict[str, Any], tmp_path: Path
+) -> None:
+    """--sha256 overrides the catalog: a wrong one refuses even the genuine 3.44.2 tarball."""
+    host = Host(tmp_path / "host")
+    tarball = Path(shared_tarballs["3.44.2"]["path"])
+    wrong = shared_tarballs["3.52.0"]["sha256"]
+
+    run = host.install("--tarball", str(tarball), "--sha256", wrong)
+
+    assert_refused_before_extracting(host, run, tarball)
+    assert f"expected SHA-256 {wrong}" in run.proc.stderr
+    assert shared_tarballs["3.44.2"]["sha256"] in run.proc.stderr
+
+
+# --- one message, said once -----------------------------------------------------------------
+
+
+def test_the_withdrawn_release_is_called_withdrawn_once(
+    sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    """The refusal says "withdrawn" once, still names --allow-withdrawn and the release to use
+    instead, and the catalog's reason, without its own repetitions of the word."""
+    host = Host(tmp_path / "host")
+    before = sqlite_mirror.count()
+
+    run = host.install("--mirror", sqlite_mirror.url, "--version", "3.52.0")
+    text = run_cli(["install", *host.places(), "--python", PYTHON, "--version", "3.52.0"],
+                   host.env)  # fmt: skip
+
+    for refused in (run, text):
+        assert refused.proc.returncode == 2, refused.describe()
+    err = text.proc.stderr
+    assert len(re.findall(r"(?<![-\w])withdrawn", err, re.IGNORECASE)) == 1, err
+    assert err.count("--allow-withdrawn") == 1, err
+    assert default_release().version in err
+    assert "backwards-compatibility" in err  # the reason from the catalog's note
+    data = run.data
+    said = data["error"] + " " + data["hint"]
+    assert len(re.findall(r"(?<![-\w])withdrawn", said, re.IGNORECASE)) == 1, said
+    assert "--allow-withdrawn" in data["hint"]
+    assert sqlite_mirror.count() == before
+    assert not host.prefix_root.exists()
+
+
+# --- the installed host: 3.44.2, then 3.52.0 --------------------------------------------------
+
+
+class Installed(Host):
+    first: Run  # 3.44.2
+    second: Run  # 3.52.0, now `current`
+    planted: Path  # a file someone put inside 3.52.0's prefix
+
+
+@pytest.fixture(scope="module")
+def host(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The module's two real builds: 3.44.2, then 3.52.0 (`current`; `previous` is 3.44.2),
+    each with a systemd drop-in and an env file beside the snippet."""
+    installed = Installed(tmp_path_factory.mktemp("lifecycle"))
+    extra = ["--mirror", sqlite_mirror.url, "--systemd-unit", "myapp",
+             "--env-file", str(installed.env_file)]  # fmt: skip
+    installed.first = installed.install(*extra, "--version", "3.44.2")
+    ok(installed.first)
+    installed.second = installed.install(*extra, "--version", "3.52.0", "--allow-withdrawn")
+    ok(installed.second)
+    installed.planted = installed.prefix_root / "3.52.0" / "lib" / "planted-by-someone.txt"
+    installed.planted.write_text("not ours\n")
+    assert os.readlink(str(installed.prefix_root / "current")) == "3.52.0"
+    assert os.readlink(str(installed.prefix_root / "previous")) == "3.44.2"
+    return installed
+
+
+def test_the_update_delete_limit_warning_is_said_once(host: Installed) -> None:
+    """This machine's libsqlite3 has ENABLE_UPDATE_DELETE_LIMIT, which no sqlite-autoconf build
+    can have: one warning on stderr per install, and not again in the abi step's detail (which
+    stderr shows too)."""
+    for run in (host.first, host.second):
+        err = run.proc.stderr
+        if "ENABLE_UPDATE_DELETE_LIMIT" not in err:
+            pytest.fail("the system library lacks ENABLE_UPDATE_DELETE_LIMIT here:\n" + err)
+        assert err.count("ENABLE_UPDATE_DELETE_LIMIT") == 1, err
+        warning = [line for line in err.splitlines() if "ENABLE_UPDATE_DELETE_LIMIT" in line]
+        assert warning[0].startswith("warning: "), warning
+        assert "DELETE ... LIMIT" in warning[0]
+        assert "ENABLE_UPDATE_DELETE_LIMIT" not in run.step("abi")["detail"]
+        assert run.step("abi")["status"] == "ok"
+        # ... and a machine reading --json finds it once, in "warnings".
+        said = [w for w in run.data["warnings"] if "ENABLE_UPDATE_DELETE_LIMIT" in w]
+        assert len(said) == 1, run.data["warnings"]
+
+
+def test_a_rollback_that_fails_verification_switches_current_back(host: Installed) -> None:
+    before = snapshot(host.watched())
+
+    run = run_cli(["rollback", *host.places(), "--python", PYTHON, "--min-version", "3.50.0",
+                   "--json"], host.env)  # fmt: skip
+
+    assert run.proc.returncode == 6, run.describe()
+    assert "rollback to 3.44.2 failed verification" in run.proc.stderr
+    assert "older than the required 3.50.0" in run.proc.stderr
+    assert "`current` was left at 3.52.0" in run.proc.stderr
+    assert os.readlink(str(host.prefix_root / "current")) == "3.52.0"
+    assert os.readlink(str(host.prefix_root / "previous")) == "3.44.2"
+    assert diff(before, snapshot(host.watched())) == {}
+
+
+def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> None:
+    """`install --force` of 3.44.2 rebuilds it and renames the new tree into the prefix (the old
+    one waits as .3.44.2.previous); the verification then fails: the old build comes back byte
+    for byte, and neither the backup nor the staging directory is left."""
+    # A python that passes the interpreter check and the system probe, and whose sqlite3
+    # import fails once the new library is on its LD_LIBRARY_PATH.
+    python = host.state / "bin" / "python-failing-under-the-new-library"
+    python.parent.mkdir(exist_ok=True)
+    python.write_text(
+        "#!/bin/sh\n"
+        f'case ":$LD_LIBRARY_PATH:" in *"{host.prefix_root}/"*)\n'
+        '  echo "ImportError: libsqlite3.so.0: undefined symbol: injected_by_the_test" >&2\n'
+        "  exit 1;;\n"
+        "esac\n"
+        f'exec "{PYTHON}" "$@"\n'
+    )
+    python.chmod(0o755)
+    prefix = host.prefix_root / "3.44.2"
+    before = snapshot(host.watched())
+
+    run = host.install("--version", "3.44.2", "--force", "--systemd-unit", "myapp",
+                       "--env-file", str(host.env_file), python=str(python))  # fmt: skip
+
+    assert run.proc.returncode == 6, run.describe()
+    assert "injected_by_the_test" in run.proc.stderr
+    assert run.step("make")["status"] == "ok"  # a real rebuild, not the installed tree
+    assert run.step("install")["detail"] == f"replaced the previous build in {prefix}"
+    assert run.step("link")["status"] == "ok"  # `current` was switched to 3.44.2, then back
+    assert run.step("verify")["status"] == "failed"
+    assert diff(before, snapshot(host.watched())) == {}
+    assert not os.path.lexists(str(host.prefix_root / ".3.44.2.previous"))
+    assert not os.path.lexists(str(host.prefix_root / ".sqlite-provision-stage-3.44.2"))
+    assert sorted(p.name for p in host.prefix_root.iterdir() if p.name.startswith(".")) == [
+        host.record.name
+    ]
+    assert host.build_dirs() == []
+
+
+def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: Installed) -> None:
+    """Last: every version, `current` and `previous`, the snippet and its csh twin, the drop-in,
+    the env file and the activation record go; other packages' files and a file planted in a
+    prefix stay."""
+    ours = [host.profile, host.csh, host.drop_in, host.env_file, host.record]
+    for path in ours:
+        assert path.is_file(), path
+
+    run = run_cli(["uninstall", "--all", *host.places(), "--json"], host.env)
+
+    result = ok(run)
+    assert sorted(result["removed_versions"]) == ["3.44.2", "3.52.0"]
+    assert result["kept_foreign"] == [str(host.planted)]
+    assert set(result["removed_activation"]) >= {
+        str(p) for p in [host.profile, host.csh, host.drop_in, host.env_file]
+    }
+    for path in ours:
+        assert not os.path.lexists(str(path)), path
+    for link in ("current", "previous"):
+        assert not os.path.lexists(str(host.prefix_root / link)), link
+    assert not host.drop_in.parent.exists()
+    for name, text in FOREIGN.items():
+        assert (host.root / name).read_text() == text
+    assert host.planted.read_text() == "not ours\n"
+    planted = os.path.relpath(str(host.planted), str(host.root))
+    assert host.tree() == set(FOREIGN) | {
+        "etc", "etc/profile.d", "etc/systemd", "etc/systemd/system", "etc/sysconfig",
+        "opt", "opt/sqlite", "opt/sqlite/3.52.0", "opt/sqlite/3.52.0/lib", planted,
+    }  # fmt: skip

@@ -1,0 +1,172 @@
+"""Layer 2: the ABI gate (steps/gate.py AbiGate) run directly, against a small shared library
+compiled here with gcc: it exports the sqlite3_* functions each case chooses and answers
+sqlite3_libversion and sqlite3_compileoption_get(N) with chosen options, so that the gate reads
+its symbols (the ELF dynamic table) and its compile options (ctypes in a subprocess, through
+host.pythons.read_library) exactly as it reads a real build. The system library it compares
+with is a made-up HostLibrary.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Sequence, Tuple
+
+import pytest
+
+from sqlite_provision.errors import EXIT_VERIFY, VerifyError
+from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.output import StderrProgress
+from sqlite_provision.runner import Runner
+from sqlite_provision.steps.base import RunState
+from sqlite_provision.steps.gate import AbiGate
+
+# What both libraries export in every case; the cases add or drop one function on top.
+COMMON = ("sqlite3_open", "sqlite3_close", "sqlite3_exec", "sqlite3_libversion",
+          "sqlite3_compileoption_get")  # fmt: skip
+METADATA = "sqlite3_column_table_name"  # provided by ENABLE_COLUMN_METADATA
+HOST_PATH = "/usr/lib64/libsqlite3.so.0"  # only named in messages; the gate never opens it
+
+
+def need_gcc() -> str:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("gcc is not installed (CI=true: the ABI gate tests must not skip)")
+        pytest.skip("gcc is not installed")
+    return gcc
+
+
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def fake_library(
+    directory: Path, functions: Sequence[str], options: Sequence[str], version: str = "3.99.0"
+) -> Path:
+    """libsqlite3.so.0 exporting `functions` (with sqlite3_libversion and
+    sqlite3_compileoption_get implemented) and reporting `options` as its compile options."""
+    lines = [
+        "#include <stddef.h>",
+        "static const char *const options[] = {"
+        + "".join(c_string(o) + ", " for o in options)
+        + "NULL};",
+        f"const char *sqlite3_libversion(void) {{ return {c_string(version)}; }}",
+        "const char *sqlite3_compileoption_get(int n) {",
+        "  int count = (int)(sizeof options / sizeof options[0]) - 1;",
+        "  return (n >= 0 && n < count) ? options[n] : NULL;",
+        "}",
+    ]
+    for name in functions:
+        if name not in ("sqlite3_libversion", "sqlite3_compileoption_get"):
+            lines.append(f"int {name}(void) {{ return 0; }}")
+    directory.mkdir(parents=True, exist_ok=True)
+    source = directory / "fake.c"
+    source.write_text("\n".join(lines) + "\n")
+    library = directory / "libsqlite3.so.0"
+    subprocess.run(
+        [need_gcc(), "-shared", "-fPIC", "-o", str(library), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return library
+
+
+def host_library(functions: Sequence[str], options: Sequence[str]) -> HostLibrary:
+    return HostLibrary(HOST_PATH, "3.40.1", tuple(options), frozenset(functions))
+
+
+def state_with_stderr() -> Tuple[RunState, io.StringIO]:
+    stream = io.StringIO()
+    return RunState(Runner(), StderrProgress(stream)), stream
+
+
+# --- the compiled library is what the gate reads -------------------------------------------------
+
+
+def test_the_fake_library_reports_what_it_was_built_with(tmp_path: Path) -> None:
+    """The premise of the cases below: the gate's own readers see the chosen symbols and options."""
+    from sqlite_provision.host.elf import exported_functions
+    from sqlite_provision.host.pythons import read_library
+
+    library = fake_library(tmp_path, [*COMMON, METADATA], ["ENABLE_FTS5", "THREADSAFE=1"])
+    assert {*COMMON, METADATA} <= exported_functions(library)
+    assert read_library(Runner(), library) == ("3.99.0", ["ENABLE_FTS5", "THREADSAFE=1"])
+
+
+# --- the gate ---------------------------------------------------------------------------------
+
+
+def test_everything_present_passes_without_a_warning(tmp_path: Path) -> None:
+    library = fake_library(tmp_path, [*COMMON, METADATA], ["ENABLE_FTS5", "THREADSAFE=1"])
+    host = host_library([*COMMON, METADATA], ["ENABLE_FTS5", "THREADSAFE=1"])
+    state, stream = state_with_stderr()
+
+    detail = AbiGate(host, False, library).run(state)
+
+    assert detail.startswith(f"exports all {len(COMMON) + 1} public functions of {HOST_PATH}")
+    assert state.warnings == [] and stream.getvalue() == ""
+
+
+def test_a_lost_compile_option_is_refused(tmp_path: Path) -> None:
+    """The host library has ENABLE_FTS5, the new one does not, every symbol is there: exit 6."""
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS4", "THREADSAFE=1"])
+    host = host_library(COMMON, ["ENABLE_FTS4", "ENABLE_FTS5", "THREADSAFE=1"])
+
+    with pytest.raises(VerifyError) as caught:
+        AbiGate(host, False, library).run(RunState(Runner()))
+
+    error = caught.value
+    assert error.exit_code == EXIT_VERIFY == 6
+    assert "compile options ENABLE_FTS5" in error.message
+    assert "ENABLE_FTS4" not in error.message  # only what is lost is named
+    assert "lacks 0 public function(s)" in error.message
+    assert error.hint is not None and "--allow-abi-loss" in error.hint
+
+
+def test_a_missing_symbol_is_refused_with_the_option_that_provides_it(tmp_path: Path) -> None:
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS5"])
+    host = host_library([*COMMON, METADATA], ["ENABLE_FTS5"])
+
+    with pytest.raises(VerifyError) as caught:
+        AbiGate(host, False, library).run(RunState(Runner()))
+
+    message = caught.value.message
+    assert caught.value.exit_code == 6
+    assert f"lacks 1 public function(s) that {HOST_PATH} exports" in message
+    assert f"{METADATA} (from ENABLE_COLUMN_METADATA)" in message
+    assert "compile options" not in message  # no option was lost
+
+
+def test_allow_loss_warns_once_and_says_so_in_the_detail(tmp_path: Path) -> None:
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS4"])
+    host = host_library([*COMMON, METADATA], ["ENABLE_FTS4", "ENABLE_FTS5"])
+    state, stream = state_with_stderr()
+
+    detail = AbiGate(host, True, library).run(state)
+
+    assert detail.startswith("ABI LOSS ALLOWED: the new library lacks 1 public function(s)")
+    assert METADATA in detail and "compile options ENABLE_FTS5" in detail
+    assert len(state.warnings) == 1
+    assert state.warnings[0].startswith("--allow-abi-loss: the new library lacks")
+    assert stream.getvalue().count("warning: --allow-abi-loss:") == 1
+
+
+def test_update_delete_limit_is_said_once_and_not_in_the_detail(tmp_path: Path) -> None:
+    """Debian's library has ENABLE_UPDATE_DELETE_LIMIT, which no sqlite-autoconf build can have:
+    a warning on stderr (through RunState.warn), once, and not again in the step's detail (the
+    executor prints the detail on stderr too). It is not a lost option: the gate passes."""
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS5"])
+    host = host_library(COMMON, ["ENABLE_FTS5", "ENABLE_UPDATE_DELETE_LIMIT"])
+    state, stream = state_with_stderr()
+
+    detail = AbiGate(host, False, library).run(state)
+
+    assert "ENABLE_UPDATE_DELETE_LIMIT" not in detail
+    assert detail.startswith("exports all")
+    assert stream.getvalue().count("ENABLE_UPDATE_DELETE_LIMIT") == 1
+    assert [w for w in state.warnings if "ENABLE_UPDATE_DELETE_LIMIT" in w] == state.warnings
+    assert len(state.warnings) == 1
