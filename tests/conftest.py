@@ -38,6 +38,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item
             item.add_marker(pytest.mark.integration)
 
 
+# --- temporary directories the build user can pass through ---------------------------------
+
+
+def passable(path: Path) -> Path:
+    """Let every user pass through `path` and the directories above it that this user owns
+    (adding search permission only: nothing becomes listable or writable). As root the tool
+    builds as an unprivileged user, who must reach a build directory under a test's TMPDIR; on a
+    host, /tmp is passable, but pytest makes its directories 0700."""
+    for directory in [path, *path.parents]:
+        info = directory.stat()
+        if info.st_uid != os.geteuid() or info.st_mode & 0o001:
+            continue
+        directory.chmod((info.st_mode & 0o7777) | 0o011)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> pytest.TempPathFactory:
+    """pytest's factory, whose directories (and so every tmp_path) the build user can pass."""
+    make = tmp_path_factory.mktemp
+
+    def mktemp(basename: str, numbered: bool = True) -> Path:
+        return passable(make(basename, numbered))
+
+    tmp_path_factory.mktemp = mktemp  # type: ignore[method-assign]
+    return tmp_path_factory
+
+
 # The sqlite.org year directory of each shared tarball (the release's calendar year).
 RELEASE_YEARS = {"3.44.2": "2023", "3.52.0": "2026"}
 CURRENT_RELEASE = "3.44.2"

@@ -193,6 +193,10 @@ build_options = apply([
                  "(repeatable)."),
     click.option("--jobs", type=click.IntRange(min=1), default=None,
                  help="Parallel make jobs.  [default: the number of CPUs]"),
+    click.option("--build-user", metavar="USER", default=None,
+                 help="As root, run configure and make as this unprivileged user (through "
+                 "setpriv); root only installs packages and takes the result over.  "
+                 "[default: nobody]"),
     click.option("--no-install-deps", is_flag=True,
                  help="Never run yum; exit 3 if gcc or make is missing."),
     click.option("--keep-failed", is_flag=True,

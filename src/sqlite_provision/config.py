@@ -56,6 +56,7 @@ class Options:
     min_version: str = DEFAULT_MIN_VERSION
     pythons: Tuple[str, ...] = ()
     jobs: int = 0  # 0 = the number of CPUs
+    build_user: Optional[str] = None  # as root, who runs configure and make (None = nobody)
     install_deps: bool = True
     force: bool = False
     dry_run: bool = False

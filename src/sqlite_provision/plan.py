@@ -8,6 +8,7 @@ it needs is known. `build_plan` is then pure: from a Resolution to the steps, wi
 the same Plan feeds --dry-run and the executor.
 """
 
+import os
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ from sqlite_provision.config import Layout, Options, csh_twin, make_layout, unit
 from sqlite_provision.digests import Checksum
 from sqlite_provision.errors import VerifyError
 from sqlite_provision.host import preflight
+from sqlite_provision.host.build_user import BuildUser, build_owner_uids
 from sqlite_provision.host.facts import Facts, gather, profile_readers
 from sqlite_provision.host.library import HostLibrary, probe
 from sqlite_provision.host.pythons import (
@@ -91,6 +93,7 @@ class Resolution:
     resolved: Tuple[StepRecord, ...] = ()  # what resolving did that the report shows
     venvs: Tuple[Venv, ...] = ()
     profile_readers: Tuple[str, ...] = ()
+    build_user: Optional[BuildUser] = None  # as root: who runs configure and make
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ def recovery_places(inputs: Inputs) -> Places:
         cache_dir=config.cache_dir(),
         build_dir=config.build_dir(config.lock_path()),
         prefix_root=options.prefix is None,
+        build_owners=build_owner_uids(options.build_user, os.geteuid()),
     )
 
 
@@ -310,6 +314,10 @@ def resolve(
             installed = installed_reason(layout.prefix, request)
     if needs_compiler and installed is None and not compiler_checked:
         preflight.check_build(facts, options.install_deps, options.dry_run, runner)
+    build_dir = config.build_dir(config.lock_path())
+    build_user = None
+    if needs_compiler and installed is None:
+        build_user = preflight.check_build_user(options.build_user, build_dir)
     return Resolution(
         command=inputs.command,
         options=options,
@@ -323,7 +331,7 @@ def resolve(
         installed=installed,
         templates=load_templates() if install else {},
         cache_dir=config.cache_dir(),
-        build_dir=config.build_dir(config.lock_path()),
+        build_dir=build_dir,
         units_dir=config.systemd_dir(),
         conf_dir=config.ld_so_conf_dir(),
         artifact=inputs.artifact,
@@ -331,6 +339,7 @@ def resolve(
         resolved=tuple(records),
         venvs=inputs.venvs,
         profile_readers=inputs.profile_readers,
+        build_user=build_user,
     )
 
 
@@ -378,16 +387,16 @@ def build_steps(res: Resolution, staging: Path, beside_prefix: bool) -> List[Ste
         predicted=True,
         features=res.features,
     )
-    already = res.installed
+    already, user = res.installed, res.build_user
     return [
         Fetch(source.filename, source.url, source.local, source.checksum, res.cache_dir, already),
         InstallCompiler(res.facts.package_manager or "yum", res.facts.compiler_missing, already),
-        Extract(source.filename, res.build_dir, already),
+        Extract(source.filename, res.build_dir, already, user),
         Configure(predicted, source.version_key, res.features, options.env_cflags, res.build_dir,
-                  already),
-        Make(jobs, era, res.build_dir, already),
+                  already, user),
+        Make(jobs, era, res.build_dir, already, user),
         Stage(layout.prefix, staging, source.version, res.request, res.build_dir, beside_prefix,
-              already),
+              already, user),
     ]  # fmt: skip
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +113,18 @@ def test_dry_run_text_touches_neither_network_nor_disk(
     assert mirror.url in proc.stdout  # the plan names the mirror it would use
 
 
+def build_user_prefix() -> str:
+    """What the plan puts before configure and make: setpriv to nobody as root, else nothing."""
+    if os.geteuid() != 0:
+        return ""
+    nobody = pwd.getpwnam("nobody")
+    setpriv = shutil.which("setpriv")
+    return (
+        f"{setpriv} --reuid={nobody.pw_uid} --regid={nobody.pw_gid} --clear-groups "
+        "--no-new-privs -- "
+    )
+
+
 def test_dry_run_json_is_one_object_with_the_exact_commands(
     sandbox: Sandbox, mirror: Mirror
 ) -> None:
@@ -135,13 +149,16 @@ def test_dry_run_json_is_one_object_with_the_exact_commands(
     for name in ("fetch", "extract", "configure", "make", "stage", "install", "profile", "verify"):
         assert name in steps, sorted(steps)
     commands = [command for step in data["steps"] for command in step["commands"]]
-    configure = [c for c in commands if c.startswith("./configure ")]
-    assert configure[0] == "./configure --help", commands
+    # As root, every command of the download runs as the build user, and the plan says so.
+    wrapper = build_user_prefix()
+    configure = [c[len(wrapper) :] for c in commands if c.startswith(wrapper + "./configure ")]
+    assert configure and configure[0] == "./configure --help", commands
     configure = configure[1:]
     assert len(configure) == 1, commands
     assert configure[0].startswith(f"./configure --prefix={sandbox.prefix} ")
     assert "--enable-threadsafe" in configure[0]
-    assert "make -j2" in steps["make"]["commands"]
+    assert wrapper + "make -j2" in steps["make"]["commands"]
+    assert steps["stage"]["commands"][0].startswith(wrapper + "make install DESTDIR=")
     assert all(
         isinstance(step["description"], str) and step["description"] for step in data["steps"]
     )

@@ -62,7 +62,7 @@ def final_state(host: FaultHost, cache: bool = True) -> Dict[str, Any]:
     file outside the prefixes (profile snippets, units, ld.so.conf, the record) by content."""
     root = str(host.root).encode()
     state: Dict[str, Any] = {}
-    for top in host.watched():
+    for top in host.trees():
         if top == host.cache and not cache:
             continue
         if not os.path.lexists(str(top)):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import time
@@ -237,5 +239,63 @@ def test_signal_leaves_no_orphan_and_no_trace(
     assert f"interrupted by {name}" in stderr_text
     assert "the host was left as before the run" in stderr_text
     assert "fix:" in stderr_text, stderr_text
+    assert list(host.tmp.iterdir()) == []
+    assert case.changes == {}, case.describe()
+
+
+# --- the build user --------------------------------------------------------------------------
+
+
+def test_a_tarball_the_build_user_cannot_read_is_read_by_root(
+    host: FaultHost, shared_tarballs: Dict[str, Any]
+) -> None:
+    """Root reads the verified tarball into the build directory; the build user never opens
+    it. A tarball in a directory only root may enter (/root/downloads) still builds, and the
+    build still runs as the build user."""
+    need_root()
+    private = host.root / "root-only"
+    private.mkdir(mode=0o700)
+    private.chmod(0o700)
+    copy = private / "sqlite-autoconf-3520000.tar.gz"
+    shutil.copyfile(str(shared_tarballs["3.52.0"]["path"]), str(copy))
+    copy.chmod(0o600)
+    nobody = pwd.getpwnam("nobody")
+    assert subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                           "--clear-groups", "--", "cat", str(copy)],
+                          capture_output=True).returncode != 0  # fmt: skip
+    run = host.run("--tarball", str(copy), "--allow-withdrawn")
+    expect(run, 0, fix=False)
+    assert run.data["version"] == "3.52.0"
+    logged = Path(run.data["log_file"]).read_text()
+    assert f"setpriv --reuid={nobody.pw_uid} --regid={nobody.pw_gid}" in logged
+
+
+def test_a_tmpdir_the_build_user_cannot_reach_is_exit_3_before_anything(
+    host: FaultHost, shared_tarballs: Dict[str, Any]
+) -> None:
+    """TMPDIR=/root/tmp: the build user could not enter the build directory. Said before any
+    download or change, with the fix (another TMPDIR)."""
+    need_root()
+    closed = host.root / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    (closed / "tmp").mkdir()
+    with host.fault("TMPDIR the build user cannot reach") as case:
+        run = host.run(
+            *tarball(shared_tarballs, "3.44.2"), env=host.env(TMPDIR=str(closed / "tmp"))
+        )
+    expect(run, 3, "the build runs as nobody", str(closed), "TMPDIR=/var/tmp")
+    assert "steps" not in run.data, run.data  # refused before the first step
+    assert list((closed / "tmp").iterdir()) == []
+    assert case.changes == {}, case.describe()
+
+
+def test_a_build_user_that_does_not_exist_is_exit_3(
+    host: FaultHost, shared_tarballs: Dict[str, Any]
+) -> None:
+    need_root()
+    with host.fault("--build-user that does not exist") as case:
+        run = host.run(*tarball(shared_tarballs, "3.44.2"), "--build-user", "no-such-builder")
+    expect(run, 3, "cannot build as no-such-builder", "no such user", "useradd")
     assert list(host.tmp.iterdir()) == []
     assert case.changes == {}, case.describe()

@@ -57,13 +57,22 @@ def unintended_changes(seed: Seed, tarball_sha256: str) -> Dict[str, Any]:
         str(host.systemd / "myapp.service.d"),
         str(host.systemd / "myapp.service.d" / "sqlite-provision.conf"),
     }
-    left = unexpected_changes(seed.before, seed.after, host.cache, [tarball_sha256])
+    left = unexpected_changes(
+        seed.before, seed.after, host.cache, [tarball_sha256], logs=host.log, lock=host.lock
+    )
     unintended = {}
     for path, (old, new) in left.items():
         added = old is None or (isinstance(old, tuple) and old[0] == "absent")
         if added and (path in expected or path.startswith(f"{prefix}/") or path == str(prefix)):
             continue
         unintended[path] = (old, new)
+    # ... and what the install must have written is there: an install that wrote nothing
+    # changed nothing unintended either.
+    library = prefix / "lib" / "libsqlite3.so.0"
+    for path in sorted(expected | {str(prefix), str(library)}):
+        entry = seed.after.get(path)
+        if not entry or entry[0] == "absent":
+            unintended[path] = ("expected", "missing")
     return unintended
 
 

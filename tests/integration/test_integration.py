@@ -9,7 +9,9 @@ with its cache and log directories in temporary directories and CFLAGS=-O0.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,7 @@ class Installed:
     first: Run
     tarball_requests: int  # how many times the first install asked the mirror for the tarball
     dry_run: Run  # `install --dry-run --json` with the same arguments, just before `first`
+    compiler_calls: Path  # what the first install's compilers and make recorded: name uid args
 
     def args(self, *extra: str) -> List[str]:
         return install_args(self.mirror_url, self.prefix, self.profile, *extra)
@@ -110,6 +113,8 @@ def installed(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -
     """The session's one real build: 3.44.2 from the session mirror into ROOT/prefix."""
     root = tmp_path_factory.mktemp("installed")
     prefix, profile, env = root / "prefix", root / "p.sh", tool_env(root / "state")
+    # Every compiler and make call of the first install is recorded, with its uid.
+    env["PATH"] = recording_wrappers(root / "wrappers", root / "compiler-calls")
     args = install_args(sqlite_mirror.url, prefix, profile, "--version", "3.44.2")
     dry_run = run_cli([*args, "--dry-run"], env)
     before = sqlite_mirror.count(PATH_3442)
@@ -124,6 +129,7 @@ def installed(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -
         first=first,
         tarball_requests=sqlite_mirror.count(PATH_3442) - before,
         dry_run=dry_run,
+        compiler_calls=root / "compiler-calls",
     )
 
 
@@ -198,6 +204,31 @@ def test_first_install_builds_activates_and_verifies(installed: Installed) -> No
     version, library = loaded_after_sourcing(installed.profile)
     assert version == "3.44.2"
     assert under(library, installed.prefix)
+
+
+def test_the_build_never_runs_as_root(installed: Installed) -> None:
+    """As root, configure, make and make install run as `nobody`: every compiler and make call
+    the first install made has another uid than 0; and root owns the installed tree, with
+    nothing in it writable by the build user, by group or by others."""
+    require_ok(installed.first)
+    made = calls(installed.compiler_calls)
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (the CI runs as root)")
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert {name for name, _, _ in made} >= {"make", "gcc"}, made
+    assert any(name == "make" and args.startswith("install") for name, _, args in made), made
+    assert [call for call in made if call[1] == 0] == []
+    assert {uid for _, uid, _ in made} == {nobody}
+    for dirpath, dirnames, filenames in os.walk(str(installed.prefix)):
+        for name in dirnames + filenames:
+            info = os.lstat(os.path.join(dirpath, name))
+            assert (info.st_uid, info.st_gid) == (0, 0), os.path.join(dirpath, name)
+            if not stat.S_ISLNK(info.st_mode):
+                assert info.st_mode & 0o7022 == 0, (os.path.join(dirpath, name), info.st_mode)
+    steps = {s["name"]: s["commands"] for s in installed.dry_run.data["steps"]}
+    for name in ("configure", "make"):
+        assert all(c.split()[1:3] == [f"--reuid={nobody}", f"--regid={pwd.getpwnam('nobody').pw_gid}"]
+                   for c in steps[name]), steps[name]  # fmt: skip
 
 
 def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(

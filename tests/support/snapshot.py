@@ -1,5 +1,6 @@
-"""A record of everything under some directories: each path's type, mode, link target and
-content hash. Two snapshots compare equal exactly when a run left those trees unchanged."""
+"""A record of everything under some directories: each path's type, mode, owner, group,
+extended attributes, link target and content hash. Two snapshots compare equal exactly when a
+run left those trees unchanged: a chown, a chmod, a setfattr or a changed byte all show."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import stat
 from pathlib import Path
 from typing import Dict, Iterable, Tuple
 
-Entry = Tuple[str, int, str]  # (kind, mode, link target or sha256 or "")
+# (kind, mode, link target or sha256 or "", uid, gid, xattrs as "name=sha256;...")
+Entry = Tuple[str, int, str, int, int, str]
+ABSENT: Entry = ("absent", 0, "", -1, -1, "")
 
 
 def snapshot(roots: Iterable[Path]) -> Dict[str, Entry]:
     found: Dict[str, Entry] = {}
     for root in roots:
         if not os.path.lexists(str(root)):
-            found[str(root)] = ("absent", 0, "")
+            found[str(root)] = ABSENT
             continue
         found.update(_entries(root))
     return found
@@ -32,15 +35,34 @@ def _entries(root: Path) -> Dict[str, Entry]:
     return out
 
 
+def xattrs(path: str) -> str:
+    """Every extended attribute (security.selinux, user.*, ...) with a hash of its value; ""
+    where the filesystem has none or keeps none."""
+    try:
+        names = sorted(os.listxattr(path, follow_symlinks=False))
+    except OSError:
+        return ""
+    found = []
+    for name in names:
+        try:
+            value = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            continue
+        found.append(f"{name}={hashlib.sha256(value).hexdigest()}")
+    return ";".join(found)
+
+
 def _entry(path: str) -> Entry:
     st = os.lstat(path)
     mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISLNK(st.st_mode):
-        return ("link", mode, os.readlink(path))
+        return ("link", mode, os.readlink(path), st.st_uid, st.st_gid, xattrs(path))
     if stat.S_ISDIR(st.st_mode):
-        return ("dir", mode, "")
+        return ("dir", mode, "", st.st_uid, st.st_gid, xattrs(path))
+    if not stat.S_ISREG(st.st_mode):
+        return ("special", mode, "", st.st_uid, st.st_gid, xattrs(path))
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return ("file", mode, digest)
+    return ("file", mode, digest, st.st_uid, st.st_gid, xattrs(path))
 
 
 def diff(before: Dict[str, Entry], after: Dict[str, Entry]) -> Dict[str, Tuple[object, object]]:

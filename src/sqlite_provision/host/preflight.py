@@ -5,10 +5,12 @@ prefix's owner once the version is known, the compiler only when a build is need
 import os
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from sqlite_provision.config import Layout
 from sqlite_provision.errors import HostError
 from sqlite_provision.files import nearest_existing
+from sqlite_provision.host.build_user import BuildUser, check_reachable, find_build_user
 from sqlite_provision.host.facts import Facts
 from sqlite_provision.runner import Runner
 
@@ -37,6 +39,15 @@ def check_build(facts: Facts, install_deps: bool, dry_run: bool, runner: Runner)
     check_compiler(facts, install_deps)
     if not dry_run:
         check_tmp_exec(runner)
+
+
+def check_build_user(requested: Optional[str], build_dir: Path) -> Optional[BuildUser]:
+    """As root: the unprivileged user who runs the build, who must reach the build directory
+    (exit 3 with the fix when there is none or it cannot). None when not root."""
+    user = find_build_user(requested, os.geteuid())
+    if user is not None:
+        check_reachable(build_dir, user)
+    return user
 
 
 def check_artifact_out(out: Path) -> None:

@@ -7,21 +7,25 @@ staging directory sits beside the prefix), so --dry-run shows the very commands 
 
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, mismatch, verify_file
 from sqlite_provision.errors import CommandFailed, HostError, VerifyError
 from sqlite_provision.files import make_parents, remove_empty
+from sqlite_provision.host.build_user import BuildUser, hand_over, take_back
 from sqlite_provision.host.pythons import library_argv, read_library
 from sqlite_provision.recipe import flags
 from sqlite_provision.recipe.features import Selected
 from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.steps.takeover import take_over
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
 from sqlite_provision.versions import Version
 
 CONFIGURE_HELP = ["./configure", "--help"]
+DESTDIR_NAME = "destdir"  # inside the build directory: where the build user's make install writes
 LOCAL_MISMATCH_HINT = (
     "check the file's origin, or pass --sha3-256/--sha256 if you built it yourself"
 )
@@ -125,16 +129,22 @@ class InstallCompiler(Step):
         return f"installed gcc and make with {self.package_manager}"
 
 
-def fresh_dir(path: Path) -> None:
+def as_builder(user: Optional[BuildUser], argv: Argv) -> Argv:
+    """`argv` as the build runs it: as the build user when the tool is root, else as is."""
+    return user.wrap(argv) if user is not None else list(argv)
+
+
+def fresh_dir(path: Path, owners: Sequence[int] = ()) -> None:
     """Create `path` (mode 0700) for this run, removing what a dead run of the same lock left
-    there. Only a real directory of this user is removed: never a link, never another's."""
+    there. Only a real directory of this user (or of `owners`, the build user's) is removed:
+    never a link, never another's."""
     if os.path.islink(str(path)) or (path.exists() and not path.is_dir()):
         raise HostError(
             f"{path} exists and is not a directory",
             hint="remove it (it is not this tool's), or set TMPDIR to another directory",
         )
     if path.is_dir():
-        if path.stat().st_uid != os.geteuid():
+        if path.stat().st_uid not in (os.geteuid(), *owners):
             raise HostError(
                 f"{path} exists and belongs to uid {path.stat().st_uid}",
                 hint="remove it, or set TMPDIR to another directory",
@@ -148,10 +158,12 @@ class Extract(Step):
     filename: str
     build_dir: Path
     already: Optional[str] = None
+    build_user: Optional[BuildUser] = None
     name = "extract"
 
     def describe(self) -> str:
-        return f"unpack {self.filename} into {self.build_dir} (members checked first)"
+        owner = f", then hand it to {self.build_user.name}" if self.build_user else ""
+        return f"unpack {self.filename} into {self.build_dir} (members checked first){owner}"
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
         return self.already
@@ -161,12 +173,18 @@ class Extract(Step):
 
         assert state.tarball is not None  # noqa: S101 - Fetch ran
         try:
-            fresh_dir(self.build_dir)
+            user = self.build_user
+            fresh_dir(self.build_dir, [user.uid] if user else [])
             state.work_dirs.append(self.build_dir)
             state.srcdir = extract(state.tarball, self.build_dir)
             # The TMPDIR of configure and the compiler (build_env): their temporary files go
             # with the build directory whatever happens, an interrupt included.
             (self.build_dir / "tmp").mkdir(mode=0o700)
+            # Written now, before the tree is handed over (root writes nothing into the build
+            # user's tree), and used by make only where the Makefile fits it.
+            (state.srcdir / flags.SHELL_OVERLAY_NAME).write_text(flags.SHELL_OVERLAY)
+            if user is not None:
+                hand_over(self.build_dir, user)
         except OSError as exc:  # a full or read-only TMPDIR: say which directory
             raise HostError(
                 f"cannot unpack {self.filename} into {self.build_dir}: {exc.strerror or exc}",
@@ -176,11 +194,36 @@ class Extract(Step):
         return f"unpacked into {state.srcdir}"
 
 
-def build_env(build_dir: Path, **overrides: str) -> Dict[str, str]:
+def read_built_file(path: Path) -> str:
+    """A file of the build user's tree, read by root: never through a link, never a fifo (which
+    would block), "" when absent."""
+    try:
+        descriptor = os.open(str(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        raise VerifyError(
+            f"cannot read {path} of the build: {exc.strerror or exc}",
+            hint="the build left something unexpected in its tree; read the log",
+        ) from exc
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise VerifyError(
+                f"{path} of the build is not a regular file",
+                hint="the build left something unexpected in its tree; read the log",
+            )
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def build_env(build_dir: Path, user: Optional[BuildUser], **overrides: str) -> Dict[str, str]:
     """The environment of configure and make: TMPDIR inside the build directory, so that the
-    temporary files of a configure or compiler that is interrupted are removed with it."""
+    temporary files of a configure or compiler that is interrupted are removed with it; as the
+    build user, HOME there too (root's is not the build's)."""
     env = dict(os.environ, **overrides)
     env["TMPDIR"] = str(build_dir / "tmp")
+    if user is not None:
+        env["HOME"] = str(build_dir)
+        env["USER"] = env["LOGNAME"] = user.name
     return env
 
 
@@ -196,13 +239,16 @@ class Configure(Step):
     env_cflags: str
     build_dir: Path
     already: Optional[str] = None
+    build_user: Optional[BuildUser] = None
     name = "configure"
 
     def describe(self) -> str:
-        return f"configure the {self.predicted.era} tree: CFLAGS={self.predicted.cflags!r}"
+        who = f" as {self.build_user.name}" if self.build_user else ""
+        return f"configure the {self.predicted.era} tree{who}: CFLAGS={self.predicted.cflags!r}"
 
     def commands(self) -> List[Argv]:
-        return [list(CONFIGURE_HELP), self.predicted.configure_argv()]
+        user = self.build_user
+        return [as_builder(user, CONFIGURE_HELP), as_builder(user, self.predicted.configure_argv())]
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
         return self.already
@@ -210,8 +256,9 @@ class Configure(Step):
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None  # noqa: S101 - Extract ran
         era = flags.detect_era(state.srcdir)
+        user = self.build_user
         helped = state.runner.capture(
-            CONFIGURE_HELP, cwd=state.srcdir, env=build_env(self.build_dir)
+            as_builder(user, CONFIGURE_HELP), cwd=state.srcdir, env=build_env(self.build_dir, user)
         )
         config = flags.make_build_config(
             era=era,
@@ -222,9 +269,9 @@ class Configure(Step):
             features=self.features,
         )
         state.runner.run(
-            config.configure_argv(),
+            as_builder(user, config.configure_argv()),
             cwd=state.srcdir,
-            env=build_env(self.build_dir, CFLAGS=config.cflags),
+            env=build_env(self.build_dir, user, CFLAGS=config.cflags),
             what="configure",
             hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
         )
@@ -241,33 +288,33 @@ class Make(Step):
     era: str
     build_dir: Path
     already: Optional[str] = None
+    build_user: Optional[BuildUser] = None
     name = "make"
 
     def describe(self) -> str:
+        who = f" as {self.build_user.name}" if self.build_user else ""
         if self.era == flags.AUTOSETUP:
             return (
-                f"compile with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
+                f"compile{who} with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
                 f"({flags.SHELL_OVERLAY_NAME}, where the Makefile fits it)"
             )
-        return f"compile with {self.jobs} parallel jobs"
+        return f"compile{who} with {self.jobs} parallel jobs"
 
     def commands(self) -> List[Argv]:
-        return [flags.make_argv(self.jobs, overlay=self.era == flags.AUTOSETUP)]
+        overlay = self.era == flags.AUTOSETUP
+        return [as_builder(self.build_user, flags.make_argv(self.jobs, overlay=overlay))]
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
         return self.already
 
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None  # noqa: S101 - Extract ran
-        makefile = state.srcdir / "Makefile"
-        text = makefile.read_text(encoding="utf-8", errors="replace") if makefile.exists() else ""
-        overlay = flags.shell_overlay_fits(text)
-        if overlay:
-            (state.srcdir / flags.SHELL_OVERLAY_NAME).write_text(flags.SHELL_OVERLAY)
+        overlay = flags.shell_overlay_fits(read_built_file(state.srcdir / "Makefile"))
+        user = self.build_user
         state.runner.run(
-            flags.make_argv(self.jobs, overlay=overlay),
+            as_builder(user, flags.make_argv(self.jobs, overlay=overlay)),
             cwd=state.srcdir,
-            env=build_env(self.build_dir),
+            env=build_env(self.build_dir, user),
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
@@ -305,18 +352,26 @@ class Stage(Step):
     build_dir: Path
     beside_prefix: bool = True  # False for `build`: nothing is written near the prefix
     already: Optional[str] = None
+    build_user: Optional[BuildUser] = None
     name = "stage"
+
+    @property
+    def destdir(self) -> Path:
+        return self.build_dir / DESTDIR_NAME
 
     def describe(self) -> str:
         where = f"beside {self.prefix}" if self.beside_prefix else "in the build directory"
+        who = f" as {self.build_user.name}" if self.build_user else ""
+        owned = " as root:root" if self.build_user else ""
         return (
-            f"make install into a staging directory {where}, check the library's version and "
-            "compile options, write the manifest"
+            f"make install{who} into the build directory, copy the tree into a staging "
+            f"directory {where}{owned} with nothing writable by group or others, check the "
+            "library's version and compile options, write the manifest"
         )
 
     def commands(self) -> List[Argv]:
         return [
-            flags.install_argv(str(self.staging)),
+            as_builder(self.build_user, flags.install_argv(str(self.destdir))),
             library_argv(staged_library(self.staging, self.prefix)),
         ]
 
@@ -325,15 +380,32 @@ class Stage(Step):
 
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None and state.config is not None  # noqa: S101
-        new_staging(state, self.staging, self.beside_prefix)
+        user = self.build_user
         state.runner.run(
-            flags.install_argv(str(self.staging)),
+            as_builder(user, flags.install_argv(str(self.destdir))),
             cwd=state.srcdir,
-            env=build_env(self.build_dir),
+            env=build_env(self.build_dir, user),
             what="make install",
-            hint=f"check free space and permissions under {self.staging.parent}",
+            hint=f"check free space under {self.build_dir.parent}",
         )
+        if user is not None:
+            take_back(self.build_dir)
+        built = staged_prefix(self.destdir, self.prefix)
+        if not built.is_dir():
+            raise VerifyError(
+                f"make install wrote nothing under {built}",
+                hint="read the log; this tarball's make install ignores DESTDIR",
+            )
+        new_staging(state, self.staging, self.beside_prefix)
         staged = staged_prefix(self.staging, self.prefix)
+        staged.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        try:
+            take_over(self.build_dir, built, staged)
+        except OSError as exc:
+            raise HostError(
+                f"cannot copy the built tree into {self.staging}: {exc.strerror or exc}",
+                hint=f"check free space under {self.staging.parent} (df -h)",
+            ) from exc
         library = staged_library(self.staging, self.prefix)
         if not library.exists():
             raise VerifyError(
@@ -368,9 +440,7 @@ class Stage(Step):
                 f"the built library reports SQLite {version}, expected {self.version}",
                 hint="the tarball does not hold the release its name says",
             )
-        known = flags.known_compile_options(
-            (state.srcdir / "sqlite3.c").read_text(encoding="utf-8", errors="replace")
-        )
+        known = flags.known_compile_options(read_built_file(state.srcdir / "sqlite3.c"))
         missing = flags.missing_options(state.config.expected_options, options, known)
         forbidden = flags.forbidden_present(options)
         if missing or forbidden:

@@ -30,6 +30,7 @@ class Places:
     cache_dir: Path
     build_dir: Path
     prefix_root: bool = True  # the parent is a prefix root (ours), not the parent of a --prefix
+    build_owners: Sequence[int] = ()  # whose build directory it may be: ours, the build user's
 
 
 def recover(places: Places) -> List[str]:
@@ -51,7 +52,15 @@ def recover(places: Places) -> List[str]:
         )
     done += _remove_matching(places.cache_dir, re.compile(r"^\..+\.part$"))
     build = places.build_dir
-    if build.is_dir() and not build.is_symlink() and build.stat().st_uid == os.geteuid():
+    if (
+        build.is_dir()
+        and not build.is_symlink()
+        and build.stat().st_uid
+        in (
+            os.geteuid(),
+            *places.build_owners,
+        )
+    ):
         shutil.rmtree(str(build), ignore_errors=True)
         done.append(f"removed the build directory {build}")
     return done
