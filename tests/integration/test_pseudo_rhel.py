@@ -1,7 +1,10 @@
-"""Layer 6: the pseudo-RHEL tier. The real CLI, installed from its wheel into a venv on the
-root's system python, runs as root in a throw-away RHEL 9 look-alike of this machine (an overlay
-of / in a private mount namespace, entered with chroot; see tests/rhel_root.py): no gcc or make,
-`yum` is the real dnf with a local repository of test-double RPMs.
+"""Layer 6: the pseudo-RHEL tier. The real CLI, as the single file sqlite-provision.pyz (built by
+the session with scripts/build-pyz) run by CPython 3.6 (pyenv's 3.6.15, RHEL 7/8's python3, with
+none of the tool's dependencies installed), runs as root in a throw-away RHEL 9 look-alike of
+this machine (an overlay of / in a private mount namespace, entered with chroot; see
+tests/support/rhel_root.py): no gcc or make, `yum` is the real dnf with a local repository of
+test-double RPMs. The pyz is bind-mounted read-only into the root; the interpreter is seen
+there at its own path through the overlay.
 
 The mirror is the session's loopback mirror: the network namespace is shared with the test
 process on purpose, so 127.0.0.1 inside the root is the mirror's address. Runs as root only;
@@ -24,17 +27,18 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 import pytest
 
 from support import rhel_root
+from support.interpreters import interpreter
 from support.mirror import Mirror
 from support.rhel_root import (
     INNER_PYTHON,
-    TOOL,
+    WHEELS_MOUNT,
     PseudoRhelRoot,
     build_rpms,
     host_problems,
     make_repo,
     sha256_of,
 )
-from support.wheelhouse import unavailable, wheelhouse
+from support.wheelhouse import unavailable
 
 pytestmark = pytest.mark.rhel
 
@@ -86,18 +90,36 @@ def rhel_repos(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     return repos
 
 
+PYZ_IN_ROOT = WHEELS_MOUNT + "/sqlite-provision.pyz"  # the root's read-only tool mount
+
+
 @pytest.fixture(scope="session")
-def rhel_wheels(rhel_repos: Dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tool's wheelhouse for the root's system python."""
-    return wheelhouse(tmp_path_factory.mktemp("wheelhouse-system-python"), INNER_PYTHON)
+def python36() -> str:
+    """RHEL 7/8's python3: pyenv's CPython 3.6, which the tool runs on in the root."""
+    found = interpreter("3.6")
+    if found is None:
+        unavailable("no CPython 3.6 under pyenv for the pseudo-RHEL tier")
+    return str(found)
+
+
+@pytest.fixture(scope="session")
+def rhel_wheels(
+    rhel_repos: Dict[str, Path], pyz: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """What is mounted read-only at /srv/pseudo-rhel/wheels in the root: the session's pyz."""
+    tools = tmp_path_factory.mktemp("pseudo-rhel-tools")
+    shutil.copyfile(str(pyz), str(tools / "sqlite-provision.pyz"))
+    return tools
 
 
 @pytest.fixture
 def pseudo_rhel(
-    rhel_repos: Dict[str, Path], rhel_wheels: Path, tmp_path: Path
+    rhel_repos: Dict[str, Path], rhel_wheels: Path, python36: str, tmp_path: Path
 ) -> Iterator[RootFactory]:
     """pseudo_rhel(repo="full"|"no-gcc") -> a context manager giving a fresh root with the tool
     installed. On leaving it, the root is thrown away and the host is checked unchanged."""
+
+    TOOL_PYTHON[:] = [python36]
 
     @contextlib.contextmanager
     def make(repo: str = "full") -> Iterator[PseudoRhelRoot]:
@@ -109,10 +131,25 @@ def pseudo_rhel(
     yield make
 
 
+TOOL_PYTHON: List[str] = []  # [python36], set by the pseudo_rhel fixture
+
+
 def cli(root: PseudoRhelRoot, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """The installed CLI, as root in the root, at CFLAGS=-O0, with default cache, log, prefix
-    and profile paths (all inside the root)."""
-    return root.run([TOOL, *args], env={"CFLAGS": "-O0"}, timeout=timeout)
+    """The pyz on CPython 3.6, as root in the root, at CFLAGS=-O0, with default cache, log,
+    prefix and profile paths (all inside the root)."""
+    return root.run([*TOOL_PYTHON, PYZ_IN_ROOT, *args], env={"CFLAGS": "-O0"}, timeout=timeout)
+
+
+def tool_runs_on_python36(root: PseudoRhelRoot) -> str:
+    """The tool in the root is the pyz on 3.6, with nothing of its dependencies installed for
+    that python: what `--version` says, checked."""
+    python = TOOL_PYTHON[0]
+    assert root.check([python, "-c", "import sys; print(sys.version_info[:2])"]).strip() == "(3, 6)"
+    missing = root.run([python, "-c", "import click"])
+    assert missing.returncode != 0, "click is installed for 3.6: the pyz would not be tested"
+    version = root.check([python, PYZ_IN_ROOT, "--version"]).strip()
+    assert version.startswith("sqlite-provision "), version
+    return version
 
 
 def install_args(mirror: Mirror, *extra: str) -> List[str]:
@@ -159,9 +196,7 @@ def test_install_on_pseudo_rhel_runs_yum_builds_activates_and_is_idempotent(
         system_version = root.check([INNER_PYTHON, "-c", PROBE]).strip()
         assert system_version != VERSION
 
-        mark = time.monotonic()
-        root.install_tool()
-        timings["pip install"] = time.monotonic() - mark
+        print("pseudo-RHEL tool: " + tool_runs_on_python36(root))
 
         # --dry-run shows the yum command, and changes nothing.
         plan = cli(root, *install_args(sqlite_mirror, "--dry-run"))
@@ -220,7 +255,7 @@ def test_gcc_missing_from_the_repo_exits_5_with_dnfs_message_and_leaves_nothing(
     pseudo_rhel: RootFactory, sqlite_mirror: Mirror
 ) -> None:
     with pseudo_rhel("no-gcc") as root:
-        root.install_tool()
+        tool_runs_on_python36(root)
         assert found_tools(root) == []
 
         run = cli(root, *install_args(sqlite_mirror))
