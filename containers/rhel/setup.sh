@@ -61,6 +61,12 @@ setup_python() {
         die "$python is older than 3.6: the tool cannot run on it"
     say "the tool will run on $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))"
 
+    # As root the tool builds as `nobody` through setpriv (util-linux): every RHEL-family host
+    # has it, some minimal images do not.
+    if ! command -v setpriv >/dev/null 2>&1; then
+        pkg_install util-linux
+    fi
+
     for tool in gcc cc make; do
         if command -v "$tool" >/dev/null 2>&1; then
             die "this base already has $tool ($(command -v "$tool")): the image must not have a compiler"
