@@ -65,7 +65,7 @@ class Plays:
 
 
 def ansible_playbook() -> str:
-    beside = Path(sys.executable).parent / "ansible-playbook"
+    beside = Path(sys.executable).absolute().parent / "ansible-playbook"
     found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
     if not found:
         unavailable("ansible-playbook is not installed (pip install ansible-core)")

@@ -1,0 +1,66 @@
+"""The session fixtures of the podman tiers (test_containers.py, test_fleet.py): podman's
+settings, and the pseudo-RHEL 9 image imported once (tests/support/pseudo_rhel_image.py); and
+the fleet tier's one line at the end of the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import pytest
+
+from support.fleet import FLEET
+from support.pseudo_rhel_image import (
+    CONTAINERS_CONF,
+    IMAGE,
+    Timings,
+    import_image,
+    python36,
+    unavailable,
+)
+
+
+@pytest.fixture(scope="session")
+def podman_env(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
+    if os.geteuid() != 0:
+        unavailable("the podman tier runs as root (podman import, chroot, rootful storage)")
+    for tool in ("podman", "runc"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is not installed (apt-get install podman runc)")
+    conf = tmp_path_factory.mktemp("podman") / "containers.conf"
+    conf.write_text(CONTAINERS_CONF, encoding="utf-8")
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    env.pop("CONTAINER_ENGINE", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def podman_timings() -> Iterator[Timings]:
+    timings: Timings = {}
+    yield timings
+    if timings:
+        sys.stderr.write(
+            "\npodman tier seconds: "
+            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in timings.items())
+            + "\n"
+        )
+
+
+@pytest.fixture(scope="session")
+def pseudo_rhel_image(
+    podman_env: Dict[str, str], podman_timings: Timings, pyz: Path
+) -> Dict[str, str]:
+    """localhost/pseudo-rhel9 (imported from the cached tree unless podman has it already),
+    the pyz, and the python 3.6 in the image that runs it."""
+    python = import_image(podman_env, podman_timings)
+    return {"image": IMAGE, "python": python, "pyz": str(pyz), "tool_python": str(python36())}
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """`fleet: N targets, built B time(s), ...` when the fleet tier ran."""
+    line = FLEET.line()
+    if line:
+        terminalreporter.write_line(line)
