@@ -459,7 +459,17 @@ def main() -> None:
         sys.exit(Interrupted(signal.SIGINT).exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+        code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+        if "--json" in sys.argv[1:]:  # a machine asked for one JSON object: it gets one
+            from sqlite_provision import output
+            from sqlite_provision.errors import UsageError
+
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "sqlite-provision COMMAND"
+            usage = UsageError(exc.format_message(), hint=f"see `{where} --help`")
+            usage.exit_code = code
+            click.echo(output.failure(usage, True)[0])
+        sys.exit(code)
     except SystemExit:
         raise
     except Exception as exc:  # an internal error: say so plainly, with the traceback in debug

@@ -177,11 +177,14 @@ def build_request(
 
 
 def artifact_source(path: Path, options: Options) -> Tuple[Source, Dict[str, Any], Checksum]:
-    """The artifact's metadata and expected checksum (its contents are checked by the step)."""
+    """The artifact's metadata and expected checksum, read once the file matches it (exit 4
+    otherwise, even where that build is installed already: a bad copy is said, never hidden by
+    "nothing to do"); its contents are checked again by the step that unpacks it."""
+    checksum = artifact_format.expected_checksum(path, options.sha256)
+    artifact_format.check_checksum(path, checksum)
     metadata = artifact_format.read_metadata(path)
     version = str(metadata.get("version"))
     parse_version(version)
-    checksum = artifact_format.expected_checksum(path, options.sha256)
     source = Source(
         version=version,
         filename=path.name,

@@ -244,6 +244,20 @@ def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror:
     assert mirror.requests == []
 
 
+def test_a_usage_error_clicks_finds_is_still_one_json_object_with_json(sandbox: Sandbox) -> None:
+    """Click's own checks (here: a --tarball that does not exist) answer a --json caller with
+    the same one JSON object as the tool's own errors: exit 2, the message, the fix."""
+    proc = run_cli(["install", "--tarball", "/nonexistent.tar.gz", "--json"], sandbox.env())
+    assert proc.returncode == 2, describe(proc)
+    data = json.loads(proc.stdout)
+    assert data["ok"] is False and data["exit_code"] == 2
+    assert "/nonexistent.tar.gz" in data["error"] and "does not exist" in data["error"]
+    assert data["hint"] == "see `sqlite-provision install --help`"
+    assert "Error:" in proc.stderr
+    plain = run_cli(["install", "--tarball", "/nonexistent.tar.gz"], sandbox.env())
+    assert plain.returncode == 2 and plain.stdout == ""
+
+
 # --- help and versions -----------------------------------------------------------------------
 
 

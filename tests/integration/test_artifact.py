@@ -88,6 +88,16 @@ def test_round_trip_without_a_compiler(built: Built, tmp_path: Path) -> None:
     again = install(built.path, tmp_path)
     assert again.proc.returncode == 0, again.describe()
     assert again.data["changed"] is False
+    # Installed already, and still a bad copy of the artifact is said, not passed over as
+    # "nothing to do" (a fleet's re-run must notice a damaged copy): exit 4, nothing changed.
+    data = bytearray(built.path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    bad = tmp_path / "bad" / built.path.name
+    bad.parent.mkdir()
+    bad.write_bytes(bytes(data))
+    Path(str(bad) + ".sha256").write_text(Path(str(built.path) + ".sha256").read_text())
+    before = snapshot([tmp_path / "opt", tmp_path / "p.sh"])
+    assert_refused(install(bad, tmp_path), 4, "checksum mismatch", before, tmp_path)
 
 
 def altered(built: Built, tmp_path: Path, change: Callable[[Dict[str, bytes]], None]) -> Path:
