@@ -145,6 +145,11 @@ def tool_env(root: Path) -> Dict[str, str]:
     env = dict(os.environ)
     for name in ("CFLAGS", "SQLITE_PROVISION_MIRROR", "LD_LIBRARY_PATH"):
         env.pop(name, None)
+    # As on a host: python3 on PATH is an interpreter, not a pyenv shim (a bash script that adds
+    # about 0.13 s to each python the tool starts), and bytecode is written as pip would have.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    real_bin = str(Path(sys.executable).resolve().parent)
+    env["PATH"] = os.pathsep.join([real_bin, env.get("PATH", "")])
     env["SQLITE_PROVISION_CACHE_DIR"] = str(root / "cache")
     env["SQLITE_PROVISION_LOG_DIR"] = str(root / "log")
     env["SQLITE_PROVISION_LOCK_FILE"] = str(root / "lock")
@@ -239,7 +244,8 @@ def dry_run_plan(tarball: Path, root: Path) -> Result:
         raise SystemExit(f"bench: no CFLAGS in the configure step: {step['description']!r}")
     return {
         "cflags": ast.literal_eval(match.group(1)),
-        "configure": step["commands"][0] if step["commands"] else "",
+        # the configure step first asks `configure --help` which options this tree lists
+        "configure": next((c for c in step["commands"] if not c.endswith("--help")), ""),
         "make": [" ".join(s["commands"]) for s in plan["steps"] if s["name"] == "make"],
     }
 
