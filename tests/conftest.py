@@ -10,7 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NoReturn, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -23,6 +23,7 @@ if importlib.util.find_spec("sqlite_provision") is None:
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from support import unavailable  # noqa: E402
 from support.mirror import Mirror  # noqa: E402
 
 TARBALLS_ENV = "SQLITE_PROVISION_TEST_TARBALLS"
@@ -113,12 +114,6 @@ def _read_sums(path: Path) -> Dict[str, str]:
     return sums
 
 
-def _missing(reason: str) -> NoReturn:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: tests that need the real tarballs must not skip)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def shared_tarballs() -> Dict[str, SharedTarball]:
     """version -> {"path": Path, "sha256": str, "sha3_256": str} for the real tarballs.
@@ -128,7 +123,7 @@ def shared_tarballs() -> Dict[str, SharedTarball]:
     folder = tarballs_dir()
     if folder is None:
         raw = os.environ.get(TARBALLS_ENV)
-        _missing(
+        unavailable(
             f"${TARBALLS_ENV} is unset" if not raw else f"${TARBALLS_ENV}={raw} is not a directory"
         )
     sha256 = _read_sums(folder / "SHA256SUMS")
@@ -139,14 +134,14 @@ def shared_tarballs() -> Dict[str, SharedTarball]:
         if version is None:
             continue
         if tarball.name not in sha256 or tarball.name not in sha3:
-            _missing(f"{tarball.name} has no line in {folder}/SHA256SUMS or SHA3-256SUMS")
+            unavailable(f"{tarball.name} has no line in {folder}/SHA256SUMS or SHA3-256SUMS")
         found[version] = {
             "path": tarball,
             "sha256": sha256[tarball.name],
             "sha3_256": sha3[tarball.name],
         }
     if not found:
-        _missing(f"no sqlite-autoconf-*.tar.gz in {folder}")
+        unavailable(f"no sqlite-autoconf-*.tar.gz in {folder}")
     return found
 
 

@@ -13,16 +13,13 @@ import json
 import os
 import pwd
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Set
+from typing import Dict, List, Set
 
 import pytest
 
+from support.clirun import PYTHON, run_cli
 from support.mirror import Mirror
-
-PYTHON = sys.executable
 
 
 class Sandbox:
@@ -70,22 +67,6 @@ class Sandbox:
         return ["--prefix", str(self.prefix), "--profile-file", str(self.profile)]
 
 
-def run_cli(args: Sequence[str], env: Dict[str, str]) -> subprocess.CompletedProcess:  # type: ignore[type-arg]
-    return subprocess.run(
-        [PYTHON, "-m", "sqlite_provision", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def describe(proc: subprocess.CompletedProcess) -> str:  # type: ignore[type-arg]
-    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
     return Sandbox(tmp_path)
@@ -103,9 +84,10 @@ def test_dry_run_text_touches_neither_network_nor_disk(
     args += sandbox.place_args()
     if version is not None:
         args += ["--version", version]
-    proc = run_cli(args, sandbox.env())
+    run = run_cli(args, sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     assert mirror.requests == []
     assert sandbox.snapshot() == before
     assert "make -j2" in proc.stdout
@@ -131,9 +113,10 @@ def test_dry_run_json_is_one_object_with_the_exact_commands(
     before = sandbox.snapshot()
     args = ["install", "--dry-run", "--json", "--version", "3.44.2", "--mirror", mirror.url]
     args += ["--jobs", "2", "--python", PYTHON, *sandbox.place_args()]
-    proc = run_cli(args, sandbox.env())
+    run = run_cli(args, sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     assert mirror.requests == []
     assert sandbox.snapshot() == before
     data = json.loads(proc.stdout)  # exactly one JSON document, nothing else on stdout
@@ -169,9 +152,10 @@ def test_dry_run_latest_does_not_read_the_download_page(sandbox: Sandbox, mirror
     before = sandbox.snapshot()
     args = ["install", "--dry-run", "--json", "--version", "latest", "--mirror", mirror.url]
     args += ["--python", PYTHON, *sandbox.place_args()]
-    proc = run_cli(args, sandbox.env())
+    run = run_cli(args, sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     assert mirror.requests == []
     assert sandbox.snapshot() == before
     data = json.loads(proc.stdout)
@@ -219,14 +203,15 @@ def test_bad_requests_fail_early_with_a_clear_message(
     before = sandbox.snapshot()
     extra = [arg.format(tarball=sandbox.tarball) for arg in extra]
     args = ["install", "--mirror", mirror.url, "--python", PYTHON, *sandbox.place_args(), *extra]
-    proc = run_cli(args, sandbox.env())
+    run = run_cli(args, sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == code, describe(proc)
+    assert proc.returncode == code, run.describe()
     assert "Traceback" not in proc.stderr
     assert "internal error" not in proc.stderr
     assert "rror" in proc.stderr  # "Error:" from click, "error:" from the tool
     for word in words:
-        assert word in proc.stderr, describe(proc)
+        assert word in proc.stderr, run.describe()
     assert proc.stdout == ""
     assert mirror.requests == []
     assert sandbox.snapshot() == before
@@ -234,9 +219,10 @@ def test_bad_requests_fail_early_with_a_clear_message(
 
 def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror: Mirror) -> None:
     args = ["install", "--json", "--mirror", mirror.url, "--version", "3.25.0", "--python", PYTHON]
-    proc = run_cli(args + sandbox.place_args(), sandbox.env())
+    run = run_cli(args + sandbox.place_args(), sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 4, describe(proc)
+    assert proc.returncode == 4, run.describe()
     data = json.loads(proc.stdout)
     assert data["ok"] is False
     assert data["exit_code"] == 4
@@ -247,14 +233,19 @@ def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror:
 def test_a_usage_error_clicks_finds_is_still_one_json_object_with_json(sandbox: Sandbox) -> None:
     """Click's own checks (here: a --tarball that does not exist) answer a --json caller with
     the same one JSON object as the tool's own errors: exit 2, the message, the fix."""
-    proc = run_cli(["install", "--tarball", "/nonexistent.tar.gz", "--json"], sandbox.env())
-    assert proc.returncode == 2, describe(proc)
+    run = run_cli(
+        ["install", "--tarball", "/nonexistent.tar.gz", "--json"], sandbox.env(), timeout=120
+    )
+    proc = run.proc
+    assert proc.returncode == 2, run.describe()
     data = json.loads(proc.stdout)
     assert data["ok"] is False and data["exit_code"] == 2
     assert "/nonexistent.tar.gz" in data["error"] and "does not exist" in data["error"]
     assert data["hint"] == "see `sqlite-provision install --help`"
     assert "Error:" in proc.stderr
-    plain = run_cli(["install", "--tarball", "/nonexistent.tar.gz"], sandbox.env())
+    plain = run_cli(
+        ["install", "--tarball", "/nonexistent.tar.gz"], sandbox.env(), timeout=120
+    ).proc
     assert plain.returncode == 2 and plain.stdout == ""
 
 
@@ -267,33 +258,35 @@ COMMANDS = {"install", "build", "verify", "rollback", "uninstall", "status", "ve
 @pytest.mark.parametrize("command", [[], ["install"], ["verify"], ["status"], ["versions"]])
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> None:
-    proc = run_cli([*command, flag], sandbox.env())
+    run = run_cli([*command, flag], sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     assert "Usage:" in proc.stdout
     # The examples are the lines of the "Examples:" block, not any line naming the program (the
     # Usage line does, for every command).
     lines = proc.stdout.splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip() == "Examples:"]
-    assert len(starts) == 1, describe(proc)
+    assert len(starts) == 1, run.describe()
     examples = []
     for line in lines[starts[0] + 1 :]:
         if not line.strip():
             break
         examples.append(line.split())
-    assert examples, describe(proc)
-    assert all(words[0] == "sqlite-provision" for words in examples), describe(proc)
+    assert examples, run.describe()
+    assert all(words[0] == "sqlite-provision" for words in examples), run.describe()
     if command:
-        assert any(words[1] == command[0] for words in examples), describe(proc)
+        assert any(words[1] == command[0] for words in examples), run.describe()
     else:  # the top-level help shows several commands, each one that exists
         subcommands = {words[1] for words in examples}
-        assert len(subcommands) >= 3 and subcommands <= COMMANDS, describe(proc)
+        assert len(subcommands) >= 3 and subcommands <= COMMANDS, run.describe()
 
 
 def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
-    proc = run_cli(["versions", "--json"], sandbox.env())
+    run = run_cli(["versions", "--json"], sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     rows = {row["version"]: row for row in json.loads(proc.stdout)}
     assert rows["3.52.0"]["withdrawn"] is True
     assert rows["3.52.0"]["default"] is False
@@ -305,8 +298,9 @@ def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
 
 
 def test_versions_text_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
-    proc = run_cli(["versions"], sandbox.env())
+    run = run_cli(["versions"], sandbox.env(), timeout=120)
+    proc = run.proc
 
-    assert proc.returncode == 0, describe(proc)
+    assert proc.returncode == 0, run.describe()
     line = next(line for line in proc.stdout.splitlines() if line.startswith("3.52.0 "))
     assert "WITHDRAWN" in line

@@ -17,8 +17,9 @@ from typing import Any, Dict, List
 
 import pytest
 
+from support import REPO_ROOT, unavailable
+from support.clirun import run_cli
 from support.mirror import Mirror
-from support.wheelhouse import REPO_ROOT, unavailable
 
 USER_DATA = REPO_ROOT / "examples" / "cloud-init" / "user-data.yaml"
 
@@ -119,23 +120,14 @@ def test_its_command_line_is_accepted_in_dry_run(pyz: Path, mirror: Mirror, tmp_
     """The command line as written, run by the pyz the example ships."""
     pytest.importorskip("yaml")
     [provision] = provision_commands()
-    argv = [sys.executable, str(pyz), *provision[2:]]
-    argv += ["--prefix", str(tmp_path / "prefix"), "--profile-file", str(tmp_path / "p.sh")]
-    argv += ["--mirror", mirror.url, "--dry-run"]
+    args = [*provision[2:], "--prefix", str(tmp_path / "prefix")]
+    args += ["--profile-file", str(tmp_path / "p.sh"), "--mirror", mirror.url, "--dry-run"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")}
     env.update(
         SQLITE_PROVISION_CACHE_DIR=str(tmp_path / "cache"),
         SQLITE_PROVISION_LOG_DIR=str(tmp_path / "log"),
     )
-    proc = subprocess.run(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_cli(args, env, timeout=120, command=[sys.executable, str(pyz)]).proc
     assert proc.returncode == 0, proc.stdout + proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["dry_run"] is True

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-PYTHON = sys.executable
+from support.clirun import run_cli
 
 
 def help_text(args: List[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -19,15 +18,7 @@ def help_text(args: List[str], tmp_path: Path) -> subprocess.CompletedProcess[st
         k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")
     }
     env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path))
-    return subprocess.run(
-        [PYTHON, "-m", "sqlite_provision", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(args, env, timeout=60).proc
 
 
 def examples(stdout: str) -> List[str]:

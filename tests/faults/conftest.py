@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from support.clirun import run_cli
 from support.faults import (
     CRASHES,
     PATH_3442,
@@ -19,7 +20,6 @@ from support.faults import (
     FaultHost,
     Seed,
     default_attempts,
-    run_tool,
     serve_release,
 )
 from support.mirror import Mirror
@@ -59,7 +59,7 @@ def seed(
         failures = default_attempts() - 1
         mirror.fail(PATH_3442, [500] * failures)
         before = host.snapshot()
-        run = run_tool(
+        run = run_cli(
             host.args("--version", "3.44.2", "--mirror", mirror.url, "--systemd-unit", "myapp"),
             host.env(),
             umask=0o077,  # the tool must set every mode itself

@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
-from support.clirun import Run
+from support.clirun import Run, run_cli
 from support.faults import (
     CRASHES,
     PATH_3442,
@@ -39,7 +39,6 @@ from support.faults import (
     Proc,
     copy_host,
     processes,
-    run_tool,
     running_in,
     serve_release,
 )
@@ -186,7 +185,7 @@ def killed_when(host: FaultHost, args: List[str], env: Dict[str, str], probe: Pr
 
 def crashed_at(host: FaultHost, args: List[str], env: Dict[str, str], point: str) -> None:
     """Run the tool with a crash point: it kills itself there with SIGKILL."""
-    run = run_tool(args, dict(env, **{CRASH_ENV: point}), timeout=300)
+    run = run_cli(args, dict(env, **{CRASH_ENV: point}), timeout=300)
     assert run.proc.returncode == -signal.SIGKILL, run.describe()
     for pid in tree(os.getpid())[1:]:  # nothing of the dead run survives it
         assert "sqlite_provision" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
@@ -222,12 +221,12 @@ def clean(
     """A clean install's final state, a clean uninstall's, and the installed host (to copy)."""
     tarball = Path(str(shared_tarballs["3.44.2"]["path"]))
     host = FaultHost(tmp_path_factory.mktemp("clean") / "host")
-    run = run_tool(install_args(host, tarball, None), host.env(), timeout=300)
+    run = run_cli(install_args(host, tarball, None), host.env(), timeout=300)
     assert run.proc.returncode == 0, run.describe()
     installed = final_state(host)
     gone = FaultHost(tmp_path_factory.mktemp("clean-uninstall") / "host")
     copy = reinstalled_copy(host, gone, tarball)
-    removed = run_tool(uninstall_args(copy), copy.env())
+    removed = run_cli(uninstall_args(copy), copy.env())
     assert removed.proc.returncode == 0, removed.describe()
     return {"installed": installed, "uninstalled": final_state(copy), "host": host,
             "tarball": tarball}  # fmt: skip
@@ -239,7 +238,7 @@ def reinstalled_copy(source: FaultHost, target: FaultHost, tarball: Path) -> Fau
 
     shutil.rmtree(str(target.root), ignore_errors=True)
     copy = copy_host(source, target.root)
-    run = run_tool(install_args(copy, tarball, None), copy.env())
+    run = run_cli(install_args(copy, tarball, None), copy.env())
     assert run.proc.returncode == 0, run.describe()
     assert run.step("make")["status"] == "skipped"
     return copy
@@ -256,7 +255,7 @@ def converged(
     """Run the same command again: it must succeed, reach the clean run's state, and leave
     nothing behind."""
     CRASHES.injected.append(name)
-    again = run_tool(args, host.env(), timeout=300)
+    again = run_cli(args, host.env(), timeout=300)
     assert again.proc.returncode == 0, again.describe()
     left = leftovers(host)
     assert left == [], left
@@ -357,7 +356,7 @@ def test_a_live_runs_build_directory_is_left_alone(clean: Dict[str, Any], tmp_pa
             time.sleep(0.05)
         build = [p for p in host.tmp.iterdir() if p.name.startswith("sqlite-provision-build-")]
         assert len(build) == 1, list(host.tmp.iterdir())
-        second = run_tool([*args, "--lock-timeout", "1"], host.env())
+        second = run_cli([*args, "--lock-timeout", "1"], host.env())
         assert second.proc.returncode == 3, second.describe()
         assert build[0].is_dir() and (build[0] / "tmp").is_dir()
     finally:

@@ -17,6 +17,7 @@ from typing import Any, Dict
 
 import pytest
 
+from support.clirun import run_cli
 from support.faults import (
     PYTHON,
     Case,
@@ -24,7 +25,6 @@ from support.faults import (
     Seed,
     expect,
     read_only,
-    run_tool,
     serve_release,
     tmpfs,
     unprivileged_command,
@@ -130,7 +130,7 @@ def test_not_root_with_a_system_prefix_exits_before_any_download(
         with Case(
             f"not root, system prefix (--version {version})", watched, state / "cache"
         ) as case:
-            run = run_tool(
+            run = run_cli(
                 ["install", "--version", version, "--mirror", mirror.url, "--python", python,
                  "--json"],
                 env, command=command, timeout=120,

@@ -12,7 +12,8 @@ from typing import List, Tuple
 
 import pytest
 
-from support.faults import PYTHON, TARBALL_3442, FaultHost, expect, run_tool
+from support.clirun import run_cli
+from support.faults import PYTHON, TARBALL_3442, FaultHost, expect
 from support.mirror import Mirror
 
 # (id, extra args, exit code, phrases on stderr); {tarball}, {notpython} and {tmp} are filled in.
@@ -101,7 +102,7 @@ def test_bad_input(
         base.remove("--mirror")
         base.remove(mirror.url)
     with host.fault(f"bad input: {name}") as case:
-        run = run_tool(base + extra, host.env(), timeout=60)
+        run = run_cli(base + extra, host.env(), timeout=60)
     expect(run, code, *phrases, fix=name not in FIX_INLINE)
     assert "rror" in run.proc.stderr  # "Error:" from click, "error:" from the tool
     assert mirror.requests == []

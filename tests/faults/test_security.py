@@ -15,7 +15,8 @@ from typing import Dict, List
 
 import pytest
 
-from support.faults import REPO_ROOT, TARBALL_3442, Seed, unavailable
+from support import unavailable
+from support.faults import REPO_ROOT, TARBALL_3442, Seed
 
 SRC = REPO_ROOT / "src"
 

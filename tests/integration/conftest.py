@@ -12,6 +12,7 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from support import unavailable
 from support.fleet import FLEET
 from support.pseudo_rhel_image import (
     CONTAINERS_CONF,
@@ -19,7 +20,6 @@ from support.pseudo_rhel_image import (
     Timings,
     import_image,
     python36,
-    unavailable,
 )
 
 

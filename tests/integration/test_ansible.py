@@ -21,9 +21,10 @@ from typing import Dict, List
 
 import pytest
 
+from support import REPO_ROOT, unavailable
 from support.interpreters import interpreter
 from support.mirror import Mirror
-from support.wheelhouse import REPO_ROOT, tool_wheel, unavailable, wheelhouse
+from support.wheelhouse import tool_wheel, wheelhouse
 
 pytestmark = pytest.mark.integration
 

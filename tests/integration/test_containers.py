@@ -31,8 +31,8 @@ from typing import Dict
 
 import pytest
 
-from support import REPO_ROOT
-from support.pseudo_rhel_image import Timings, run, unavailable
+from support import REPO_ROOT, unavailable
+from support.pseudo_rhel_image import Timings, run
 
 RHEL_DIR = REPO_ROOT / "containers" / "rhel"
 CONTAINERFILE = RHEL_DIR / "Containerfile"

@@ -26,6 +26,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from support import unavailable
 from support.fleet import (
     FLEET,
     Containers,
@@ -37,7 +38,7 @@ from support.fleet import (
     run_playbook,
     write_inventory,
 )
-from support.pseudo_rhel_image import cache_dir, unavailable
+from support.pseudo_rhel_image import cache_dir
 
 pytestmark = pytest.mark.fleet
 

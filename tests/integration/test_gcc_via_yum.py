@@ -15,18 +15,17 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 import pytest
 
+from support.clirun import PYTHON, run_cli
 from support.mirror import Mirror
 from support.rhel import RHEL9_OS_RELEASE, mirror_system_path
 
 pytestmark = pytest.mark.integration
 
-PYTHON = sys.executable
 # The compiler family, as the pseudo-RHEL recipe removes it (plus their versioned aliases).
 # The Debian host's own package tools: on the fake RHEL the fake yum is the only one, since the
 # tool's smoke test would run this Debian rpm as RHEL's (`rpm -q rpm` fails on an empty rpmdb).
@@ -97,15 +96,7 @@ class Host:
         return env
 
     def run(self, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [PYTHON, "-m", "sqlite_provision", *args],
-            env=self.env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        return run_cli(args, self.env(), timeout=300).proc
 
     def install_args(self, tarball: Path) -> List[str]:
         return [

@@ -15,10 +15,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from support import need
 from support.clirun import tool_env
 from support.faults import world_dir
 from support.mirror import Mirror
-from support.users import in_namespace, need
+from support.users import in_namespace
 
 VERSION = "3.44.2"
 ROOT_LOCK = Path("/run/lock/sqlite-provision.lock")

@@ -26,7 +26,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional
 
 import pytest
 
-from support import rhel_root
+from support import rhel_root, unavailable
 from support.interpreters import interpreter
 from support.mirror import Mirror
 from support.rhel_root import (
@@ -38,7 +38,6 @@ from support.rhel_root import (
     make_repo,
     sha256_of,
 )
-from support.wheelhouse import unavailable
 
 pytestmark = pytest.mark.rhel
 

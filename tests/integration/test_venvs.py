@@ -19,12 +19,13 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from support import need
 from support.clirun import PYTHON, Run, run_cli, tool_env
 from support.faults import world_dir
 from support.interpreters import interpreter
 from support.mirror import Mirror
 from support.snapshot import Entry, diff, snapshot
-from support.users import as_nobody, need
+from support.users import as_nobody
 
 VERSION = "3.44.2"
 SHOW = "import sqlite3, sys; print(sqlite3.sqlite_version)"

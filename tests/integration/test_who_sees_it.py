@@ -30,11 +30,11 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from support import REPO_ROOT
+from support import REPO_ROOT, need
 from support.clirun import PYTHON, run_cli, tool_env
 from support.faults import world_dir
 from support.mirror import Mirror
-from support.users import in_namespace, need
+from support.users import in_namespace
 
 VERSION = "3.44.2"
 SHOW = "import sqlite3; print(sqlite3.sqlite_version)"

@@ -57,16 +57,28 @@ def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], env: Dict[str, str], timeout: float = 300) -> Run:
+def run_cli(
+    args: Sequence[str],
+    env: Dict[str, str],
+    timeout: float = 300,
+    *,
+    command: Optional[Sequence[str]] = None,
+    umask: Optional[int] = None,
+) -> Run:
+    """The tool with args, from `python -m sqlite_provision` or another command line (a
+    launcher, another user), optionally under another umask."""
+    argv = list(command) if command is not None else [PYTHON, "-m", "sqlite_provision"]
+    argv += [str(a) for a in args]
     started = time.monotonic()
     proc = subprocess.run(
-        [PYTHON, "-m", "sqlite_provision", *[str(a) for a in args]],
+        argv,
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
     )
     return Run(proc, time.monotonic() - started)
 

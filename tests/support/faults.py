@@ -37,7 +37,6 @@ import sys
 import tarfile
 import tempfile
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,16 +44,14 @@ from types import TracebackType
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 from urllib.parse import urlsplit
 
-import pytest
-
-from support.clirun import PYTHON, Run, tool_env
+from support import need_tool, unavailable
+from support.clirun import PYTHON, Run, run_cli, tool_env
 from support.mirror import Mirror
 from support.rhel import RHEL9_OS_RELEASE, mirror_system_path
 from support.snapshot import Entry, diff, snapshot
 
 SUPPORT_DIR = Path(__file__).resolve().parent
 REPO_ROOT = SUPPORT_DIR.parent.parent
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 TARBALL_3442 = "sqlite-autoconf-3440200.tar.gz"
 PATH_3442 = "/2023/" + TARBALL_3442
@@ -112,13 +109,6 @@ CRASHES = Crashes()
 # --- skipping, or failing under CI -----------------------------------------------------------
 
 
-def unavailable(reason: str) -> None:
-    """A missing tool or capability: skip, but fail under CI=true, where every case must run."""
-    if IN_CI:
-        pytest.fail(reason + " (CI=true: the fault matrix must not skip)")
-    pytest.skip(reason)
-
-
 def need_root() -> None:
     """Root, for the cases that mount, chown or switch users: skipped elsewhere, but under CI
     (which runs as root: .ci/run checks) a missing root fails, so no case hides."""
@@ -126,39 +116,7 @@ def need_root() -> None:
         unavailable("needs root (mounts, another user)")
 
 
-def need_tool(name: str) -> str:
-    found = shutil.which(name)
-    if not found:
-        unavailable(f"{name} is not installed")
-    return str(found)
-
-
 # --- running the CLI -------------------------------------------------------------------------
-
-
-def run_tool(
-    args: Sequence[str],
-    env: Dict[str, str],
-    *,
-    timeout: float = 300,
-    command: Optional[Sequence[str]] = None,
-    umask: Optional[int] = None,
-) -> Run:
-    """Like clirun.run_cli, with another command line (a launcher, another user) or umask."""
-    argv = list(command) if command is not None else [PYTHON, "-m", "sqlite_provision"]
-    argv += [str(a) for a in args]
-    started = time.monotonic()
-    proc = subprocess.run(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        preexec_fn=(lambda: os.umask(umask)) if umask is not None else None,
-    )
-    return Run(proc, time.monotonic() - started)
 
 
 def expect(run: Run, code: int, *phrases: str, fix: bool = True) -> None:
@@ -393,7 +351,7 @@ class FaultHost:
         env: Optional[Dict[str, str]] = None,
         **kw: Any,
     ) -> Run:
-        return run_tool(
+        return run_cli(
             self.args(*extra, python=python), env if env is not None else self.env(), **kw
         )
 
@@ -940,7 +898,7 @@ class Seed:
         """A copy of the installed host, re-installed in place (no build: the prefix's manifest
         matches) so that its snippet and drop-in name the copy's own paths."""
         copied = copy_host(self.host, root)
-        run = run_tool(
+        run = run_cli(
             copied.args("--version", "3.44.2", "--mirror", self.mirror.url,
                         "--systemd-unit", "myapp", *extra),
             copied.env(),

@@ -28,8 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Dict, List, Mapping, Optional, Sequence, Type
 
-from support import REPO_ROOT
-from support.wheelhouse import unavailable
+from support import REPO_ROOT, unavailable
 
 FLEET_PLAYBOOK = REPO_ROOT / "examples" / "ansible" / "fleet.yml"
 

@@ -25,10 +25,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Mapping, NoReturn
+from typing import Dict, List, Mapping
 
-import pytest
-
+from support import unavailable
 from support.interpreters import interpreter
 from support.rhel import RHEL9_OS_RELEASE
 
@@ -44,13 +43,6 @@ default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
 [engine]
 runtime = "runc"
 """
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail under CI=true, where every tier must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: this test must not skip; scripts/test installs it)")
-    pytest.skip(reason)
 
 
 def run(argv: List[str], timeout: float = 600, **kwargs: object) -> subprocess.CompletedProcess:  # type: ignore[type-arg]

@@ -13,16 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import pytest
-
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def need(thing: object, what: str) -> None:
-    if not thing:
-        if IN_CI:
-            pytest.fail(f"{what} (CI=true: this test must not skip)")
-        pytest.skip(what)
+from support import need
 
 
 def nobody_group() -> str:

@@ -2,34 +2,22 @@
 as a folder that `pip install --no-index --find-links DIR sqlite-provision` installs offline.
 Built once per pytest session for each python, and shared by the pseudo-RHEL, Ansible and
 cloud-init tests.
-
-Also `unavailable()`: a missing host tool skips a test, but fails it under CI=true.
 """
 
 # Dict/Optional rather than `X | None`: the tests run on Python 3.7 too.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, List, NoReturn
-
-import pytest
+from typing import Dict, List
 
 from support import REPO_ROOT
 
 _built: Dict[str, Path] = {}
 _lock = threading.Lock()
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail under CI=true, where every tier must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: this tier must not skip; .ci/run installs it)")
-    pytest.skip(reason)
 
 
 def _run(argv: List[str]) -> None:

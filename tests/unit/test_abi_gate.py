@@ -9,8 +9,6 @@ with is a made-up HostLibrary.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Sequence, Tuple
@@ -23,21 +21,13 @@ from sqlite_provision.output import StderrProgress
 from sqlite_provision.runner import Runner
 from sqlite_provision.steps.base import RunState
 from sqlite_provision.steps.gate import AbiGate
+from support import need_tool
 
 # What both libraries export in every case; the cases add or drop one function on top.
 COMMON = ("sqlite3_open", "sqlite3_close", "sqlite3_exec", "sqlite3_libversion",
           "sqlite3_compileoption_get")  # fmt: skip
 METADATA = "sqlite3_column_table_name"  # provided by ENABLE_COLUMN_METADATA
 HOST_PATH = "/usr/lib64/libsqlite3.so.0"  # only named in messages; the gate never opens it
-
-
-def need_gcc() -> str:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("gcc is not installed (CI=true: the ABI gate tests must not skip)")
-        pytest.skip("gcc is not installed")
-    return gcc
 
 
 def c_string(text: str) -> str:
@@ -68,7 +58,7 @@ def fake_library(
     source.write_text("\n".join(lines) + "\n")
     library = directory / "libsqlite3.so.0"
     subprocess.run(
-        [need_gcc(), "-shared", "-fPIC", "-o", str(library), str(source)],
+        [need_tool("gcc"), "-shared", "-fPIC", "-o", str(library), str(source)],
         check=True,
         capture_output=True,
     )

@@ -16,6 +16,7 @@ from sqlite_provision import config
 from sqlite_provision.config import Layout, Options, unit_base_name
 from sqlite_provision.errors import UsageError
 from sqlite_provision.steps import activation
+from support import need_tool
 
 TEMPLATES = activation.load_templates()
 
@@ -25,16 +26,6 @@ def render(name: str, **values: str) -> str:
 
 
 LIB = "/opt/sqlite/current/lib"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def tcsh() -> str:
-    path = shutil.which("tcsh")
-    if not path:
-        if IN_CI:
-            pytest.fail("tcsh is missing under CI (apt-get install tcsh)")
-        pytest.skip("tcsh is missing")
-    return path
 
 
 @pytest.fixture
@@ -48,7 +39,7 @@ def csh_file(tmp_path: Path) -> Path:
 def test_csh_snippet_sourced_twice(csh_file: Path, start: Optional[str]) -> None:
     setup = "unsetenv LD_LIBRARY_PATH; " if start is None else f'setenv LD_LIBRARY_PATH "{start}"; '
     script = setup + f"source {csh_file}; source {csh_file}; " + 'echo "=$LD_LIBRARY_PATH="'
-    out = subprocess.run([tcsh(), "-f", "-c", script], capture_output=True, text=True,
+    out = subprocess.run([need_tool("tcsh"), "-f", "-c", script], capture_output=True, text=True,
                          env={"PATH": os.environ["PATH"]}, check=True).stdout  # fmt: skip
     value = out.strip().strip("=")
     parts = value.split(":")

@@ -3,7 +3,6 @@ pyelftools, on the host's real libsqlite3 and on a library compiled here."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,15 +13,7 @@ from sqlite_provision.host.elf import ElfError, exported_functions, parse_export
 from sqlite_provision.host.library import system_library
 from sqlite_provision.recipe.features import provider_of, public_symbols
 from sqlite_provision.runner import Runner
-
-IN_CI = os.environ.get("CI") == "true"
-
-
-def need(thing: object, what: str) -> None:
-    if not thing:
-        if IN_CI:
-            pytest.fail(f"{what} is missing under CI")
-        pytest.skip(f"{what} is missing")
+from support import need
 
 
 def readelf_functions(path: Path) -> set:
@@ -63,14 +54,14 @@ def pyelftools_functions(path: Path) -> set:
 @pytest.fixture(scope="module")
 def host_lib() -> Path:
     path = system_library(Runner())
-    need(path, "a system libsqlite3")
+    need(path, "a system libsqlite3 is missing")
     return Path(str(path))
 
 
 @pytest.fixture(scope="module")
 def small_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc")
-    need(cc, "a C compiler")
+    need(cc, "a C compiler is missing")
     d = tmp_path_factory.mktemp("elf")
     (d / "x.c").write_text(
         "int sqlite3_visible(void){return 1;}\n"
@@ -87,7 +78,7 @@ def small_lib(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_host_library_matches_readelf(host_lib: Path) -> None:
-    need(shutil.which("readelf"), "readelf (binutils)")
+    need(shutil.which("readelf"), "readelf (binutils) is missing")
     ours = exported_functions(host_lib)
     assert len(ours) > 200
     assert ours == readelf_functions(host_lib)

@@ -16,13 +16,13 @@ from support.snapshot import diff, snapshot
 
 def test_need_root_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(faults, "IN_CI", True)
+    monkeypatch.setenv("CI", "true")
     # Caught as anything, so that a skip where a failure is due fails this test, not skips it.
     with pytest.raises(BaseException) as under_ci:
         faults.need_root()
     assert under_ci.type is pytest.fail.Exception, under_ci.type
     assert "must not skip" in str(under_ci.value)
-    monkeypatch.setattr(faults, "IN_CI", False)
+    monkeypatch.delenv("CI")
     with pytest.raises(BaseException) as elsewhere:
         faults.need_root()
     assert elsewhere.type is pytest.skip.Exception, elsewhere.type

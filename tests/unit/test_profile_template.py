@@ -7,7 +7,6 @@ test, except under CI=true, where they fail it.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlite_provision import __version__, files
 from sqlite_provision.config import check_safe_path
 from sqlite_provision.errors import EXIT_USAGE, UsageError
 from sqlite_provision.steps import activation
+from support import need_tool
 
 TEMPLATES = activation.load_templates()
 
@@ -30,15 +30,6 @@ def render_profile(lib_dir: Path, sqlite_version: str) -> str:
 LIB_DIR = Path("/opt/sqlite/current/lib")
 VERSION = "3.44.2"
 OTHER = "/usr/lib/foo"
-
-
-def need_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{name} is not installed (CI=true: this test must not skip)")
-        pytest.skip(f"{name} is not installed")
-    return path
 
 
 @pytest.fixture(params=[VERSION, ""], ids=["pinned-version", "current-link"])

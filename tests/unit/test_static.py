@@ -17,18 +17,10 @@ import pytest
 
 from sqlite_provision.host.pythons import PROBE_SCRIPT
 from sqlite_provision.runner import clean_env
-from support import REPO_ROOT
+from support import REPO_ROOT, need
 from support.interpreters import old_pythons
 
 ROOT = REPO_ROOT
-IN_CI = os.environ.get("CI") == "true"
-
-
-def need(thing: object, what: str) -> None:
-    if not thing:
-        if IN_CI:
-            pytest.fail(f"{what} is missing under CI")
-        pytest.skip(f"{what} is missing")
 
 
 def test_no_shell_true_anywhere() -> None:
@@ -42,7 +34,7 @@ def test_no_shell_true_anywhere() -> None:
 
 def test_tool_runs_on_python_36() -> None:
     vermin = shutil.which("vermin")
-    need(vermin, "vermin")
+    need(vermin, "vermin is missing")
     result = subprocess.run(
         [str(vermin), "--no-tips", "--violations", "--target=3.6-", "--eval-annotations",
          "--backport", "dataclasses", str(ROOT / "src" / "sqlite_provision")],
@@ -54,7 +46,7 @@ def test_tool_runs_on_python_36() -> None:
 @pytest.mark.parametrize("minor", ["2.7", "3.6"])
 def test_probe_script_runs_on_old_pythons(minor: str) -> None:
     pythons = [p for p in old_pythons() if p.endswith(minor)]
-    need(pythons, f"a python{minor} (pyenv)")
+    need(pythons, f"a python{minor} (pyenv) is missing")
     result = subprocess.run(
         [pythons[0], "-c", PROBE_SCRIPT], capture_output=True, text=True, env=clean_env(),
         check=False,
@@ -73,7 +65,7 @@ def test_probe_script_runs_on_old_pythons(minor: str) -> None:
 def test_the_tool_installs_and_plans_on_python_37(tmp_path: Path) -> None:
     """Beyond vermin: pip resolves the dependencies for 3.7 (Amazon Linux 2) and the CLI runs."""
     candidates = glob.glob(os.path.expanduser("~/.pyenv/versions/3.7*/bin/python3.7"))
-    need(candidates, "a python3.7 (pyenv)")
+    need(candidates, "a python3.7 (pyenv) is missing")
     venv = tmp_path / "venv"
     subprocess.run([candidates[0], "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], check=True,
