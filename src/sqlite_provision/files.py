@@ -28,6 +28,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def is_temp_sibling(name: str, entry: str) -> bool:
+    """Whether `entry` is one of the temporary siblings that write_atomic and swap_symlink make
+    for `name` (what a killed run may leave beside it)."""
+    return entry.startswith(f".{name}.") and entry.endswith(".tmp")
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory, fsync, then rename over the target, so that a
     reader (a login shell) sees the old file or the new one, never half of one."""

@@ -63,7 +63,7 @@ from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.manifest import installed_reason, read_manifest
-from sqlite_provision.store.recovery import Places
+from sqlite_provision.store.recovery import Places, staging_dir
 from sqlite_provision.versions import loose_version, parse_version
 
 LIBRARY = Path("lib") / "libsqlite3.so.0"
@@ -371,11 +371,6 @@ def check_not_older(version: str, host: HostLibrary, options: Options) -> None:
 # --- plan ----------------------------------------------------------------------------------------
 
 
-def install_staging(prefix: Path) -> Path:
-    """Beside the prefix, on its filesystem: the install is one rename."""
-    return prefix.parent / f".sqlite-provision-stage-{prefix.name}"
-
-
 def build_steps(res: Resolution, staging: Path, beside_prefix: bool) -> List[Step]:
     """Fetch to staged install: what `install` and `build` share."""
     options, source, layout = res.options, res.source, res.layout
@@ -407,7 +402,7 @@ def build_plan(res: Resolution) -> Plan:
     """The install plan: build from source, or (with --artifact) unpack a prebuilt tree; then
     the same gate, install, activation and verification either way."""
     layout = res.layout
-    staging = install_staging(layout.prefix)
+    staging = staging_dir(layout.prefix)
     steps: List[Step] = []
     if res.artifact is not None:
         assert res.source.local is not None and res.artifact_checksum is not None  # noqa: S101

@@ -11,11 +11,7 @@ from sqlite_provision.config import PREVIOUS_LINK_NAME
 from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.files import fsync_dir, read_link, set_link
 from sqlite_provision.steps.base import RunState, Step
-
-
-def backup_path(prefix: Path) -> Path:
-    """Where an earlier build in the prefix waits while it is replaced, until the run succeeds."""
-    return prefix.parent / f".{prefix.name}.previous"
+from sqlite_provision.store.recovery import backup_path
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,26 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import List, Sequence
+from typing import Callable, List, Sequence
 
 from sqlite_provision.config import CURRENT_LINK_NAME, MANIFEST_NAME, PREVIOUS_LINK_NAME
-from sqlite_provision.files import read_link
+from sqlite_provision.files import is_temp_sibling, read_link
 
 STAGING_PREFIX = ".sqlite-provision-stage-"
 _BACKUP = re.compile(r"^\.(.+)\.previous$")
-_LINK_TMP = re.compile(r"^\.(current|previous)\.\d+\.tmp$")
+
+
+def staging_dir(prefix: Path) -> Path:
+    """Where a build is staged: beside the prefix, on its filesystem, so the install is one
+    rename."""
+    return prefix.parent / f"{STAGING_PREFIX}{prefix.name}"
+
+
+def backup_path(prefix: Path) -> Path:
+    """Where an earlier build in the prefix waits while it is replaced, until the run succeeds."""
+    return prefix.parent / f".{prefix.name}.previous"
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,11 @@ def recover(places: Places) -> List[str]:
             previous.unlink()
             done.append(f"removed {previous}, which named {target}, gone")
     for path in places.activation_files:
-        done += _remove_matching(
-            path.parent, re.compile(r"^\." + re.escape(path.name) + r"\..+\.tmp$")
-        )
-    done += _remove_matching(places.cache_dir, re.compile(r"^\..+\.part$"))
+        done += _remove_matching(path.parent, partial(is_temp_sibling, path.name))
+    # source/fetch.py streams a download into a hidden .part file beside its cache entry
+    done += _remove_matching(
+        places.cache_dir, lambda entry: entry.startswith(".") and entry.endswith(".part")
+    )
     build = places.build_dir
     if (
         build.is_dir()
@@ -79,12 +91,11 @@ def _recover_entry(parent: Path, entry: Path, prefix_root: bool) -> List[str]:
             return [f"removed {entry}, the old build a killed run had replaced"]
         os.rename(str(entry), str(prefix))
         return [f"put back {prefix}, which a killed run had moved aside"]
-    if _LINK_TMP.match(name) and entry.is_symlink():
+    if entry.is_symlink() and any(
+        is_temp_sibling(link, name) for link in (CURRENT_LINK_NAME, PREVIOUS_LINK_NAME)
+    ):
         entry.unlink()
         return [f"removed the temporary link {entry}"]
-    if name.startswith(".sqlite-provision-") and name.endswith(".tmp") and entry.is_file():
-        entry.unlink()
-        return [f"removed the temporary file {entry}"]
     if (
         prefix_root
         and entry.is_dir()
@@ -99,11 +110,11 @@ def _recover_entry(parent: Path, entry: Path, prefix_root: bool) -> List[str]:
     return []
 
 
-def _remove_matching(directory: Path, pattern: "re.Pattern[str]") -> List[str]:
+def _remove_matching(directory: Path, matches: Callable[[str], bool]) -> List[str]:
     done = []
     if directory.is_dir():
         for entry in sorted(directory.iterdir()):
-            if pattern.match(entry.name) and (entry.is_file() or entry.is_symlink()):
+            if matches(entry.name) and (entry.is_file() or entry.is_symlink()):
                 entry.unlink()
                 done.append(f"removed {entry}, left by a killed run")
     return done
