@@ -11,7 +11,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from sqlite_provision import __version__, config
 from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
@@ -31,6 +31,11 @@ from sqlite_provision.results import (
     VerifyReport,
 )
 from sqlite_provision.runner import Log, Runner
+
+if TYPE_CHECKING:
+    from sqlite_provision.host.pythons import Reach
+    from sqlite_provision.plan import Plan, Resolution
+    from sqlite_provision.store.recovery import Places
 
 LD_SO_CONF_WARNING = (
     "--ld-so-conf puts the new library in front of the system one for EVERY process on this "
@@ -75,7 +80,7 @@ def locked(runner: Runner, timeout: float, progress: Progress) -> Iterator[None]
         yield
 
 
-def recovered(places: Any, runner: Runner, progress: Progress) -> Tuple[StepRecord, ...]:
+def recovered(places: "Places", runner: Runner, progress: Progress) -> Tuple[StepRecord, ...]:
     """Put right what a killed run left (under the lock: that run is dead); say what."""
     from sqlite_provision.plan import recover_record
     from sqlite_provision.store.recovery import recover
@@ -98,61 +103,65 @@ def start_log(log: Log) -> None:
         ) from exc
 
 
-def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
-    from sqlite_provision.plan import build_plan, read_inputs, recovery_places, resolve
+def planned_run(
+    command: str,
+    options: Options,
+    progress: Progress,
+    make_plan: Callable[["Resolution"], "Plan"],
+) -> Union[Report, PlanView]:
+    """Resolve, plan once, then show the plan (--dry-run) or run it: under the lock, after
+    putting right what a killed run left. What `install` and `build` share."""
+    from sqlite_provision.plan import read_inputs, recovery_places, resolve
     from sqlite_provision.source.fetch import fetch_text
 
     if options.dry_run:
         runner = Runner()
-        return build_plan(resolve(read_inputs("install", options, runner), runner)).view()
-    if options.ld_so_conf:
-        progress.warning(LD_SO_CONF_WARNING)
-    with logged("install") as runner:
-        inputs = read_inputs("install", options, runner)
+        return make_plan(resolve(read_inputs(command, options, runner), runner)).view()
+    with logged(command) as runner:
+        inputs = read_inputs(command, options, runner)
         with locked(runner, options.lock_timeout, progress):
             done = recovered(recovery_places(inputs), runner, progress)
             res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
-            plan = build_plan(res)
+            plan = make_plan(res)
             return execute(
                 plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
             )
+
+
+def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
+    from sqlite_provision.plan import build_plan
+
+    if options.ld_so_conf and not options.dry_run:
+        progress.warning(LD_SO_CONF_WARNING)
+    return planned_run("install", options, progress, build_plan)
 
 
 def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
     """Build and pack an artifact. Always builds: an install of the same version on this host is
     no reason to skip, and nothing is activated here."""
-    from sqlite_provision.plan import build_artifact_plan, read_inputs, recovery_places, resolve
-    from sqlite_provision.source.fetch import fetch_text
+    from sqlite_provision.plan import build_artifact_plan
 
     options = dataclasses.replace(options, force=True, no_profile=True)
     out = options.artifact_out
     assert out is not None  # noqa: S101 - the CLI requires --artifact
-    if options.dry_run:
-        runner = Runner()
-        return build_artifact_plan(
-            resolve(read_inputs("build", options, runner), runner), out
-        ).view()
-    with logged("build") as runner:
-        inputs = read_inputs("build", options, runner)
-        with locked(runner, options.lock_timeout, progress):
-            done = recovered(recovery_places(inputs), runner, progress)
-            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
-            plan = build_artifact_plan(res, out)
-            return execute(
-                plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
-            )
+    return planned_run("build", options, progress, lambda res: build_artifact_plan(res, out))
+
+
+def reaches(
+    runner: Runner, options: Options, lib_dir: Path, profile: Optional[Path]
+) -> List["Reach"]:
+    """How each python to verify is started: each --python as a login shell would (through the
+    profile snippet), then each --venv's python with no environment at all."""
+    from sqlite_provision.host.pythons import login_reach, resolve_pythons, venv_reach
+    from sqlite_provision.host.venvs import read_venv
+
+    found = [login_reach(p, lib_dir, profile) for p in resolve_pythons(runner, options.pythons)]
+    return found + [venv_reach(read_venv(runner, path).python) for path in options.venvs]
 
 
 def verify(options: Options) -> VerifyReport:
     """Each python, started as a fresh login would, loads the provisioned library (exit 6)."""
-    from sqlite_provision.host.pythons import (
-        login_reach,
-        resolve_pythons,
-        venv_reach,
-        verification_failed,
-        verify_python,
-    )
-    from sqlite_provision.host.venvs import read_venv
+    from sqlite_provision.host.pythons import verification_failed, verify_python
     from sqlite_provision.store.manifest import read_manifest
 
     runner = Runner()
@@ -164,11 +173,6 @@ def verify(options: Options) -> VerifyReport:
             hint="run `sqlite-provision install`, or pass --no-profile to check the prefix alone",
         )
     manifest = read_manifest(layout.prefix)
-    reaches = [
-        login_reach(python, layout.active_lib_dir, profile)
-        for python in resolve_pythons(runner, options.pythons)
-    ]
-    reaches += [venv_reach(read_venv(runner, path).python) for path in options.venvs]
     results = [
         verify_python(
             runner,
@@ -177,7 +181,7 @@ def verify(options: Options) -> VerifyReport:
             min_version=options.min_version,
             expected_version=manifest.version if manifest else None,
         )
-        for reach in reaches
+        for reach in reaches(runner, options, layout.active_lib_dir, profile)
     ]
     report = VerifyReport(
         ok=all(r.ok for r in results),
@@ -325,25 +329,14 @@ def versions() -> List[ReleaseRow]:
 
 def rollback(options: Options, progress: Progress) -> RollbackResult:
     """Switch `current` back to `previous` and re-verify; on failure switch back (exit 6)."""
-    from sqlite_provision.host.pythons import (
-        failures,
-        login_reach,
-        resolve_pythons,
-        venv_reach,
-        verify_python,
-    )
-    from sqlite_provision.host.venvs import read_venv
+    from sqlite_provision.host.pythons import failures, verify_python
     from sqlite_provision.store.installs import switch_to_previous
 
     root = options.prefix_root
     profile = options.profile_file
     with logged("rollback") as runner:
-        lib_dir = root / CURRENT_LINK_NAME / "lib"
         snippet = profile if profile.exists() else None
-        reaches = [
-            login_reach(p, lib_dir, snippet) for p in resolve_pythons(runner, options.pythons)
-        ]
-        reaches += [venv_reach(read_venv(runner, path).python) for path in options.venvs]
+        checks = reaches(runner, options, root / CURRENT_LINK_NAME / "lib", snippet)
         with locked(runner, options.lock_timeout, progress):
             recovered(root_places(options, []), runner, progress)
             switch = switch_to_previous(root)
@@ -355,7 +348,7 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
                     min_version=options.min_version,
                     expected_version=switch.manifest.version,
                 )
-                for reach in reaches
+                for reach in checks
             ]
             if not all(r.ok for r in results):
                 switch.undo()
@@ -366,7 +359,7 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
     return RollbackResult(switch.from_target, switch.manifest.version, results)
 
 
-def root_places(options: Options, hooks: List[Path]) -> Any:
+def root_places(options: Options, hooks: List[Path]) -> "Places":
     """Where a killed install, rollback or uninstall under this prefix root may have left
     something (rollback and uninstall know the prefix root and the snippet, not the rest)."""
     from sqlite_provision.config import ACTIVATION_RECORD, csh_twin
