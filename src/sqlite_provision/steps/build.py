@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, mismatch, verify_file
+from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, matches, mismatch
 from sqlite_provision.errors import CommandFailed, HostError, VerifyError
 from sqlite_provision.files import make_parents, remove_empty
 from sqlite_provision.host.build_user import BuildUser, hand_over, take_back
@@ -57,8 +57,8 @@ class Fetch(Step):
         checksum = self.checksum
         assert checksum is not None  # noqa: S101 - resolution never runs an unresolved source
         if self.local is not None:
-            if not verify_file(self.local, checksum):
-                got = file_digest(self.local, checksum.algorithm)
+            got = file_digest(self.local, checksum.algorithm)
+            if not matches(got, checksum):
                 raise mismatch(self.local.name, checksum, got, LOCAL_MISMATCH_HINT)
             state.tarball = self.local
             return f"{self.local} verified ({checksum.label})"
