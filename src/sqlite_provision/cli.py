@@ -48,11 +48,23 @@ def given_options(ctx: click.Context) -> FrozenSet[str]:
     from click.core import ParameterSource
 
     given = set()
-    for name in ctx.params:
+    for name, value in ctx.params.items():
         source = ctx.get_parameter_source(name)
-        if source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
-            given.add(RENAMED.get(name, name))
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            continue
+        # click 8.0 (the pyz's, for Python 3.6) reports a variadic argument that was not given,
+        # `VERSION...` of uninstall, as COMMANDLINE with an empty tuple: that is not given.
+        if value == () and is_variadic_argument(ctx, name):
+            continue
+        given.add(RENAMED.get(name, name))
     return frozenset(given)
+
+
+def is_variadic_argument(ctx: click.Context, name: str) -> bool:
+    return any(
+        isinstance(p, click.Argument) and p.name == name and p.nargs == -1
+        for p in ctx.command.params
+    )
 
 
 def make_options(kw: Dict[str, Any]) -> Options:

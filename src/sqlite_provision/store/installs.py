@@ -108,7 +108,7 @@ def uninstall(
         unbind(root / ACTIVATION_RECORD, hooks, result)
     if remove_all:
         versions = sorted(present)
-    if not versions:
+    if not versions and not remove_all:  # --all on a host with nothing left is a no-op
         if hooks:
             return result
         raise UsageError(
