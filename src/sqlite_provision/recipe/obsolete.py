@@ -12,7 +12,10 @@ Where the facts come from:
   amalgamation of 3.7.17, 3.26.0, 3.44.2 and 3.52.0. Of the options in `features.FEATURES`,
   only ENABLE_JSON1 is listed by an older release and by none of the newer ones. ENABLE_JSON1
   and ENABLE_STAT3 are listed up to 3.26.0 and gone by 3.44.2; ENABLE_DESERIALIZE is listed by
-  none (a host built with it is recognised by its symbols, which the gate compares anyway);
+  none (a host built with it is recognised by its symbols, which the gate compares anyway).
+  The other names 3.26.0 can list and 3.44.2 or 3.52.0 cannot are no feature options and no
+  distribution's: ENABLE_FTS1/FTS2, HAS_CODEC, 64BIT_STATS, ENABLE_SELECTTRACE, MUTEX_NREF,
+  NOINLINE, OMIT_BTREECOUNT, PCACHE_SEPARATE_HEADER, USER_AUTHENTICATION;
 - what real libraries list (ENABLE_JSON1 is the only such option among them): RHEL 7's and
   Amazon Linux 2's 3.7.17 and RHEL 8's 3.26.0 (built with their spec flags), Debian 11's 3.34.1
   (RHEL 9's release; RHEL 9 builds with -DSQLITE_ENABLE_JSON1 too), Debian 12's 3.40.1.

@@ -52,7 +52,7 @@ class AbiGate(Step):
     def describe(self) -> str:
         if not self.host.path:
             return f"compare with the system library (none found: {self.host.problem})"
-        proved = sorted(self.proofs())
+        proved = sorted(self.proofs()) if self.comparable else []
         return (
             f"check the new library exports all {len(self.host.symbols)} public functions of "
             f"{self.host.path} ({self.host.version}) and has its feature options"
