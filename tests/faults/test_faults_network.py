@@ -131,7 +131,8 @@ def test_truncated_download_is_retried_then_exit_4(
     mirror.truncate(PATH_3442, 200_000, times=attempts)
     with host.fault("truncated download") as case:
         run = host.run(*pinned(mirror.url))
-    expect(run, 4, f"after {attempts} attempts", "retrying", "HTTPS_PROXY")
+    expect(run, 4, f"after {attempts} attempts", "HTTPS_PROXY")
+    assert "retrying" in message_fix_and_log_only(run.proc.stderr).read_text()  # the log tells
     assert mirror.count(PATH_3442) == attempts
     assert host.cache_files() == []  # no .part file left
     assert case.changes == {}, case.describe()
