@@ -201,14 +201,17 @@ def walk(top: str) -> Iterator[Tuple[str, os.stat_result]]:
                     pending.append(path)
 
 
-def read_manifest(text: str, key: str) -> Dict[str, Record]:
-    lines = text.split("\n")
-    if lines[0] != f"{FORMAT} {key}" or lines[-1] != "":
-        raise Untrusted("the manifest is not this pyz's")
-    listed: Dict[str, Record] = {}
-    for line in lines[1:-1]:
-        kind, size, mtime, mode, path = line.split(" ", 4)
-        listed[path] = (kind, int(size), int(mtime), int(mode, 8))
+def read_manifest(data: bytes, key: str) -> Dict[str, Record]:
+    try:
+        lines = data.decode("utf-8").split("\n")
+        if lines[0] != f"{FORMAT} {key}" or lines[-1] != "":
+            raise Untrusted("the manifest is not this pyz's")
+        listed: Dict[str, Record] = {}
+        for line in lines[1:-1]:
+            kind, size, mtime, mode, path = line.split(" ", 4)
+            listed[path] = (kind, int(size), int(mtime), int(mode, 8))
+    except ValueError as exc:
+        raise Untrusted(f"the manifest cannot be read: {exc}") from exc
     return listed
 
 
@@ -258,7 +261,7 @@ def open_entry(entry: str, key: str, euid: int) -> int:
             if not chunk:
                 break
             chunks.append(chunk)
-        check_tree(entry, read_manifest(b"".join(chunks).decode("utf-8"), key), euid)
+        check_tree(entry, read_manifest(b"".join(chunks), key), euid)
         now = os.lstat(path)
         if (now.st_dev, now.st_ino) != (opened.st_dev, opened.st_ino):
             raise Untrusted(f"{entry} was replaced while it was checked")

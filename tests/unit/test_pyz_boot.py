@@ -116,6 +116,12 @@ def _no_manifest(path: Path) -> None:
     (path.parent.parent / MANIFEST).unlink()
 
 
+def _garbled_manifest(path: Path) -> None:
+    _append(path)
+    manifest = path.parent.parent / MANIFEST
+    manifest.write_bytes(manifest.read_bytes().replace(b"\nf ", b"\n\xff ", 1))
+
+
 MUTATIONS: Dict[str, Callable[[Path], None]] = {
     "appended": _append,
     "same size, new mtime": _same_size_new_mtime,
@@ -124,6 +130,7 @@ MUTATIONS: Dict[str, Callable[[Path], None]] = {
     "a link instead": _symlink,
     "group-writable": _group_writable,
     "no manifest": _no_manifest,
+    "a garbled manifest": _garbled_manifest,
 }
 
 
