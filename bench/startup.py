@@ -138,7 +138,7 @@ def ms(call):
         call()
         runs.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(runs), 2)
-print(ms(lambda: boot.pyz_digest(sys.argv[1])),
+print(ms(lambda: boot.pyz_digest(boot.read_pyz(sys.argv[1]))),
       ms(lambda: os.close(boot.open_entry(entry, key, os.geteuid()))))
 """
 

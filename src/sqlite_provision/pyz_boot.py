@@ -104,7 +104,8 @@ def _cached(archive: str, env: Mapping[str, str]) -> str:
         make_dirs(base)
     base = os.path.realpath(base)
     check_directories(base, euid)
-    digest = pyz_digest(archive)
+    data = read_pyz(archive)  # hashed and unpacked alike: a pyz replaced meanwhile cannot mix
+    digest = pyz_digest(data)
     key = f"{digest}.{tag}"
     entry = os.path.join(base, key)
     try:
@@ -116,7 +117,7 @@ def _cached(archive: str, env: Mapping[str, str]) -> str:
     except (OSError, Untrusted) as exc:
         debug(env, f"not using {entry}: {exc}")
         set_aside(base, key)
-    create(archive, base, key)
+    create(data, base, key)
     prune(base, digest)
     _held.append(open_entry(entry, key, euid))
     return entry
@@ -149,9 +150,13 @@ def make_dirs(path: str) -> None:
     os.chmod(path, 0o755)  # noqa: S103 - as the tool's own cache directory
 
 
-def pyz_digest(archive: str) -> str:
+def read_pyz(archive: str) -> bytes:
     with open(archive, "rb") as handle:
-        return hashlib.sha256(handle.read()).hexdigest()
+        return handle.read()
+
+
+def pyz_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 # --- trust -----------------------------------------------------------------------------------
@@ -274,7 +279,7 @@ def open_entry(entry: str, key: str, euid: int) -> int:
 # --- unpacking and removing ------------------------------------------------------------------
 
 
-def create(archive: str, base: str, key: str) -> None:
+def create(pyz: bytes, base: str, key: str) -> None:
     """Unpack the pyz into a temporary sibling, compile it, sync it, write the manifest last and
     rename it into place. Another start that got there first wins: its entry is kept."""
     import shutil
@@ -282,7 +287,7 @@ def create(archive: str, base: str, key: str) -> None:
 
     temp = tempfile.mkdtemp(prefix=f".tmp-{key}-", dir=base)
     try:
-        unpack(archive, temp)
+        unpack(pyz, temp)
         compile_tree(temp)
         for path, st in walk(temp):
             os.chmod(os.path.join(temp, path), 0o755 if stat.S_ISDIR(st.st_mode) else 0o644)
@@ -301,10 +306,11 @@ def create(archive: str, base: str, key: str) -> None:
         raise
 
 
-def unpack(archive: str, into: str) -> None:
+def unpack(data: bytes, into: str) -> None:
+    import io
     import zipfile
 
-    with zipfile.ZipFile(archive) as pyz:
+    with zipfile.ZipFile(io.BytesIO(data)) as pyz:
         for info in pyz.infolist():
             parts = info.filename.rstrip("/").split("/")
             if any(p in ("", ".", "..") or "\\" in p or "\n" in p for p in parts):

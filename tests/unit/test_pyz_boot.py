@@ -76,7 +76,7 @@ def test_the_first_start_unpacks_and_compiles_and_the_next_one_uses_it(
     env = env_for(tmp_path)
     entry = cached(str(pyz), env)
     assert entry is not None
-    digest = pyz_boot.pyz_digest(str(pyz))
+    digest = pyz_boot.pyz_digest(pyz.read_bytes())
     assert Path(entry) == (tmp_path / "cache" / "pyz" / f"{digest}.{tag()}").resolve()
     assert (Path(entry) / "pkg" / "__pycache__" / f"__init__.{tag()}.pyc").is_file()
     assert (Path(entry) / "pkg" / "data.txt").read_text() == "some data\n"
@@ -143,7 +143,9 @@ def test_a_changed_entry_is_not_used_but_rebuilt(pyz: Path, tmp_path: Path, muta
     manifest = (entry / MANIFEST).read_text() if (entry / MANIFEST).exists() else ""
     MUTATIONS[mutation](module)
     with pytest.raises((Untrusted, OSError)):
-        pyz_boot.open_entry(str(entry), f"{pyz_boot.pyz_digest(str(pyz))}.{tag()}", os.geteuid())
+        pyz_boot.open_entry(
+            str(entry), f"{pyz_boot.pyz_digest(pyz.read_bytes())}.{tag()}", os.geteuid()
+        )
     assert cached(str(pyz), env) == str(entry)  # rebuilt in place, and used
     assert module.read_text() == "VALUE = 'genuine'\n"
     assert not (entry / "pkg" / "json.py").exists()
@@ -249,6 +251,6 @@ def test_another_start_that_got_there_first_wins(pyz: Path, tmp_path: Path) -> N
     key = entry.name
     os.close(pyz_boot._held.pop())
     made = (entry / MANIFEST).stat().st_ino
-    pyz_boot.create(str(pyz), str(entry.parent), key)  # as a start that lost the race
+    pyz_boot.create(pyz.read_bytes(), str(entry.parent), key)  # as a start that lost the race
     assert (entry / MANIFEST).stat().st_ino == made
     assert [p.name for p in entry.parent.iterdir()] == [key]
