@@ -28,6 +28,7 @@ library alone, and nothing of the package imports it.
   process holds a shared lock on the manifest of the entry it runs from.
 """
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -250,12 +251,24 @@ def check_tree(entry: str, listed: Dict[str, Record], euid: int) -> None:
         raise Untrusted("files of the manifest are missing")
 
 
+def lock(fd: int, how: int) -> None:
+    """flock without waiting: BlockingIOError if another process holds it; a filesystem without
+    locks (an old NFS) goes without, rather than rebuilding the entry at every start."""
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+
+
 def open_entry(entry: str, key: str, euid: int) -> int:
     """The entry's manifest, open and locked shared, if the tree matches it."""
     path = os.path.join(entry, MANIFEST)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        lock(fd, fcntl.LOCK_SH)
         opened = os.fstat(fd)
         why = unsafe(opened, euid, own=True)
         if why or not stat.S_ISREG(opened.st_mode):
@@ -390,7 +403,7 @@ def set_aside(base: str, name: str) -> bool:
     aside = tempfile.mkdtemp(prefix=f".old-{name}-", dir=base)
     try:
         if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock(fd, fcntl.LOCK_EX)
         os.rename(entry, os.path.join(aside, name))
     except OSError as exc:  # in use (the lock is held), or gone already
         return isinstance(exc, FileNotFoundError)

@@ -254,3 +254,20 @@ def test_another_start_that_got_there_first_wins(pyz: Path, tmp_path: Path) -> N
     pyz_boot.create(pyz.read_bytes(), str(entry.parent), key)  # as a start that lost the race
     assert (entry / MANIFEST).stat().st_ino == made
     assert [p.name for p in entry.parent.iterdir()] == [key]
+
+
+def test_a_filesystem_without_locks_still_uses_its_entry(
+    pyz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """flock failing with ENOLCK (an NFS without a lock manager): no rebuild at every start."""
+    import errno
+
+    def no_locks(fd: int, how: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(pyz_boot.fcntl, "flock", no_locks)
+    env = env_for(tmp_path)
+    entry = Path(str(cached(str(pyz), env)))
+    made = (entry / MANIFEST).stat().st_ino
+    assert cached(str(pyz), env) == str(entry)
+    assert (entry / MANIFEST).stat().st_ino == made
