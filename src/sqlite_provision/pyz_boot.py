@@ -23,7 +23,8 @@ library alone, and nothing of the package imports it.
   key about 3 ms on 3.6 (bench/startup.py measures both).
 - Fail-safe: whatever goes wrong (an unwritable, full or read-only cache, an untrusted one, a
   race), the tool runs from the zip, exactly as without a cache; SQLITE_PROVISION_DEBUG=1 says
-  why on stderr, and SQLITE_PROVISION_PYZ_CACHE=0 turns the cache off.
+  why on stderr. SQLITE_PROVISION_PYZ_CACHE=0 turns the cache off; =DIR puts it in DIR (trusted
+  by the same rules) instead of CACHE/pyz.
 - Bounded: creating an entry removes the entries of other pyz files, except one in use: each
   process holds a shared lock on the manifest of the entry it runs from.
 """
@@ -125,7 +126,13 @@ def _cached(archive: str, env: Mapping[str, str]) -> str:
 
 
 def cache_base(env: Mapping[str, str], euid: int) -> str:
-    """CACHE/pyz, CACHE being the tool's cache directory (config.cache_dir)."""
+    """$SQLITE_PROVISION_PYZ_CACHE when it names a directory (the tests share one); else
+    CACHE/pyz, CACHE being the tool's cache directory (config.cache_dir)."""
+    chosen = env.get(SWITCH_ENV, "")
+    if chosen:
+        if not os.path.isabs(chosen):
+            raise Untrusted(f"{SWITCH_ENV} is neither 0 nor an absolute directory")
+        return chosen
     if env.get(CACHE_ENV):
         top = env[CACHE_ENV]
     elif euid == 0:

@@ -182,6 +182,14 @@ def test_the_cache_can_be_turned_off(pyz: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "cache").exists()
 
 
+def test_the_cache_can_be_put_elsewhere(pyz: Path, tmp_path: Path) -> None:
+    env = {**env_for(tmp_path), "SQLITE_PROVISION_PYZ_CACHE": str(tmp_path / "shared")}
+    entry = cached(str(pyz), env)
+    assert entry is not None and Path(entry).parent == (tmp_path / "shared").resolve()
+    assert not (tmp_path / "cache").exists()
+    assert cached(str(pyz), {"SQLITE_PROVISION_PYZ_CACHE": "shared"}) is None  # not absolute
+
+
 def test_a_directory_others_can_write_is_not_trusted(pyz: Path, tmp_path: Path) -> None:
     env = env_for(tmp_path)
     cache = tmp_path / "cache"
