@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from sqlite_provision.errors import VerifyError
+from sqlite_provision.errors import SmokeTestFailed, VerifyError
 from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.host.elf import exported_functions
 from sqlite_provision.host.library import HostLibrary
@@ -188,13 +188,16 @@ class SmokeTest(Step):
         for tool, argv in zip(self.tools, self.commands()):
             result = state.runner.capture(argv, env=env, timeout=300)
             if result.returncode != 0:
-                output = (result.stdout + result.stderr).strip()
-                raise VerifyError(
+                output = (result.stdout + result.stderr).strip().splitlines()
+                raise SmokeTestFailed(
                     "`{}` fails with the new library (exit status {}): {}".format(
-                        " ".join(tool), result.returncode, output[-1500:] or "no output"
+                        " ".join(tool),
+                        result.returncode,
+                        output[-1][-300:] if output else "no output",
                     ),
                     hint="this SQLite would break the host's package tools; the run was rolled "
                     "back. Try another release or --compat host",
+                    tail=state.runner.log.tail(),
                 )
         return "passed: {}".format(", ".join(" ".join(t) for t in self.tools))
 
