@@ -19,6 +19,7 @@ from typing import Dict, Iterator, List, Set
 import pytest
 
 from support.clirun import Run, run_cli, tool_env
+from support.faults import NETWORK_VARS, Tls, TlsMirror, make_tls
 from support.interpreters import interpreter, need_interpreter
 from support.lowest_deps import FloorVenv, dependencies, lowest_pins, make_floor_venv
 from support.mirror import Mirror
@@ -53,7 +54,8 @@ class Sandbox:
 
     def __init__(self, root: Path, floor: FloorVenv) -> None:
         self.root, self.floor = root, floor
-        self.env = tool_env(root / "state")
+        # This machine's REQUESTS_CA_BUNDLE, SSL_CERT_FILE or proxies would decide the TLS case.
+        self.env = {k: v for k, v in tool_env(root / "state").items() if k not in NETWORK_VARS}
         self.env.update(HOME=str(root / "home"), TMPDIR=str(root / "tmp"))
         (root / "tmp").mkdir(parents=True)
 
@@ -170,6 +172,32 @@ def test_a_download_whose_checksum_fails_is_refused(sandbox: Sandbox, mirror: Mi
     assert mirror.count(path) >= 1
     assert run.data["exit_code"] == 4
     assert not (sandbox.root / "opt").exists()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["unknown-ca", "ssl-cert-file"])
+def test_a_tls_mirror_is_verified(sandbox: Sandbox, tls: Tls, trusted: bool) -> None:
+    """requests and urllib3 at the floor verify TLS: a mirror whose CA is unknown is refused at
+    the handshake; with SSL_CERT_FILE naming its CA, the download happens (and its checksum then
+    fails: the tarball is not the real one)."""
+    path = "/2023/sqlite-autoconf-3440200.tar.gz"
+    with TlsMirror(tls) as mirror:
+        mirror.add(path, b"not the real tarball\n" * 1000)
+        if trusted:
+            sandbox.env["SSL_CERT_FILE"] = str(tls.ca)
+        run = sandbox.run("install", "--json", "--version", "3.44.2", "--mirror", mirror.url,
+                          "--python", sandbox.floor.python, *sandbox.places())  # fmt: skip
+        clean(run, 4)
+        if trusted:
+            assert "checksum mismatch" in run.proc.stderr, run.describe()
+            assert mirror.count(path) >= 1
+        else:
+            assert "TLS verification failed" in run.proc.stderr, run.describe()
+            assert mirror.count(path) == 0
 
 
 def test_uninstall_all_on_an_empty_root_is_a_no_op(sandbox: Sandbox) -> None:
