@@ -24,6 +24,7 @@ if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
 from support import unavailable  # noqa: E402
+from support.launchers import LAUNCHERS, Launcher, launcher_named  # noqa: E402
 from support.mirror import Mirror  # noqa: E402
 
 TARBALLS_ENV = "SQLITE_PROVISION_TEST_TARBALLS"
@@ -182,6 +183,15 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from support.pyz import build_pyz
 
     return build_pyz(REPO_ROOT, tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="module", params=LAUNCHERS)
+def launcher(request: pytest.FixtureRequest) -> Launcher:
+    """Each way the tool is started (support/launchers.py): `python -m sqlite_provision` from
+    the dev venv, and the session's pyz on CPython 3.6 and 3.13, as hosts run it. Module-scoped,
+    so that a module's tests run launcher by launcher and a module fixture built on it (a host
+    with versions installed) is made once per launcher."""
+    return launcher_named(request.param, lambda: request.getfixturevalue("pyz"))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Layer 4: the CLI as a user runs it (`python -m sqlite_provision` in a subprocess).
+"""Layer 4: the CLI as a user runs it, in a subprocess, through each launcher (`python -m
+sqlite_provision`, and the built pyz on CPython 3.6 and 3.13 as hosts run it).
 
 Usage errors, `--dry-run` (no network, no writes), the JSON shapes and the help texts.
 Every run points its cache, log, prefix, profile, HOME and TMPDIR into one temporary root,
@@ -18,14 +19,16 @@ from typing import Dict, List, Set
 
 import pytest
 
-from support.clirun import PYTHON, run_cli
+from support.clirun import PYTHON, Run, pyz_cache, run_cli
+from support.launchers import Launcher
 from support.mirror import Mirror
 
 
 class Sandbox:
     """A temporary root holding every path the tool could write to."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, launcher: Launcher) -> None:
+        self.launcher = launcher
         self.root = base / "root"
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True)
@@ -46,6 +49,7 @@ class Sandbox:
         }
         env.update(
             SQLITE_PROVISION_CACHE_DIR=str(self.cache),
+            SQLITE_PROVISION_PYZ_CACHE=pyz_cache(),  # the launcher's, not the host's state
             SQLITE_PROVISION_LOG_DIR=str(self.log),
             SQLITE_PROVISION_LOCK_FILE=str(self.root / "sqlite-provision.lock"),
             HOME=str(self.home),
@@ -66,10 +70,14 @@ class Sandbox:
     def place_args(self) -> List[str]:
         return ["--prefix", str(self.prefix), "--profile-file", str(self.profile)]
 
+    def run(self, args: List[str]) -> Run:
+        """The tool with args, through this sandbox's launcher and in its environment."""
+        return run_cli(args, self.env(), timeout=120, command=self.launcher.argv)
+
 
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Sandbox:
-    return Sandbox(tmp_path)
+def sandbox(tmp_path: Path, launcher: Launcher) -> Sandbox:
+    return Sandbox(tmp_path, launcher)
 
 
 # --- --dry-run -----------------------------------------------------------------------------
@@ -84,7 +92,7 @@ def test_dry_run_text_touches_neither_network_nor_disk(
     args += sandbox.place_args()
     if version is not None:
         args += ["--version", version]
-    run = run_cli(args, sandbox.env(), timeout=120)
+    run = sandbox.run(args)
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
@@ -113,7 +121,7 @@ def test_dry_run_json_is_one_object_with_the_exact_commands(
     before = sandbox.snapshot()
     args = ["install", "--dry-run", "--json", "--version", "3.44.2", "--mirror", mirror.url]
     args += ["--jobs", "2", "--python", PYTHON, *sandbox.place_args()]
-    run = run_cli(args, sandbox.env(), timeout=120)
+    run = sandbox.run(args)
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
@@ -152,7 +160,7 @@ def test_dry_run_latest_does_not_read_the_download_page(sandbox: Sandbox, mirror
     before = sandbox.snapshot()
     args = ["install", "--dry-run", "--json", "--version", "latest", "--mirror", mirror.url]
     args += ["--python", PYTHON, *sandbox.place_args()]
-    run = run_cli(args, sandbox.env(), timeout=120)
+    run = sandbox.run(args)
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
@@ -203,7 +211,7 @@ def test_bad_requests_fail_early_with_a_clear_message(
     before = sandbox.snapshot()
     extra = [arg.format(tarball=sandbox.tarball) for arg in extra]
     args = ["install", "--mirror", mirror.url, "--python", PYTHON, *sandbox.place_args(), *extra]
-    run = run_cli(args, sandbox.env(), timeout=120)
+    run = sandbox.run(args)
     proc = run.proc
 
     assert proc.returncode == code, run.describe()
@@ -219,7 +227,7 @@ def test_bad_requests_fail_early_with_a_clear_message(
 
 def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror: Mirror) -> None:
     args = ["install", "--json", "--mirror", mirror.url, "--version", "3.25.0", "--python", PYTHON]
-    run = run_cli(args + sandbox.place_args(), sandbox.env(), timeout=120)
+    run = sandbox.run(args + sandbox.place_args())
     proc = run.proc
 
     assert proc.returncode == 4, run.describe()
@@ -233,9 +241,7 @@ def test_bad_request_with_json_prints_one_error_object(sandbox: Sandbox, mirror:
 def test_a_usage_error_clicks_finds_is_still_one_json_object_with_json(sandbox: Sandbox) -> None:
     """Click's own checks (here: a --tarball that does not exist) answer a --json caller with
     the same one JSON object as the tool's own errors: exit 2, the message, the fix."""
-    run = run_cli(
-        ["install", "--tarball", "/nonexistent.tar.gz", "--json"], sandbox.env(), timeout=120
-    )
+    run = sandbox.run(["install", "--tarball", "/nonexistent.tar.gz", "--json"])
     proc = run.proc
     assert proc.returncode == 2, run.describe()
     data = json.loads(proc.stdout)
@@ -243,9 +249,7 @@ def test_a_usage_error_clicks_finds_is_still_one_json_object_with_json(sandbox: 
     assert "/nonexistent.tar.gz" in data["error"] and "does not exist" in data["error"]
     assert data["hint"] == "see `sqlite-provision install --help`"
     assert "Error:" in proc.stderr
-    plain = run_cli(
-        ["install", "--tarball", "/nonexistent.tar.gz"], sandbox.env(), timeout=120
-    ).proc
+    plain = sandbox.run(["install", "--tarball", "/nonexistent.tar.gz"]).proc
     assert plain.returncode == 2 and plain.stdout == ""
 
 
@@ -258,7 +262,7 @@ COMMANDS = {"install", "build", "verify", "rollback", "uninstall", "status", "ve
 @pytest.mark.parametrize("command", [[], ["install"], ["verify"], ["status"], ["versions"]])
 @pytest.mark.parametrize("flag", ["--help", "-h"])
 def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> None:
-    run = run_cli([*command, flag], sandbox.env(), timeout=120)
+    run = sandbox.run([*command, flag])
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
@@ -283,7 +287,7 @@ def test_help_has_examples(sandbox: Sandbox, command: List[str], flag: str) -> N
 
 
 def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
-    run = run_cli(["versions", "--json"], sandbox.env(), timeout=120)
+    run = sandbox.run(["versions", "--json"])
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
@@ -298,7 +302,7 @@ def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
 
 
 def test_versions_text_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
-    run = run_cli(["versions"], sandbox.env(), timeout=120)
+    run = sandbox.run(["versions"])
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()

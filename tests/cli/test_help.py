@@ -1,5 +1,6 @@
-"""Layer 4: `--help` of build, rollback and uninstall, as a user runs it: exit 0, nothing on
-stderr, and an "Examples:" block whose lines are commands of that very subcommand."""
+"""Layer 4: `--help` of build, rollback and uninstall, as a user runs it (through each launcher:
+the module, and the pyz on CPython 3.6 and 3.13): exit 0, nothing on stderr, and an
+"Examples:" block whose lines are commands of that very subcommand."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from typing import Dict, List
 import pytest
 
 from support.clirun import run_cli
+from support.launchers import Launcher
 
 
-def help_text(args: List[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def help_text(
+    args: List[str], tmp_path: Path, launcher: Launcher
+) -> subprocess.CompletedProcess[str]:
     env: Dict[str, str] = {
         k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")
     }
     env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path))
-    return run_cli(args, env, timeout=60).proc
+    return run_cli(args, env, timeout=60, command=launcher.argv).proc
 
 
 def examples(stdout: str) -> List[str]:
@@ -45,8 +49,10 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("flag", ["--help", "-h"])
-def test_help_shows_the_commands_examples(tmp_path: Path, command: str, flag: str) -> None:
-    proc = help_text([command, flag], tmp_path)
+def test_help_shows_the_commands_examples(
+    tmp_path: Path, launcher: Launcher, command: str, flag: str
+) -> None:
+    proc = help_text([command, flag], tmp_path, launcher)
 
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -58,8 +64,8 @@ def test_help_shows_the_commands_examples(tmp_path: Path, command: str, flag: st
     assert all(line.startswith("sqlite-provision ") for line in shown), shown
 
 
-def test_uninstall_help_names_its_version_argument(tmp_path: Path) -> None:
-    proc = help_text(["uninstall", "--help"], tmp_path)
+def test_uninstall_help_names_its_version_argument(tmp_path: Path, launcher: Launcher) -> None:
+    proc = help_text(["uninstall", "--help"], tmp_path, launcher)
     assert proc.returncode == 0
     assert "Usage: sqlite-provision uninstall [OPTIONS] [VERSION]..." in proc.stdout
     assert "sqlite-provision uninstall 3.44.2" in examples(proc.stdout)

@@ -1,4 +1,5 @@
-"""The session fixtures of the podman tiers (test_containers.py, test_fleet.py): podman's
+"""The session fixtures of the integration tests: the artifacts the lifecycle tests install
+(built once, through the pyz); the podman tiers' (test_containers.py, test_fleet.py) podman
 settings, and the pseudo-RHEL 9 image imported once (tests/support/pseudo_rhel_image.py); and
 the fleet tier's one line at the end of the session."""
 
@@ -13,7 +14,10 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from support import unavailable
+from support.artifacts import BUILT_BY, Artifact, build_artifact
 from support.fleet import FLEET
+from support.launchers import launcher_named
+from support.mirror import Mirror
 from support.pseudo_rhel_image import (
     CONTAINERS_CONF,
     IMAGE,
@@ -21,6 +25,19 @@ from support.pseudo_rhel_image import (
     import_image,
     python36,
 )
+
+
+@pytest.fixture(scope="session")
+def artifacts(
+    sqlite_mirror: Mirror, pyz: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Dict[str, Artifact]:
+    """version -> the session's artifact of it: 3.44.2 built by the pyz on CPython 3.6, 3.52.0
+    by the pyz on 3.13 (support/artifacts.py). Real builds, each made once per session."""
+    root = tmp_path_factory.mktemp("artifacts")
+    return {
+        version: build_artifact(version, launcher_named(name, lambda: pyz), sqlite_mirror.url, root)
+        for version, name in BUILT_BY.items()
+    }
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List
 
 import pytest
 
+from support.artifacts import BUILT_BY, Artifact
 from support.clirun import PYTHON, Run, run_cli, tool_env
 from support.compilers import calls, recording_wrappers
 from support.mirror import Mirror
@@ -56,14 +57,28 @@ def install(artifact: Path, root: Path, *extra: str, path: str = "") -> Run:
 
 
 def test_build_writes_artifact_checksum_and_metadata(built: Built) -> None:
-    data = built.run.data
-    assert data["artifact"] == str(built.path)
-    sidecar = Path(str(built.path) + ".sha256").read_text().split()
-    assert sidecar == [hashlib.sha256(built.path.read_bytes()).hexdigest(), built.path.name]
-    with tarfile.open(str(built.path)) as tar:
+    assert_artifact(built.path, built.run, "3.44.2")
+
+
+@pytest.mark.parametrize("version", sorted(BUILT_BY))
+def test_the_pyz_builds_write_the_same_artifact(
+    artifacts: Dict[str, Artifact], version: str
+) -> None:
+    """The session's artifacts, built through the shipped pyz on CPython 3.6 and 3.13."""
+    made = artifacts[version]
+    assert made.launcher.is_pyz and made.launcher.name == BUILT_BY[version]
+    assert_artifact(made.path, made.run, version)
+
+
+def assert_artifact(path: Path, run: Run, version: str) -> None:
+    data = run.data
+    assert data["artifact"] == str(path)
+    sidecar = Path(str(path) + ".sha256").read_text().split()
+    assert sidecar == [hashlib.sha256(path.read_bytes()).hexdigest(), path.name]
+    with tarfile.open(str(path)) as tar:
         meta = json.loads(tar.extractfile("metadata.json").read())  # type: ignore[union-attr]
         names = tar.getnames()
-    assert meta["version"] == "3.44.2"
+    assert meta["version"] == version
     assert meta["arch"] and meta["glibc_min"].startswith("2.")
     assert "sqlite3_column_table_name" in meta["symbols"]
     assert "ENABLE_COLUMN_METADATA" in meta["build"]["compile_options"]

@@ -1,14 +1,17 @@
-"""Layer 5: the real CLI on the real tarballs. Local tarballs whose checksum does not match are
-refused before anything is unpacked or written; the withdrawn release and the system library's
-ENABLE_UPDATE_DELETE_LIMIT are each said once; and, on one host with two real versions
-installed side by side (the module's builds), a failed rollback, a failed `install --force` and
-`uninstall --all`.
+"""Layer 5: the real CLI on the real tarballs, through each launcher (`python -m
+sqlite_provision`, and the shipped pyz on CPython 3.6 and 3.13). Local tarballs whose checksum
+does not match are refused before anything is unpacked or written; the withdrawn release and
+the system library's ENABLE_UPDATE_DELETE_LIMIT are each said once; and, on one host with two
+real versions installed side by side (the session's artifacts of 3.44.2 and 3.52.0, real
+builds made once through the pyz, installed with `install --artifact`), every command: status,
+verify, a re-run, a failed rollback, a failed `install --force`, a rollback, the refused
+removal of `current`, `uninstall --all`, and `uninstall --all` again with nothing installed.
 
 The host is a temporary root: the prefix root, /etc/profile.d, the systemd directory, an env
 file, TMPDIR (where the build directory goes), the cache and the log. Other packages' files
-sit beside ours, and must survive everything. The tests on the installed host run in file order:
-the failed rollback and the failed re-install leave it exactly as it was (they assert it), and
-`uninstall --all` comes last.
+sit beside ours, and must survive everything. The tests on the installed host run in file order
+(one host per launcher): the failed rollback and the failed re-install leave it exactly as it
+was (they assert it), and `uninstall --all` comes last.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from typing import Any, Dict, List, Set
 import pytest
 
 from sqlite_provision.source.catalog import default_release
+from support.artifacts import Artifact
 from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.launchers import Launcher
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
 
@@ -39,7 +44,8 @@ FOREIGN = {  # other packages' files, relative to the host's root
 class Host:
     """A temporary root laid out like a host."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, launcher: Launcher) -> None:
+        self.launcher = launcher
         self.root = root
         self.prefix_root = root / "opt" / "sqlite"
         self.profile = root / "etc" / "profile.d" / "sqlite-provision.sh"
@@ -68,9 +74,12 @@ class Host:
     def places(self) -> List[str]:
         return ["--prefix-root", str(self.prefix_root), "--profile-file", str(self.profile)]
 
+    def run(self, *args: str) -> Run:
+        """The tool with args, through this host's launcher."""
+        return run_cli(args, self.env, command=self.launcher.argv)
+
     def install(self, *extra: str, python: str = PYTHON) -> Run:
-        return run_cli(["install", *self.places(), "--python", python, "--json", *extra],
-                       self.env)  # fmt: skip
+        return self.run("install", *self.places(), "--python", python, "--json", *extra)
 
     def watched(self) -> List[Path]:
         return [self.root / "opt", self.root / "etc"]
@@ -120,11 +129,11 @@ def assert_refused_before_extracting(host: Host, run: Run, tarball: Path) -> Non
 
 
 def test_a_tarball_named_like_a_release_holding_another_is_refused(
-    shared_tarballs: Dict[str, Any], tmp_path: Path
+    shared_tarballs: Dict[str, Any], tmp_path: Path, launcher: Launcher
 ) -> None:
     """sqlite-autoconf-3440200.tar.gz is checked against the catalog's 3.44.2 hash, whatever
     the file holds: here the real 3.52.0 tarball under 3.44.2's name."""
-    host = Host(tmp_path / "host")
+    host = Host(tmp_path / "host", launcher)
     tarball = tmp_path / "downloads" / TARBALL_3442
     tarball.parent.mkdir()
     shutil.copyfile(str(shared_tarballs["3.52.0"]["path"]), str(tarball))
@@ -138,10 +147,10 @@ def test_a_tarball_named_like_a_release_holding_another_is_refused(
 
 
 def test_the_real_tarball_with_a_wrong_sha256_is_refused(
-    shared_tarballs: Dict[str, Any], tmp_path: Path
+    shared_tarballs: Dict[str, Any], tmp_path: Path, launcher: Launcher
 ) -> None:
     """--sha256 overrides the catalog: a wrong one refuses even the genuine 3.44.2 tarball."""
-    host = Host(tmp_path / "host")
+    host = Host(tmp_path / "host", launcher)
     tarball = Path(shared_tarballs["3.44.2"]["path"])
     wrong = shared_tarballs["3.52.0"]["sha256"]
 
@@ -156,16 +165,15 @@ def test_the_real_tarball_with_a_wrong_sha256_is_refused(
 
 
 def test_the_withdrawn_release_is_called_withdrawn_once(
-    sqlite_mirror: Mirror, tmp_path: Path
+    sqlite_mirror: Mirror, tmp_path: Path, launcher: Launcher
 ) -> None:
     """The refusal says "withdrawn" once, still names --allow-withdrawn and the release to use
     instead, and the catalog's reason, without its own repetitions of the word."""
-    host = Host(tmp_path / "host")
+    host = Host(tmp_path / "host", launcher)
     before = sqlite_mirror.count()
 
     run = host.install("--mirror", sqlite_mirror.url, "--version", "3.52.0")
-    text = run_cli(["install", *host.places(), "--python", PYTHON, "--version", "3.52.0"],
-                   host.env)  # fmt: skip
+    text = host.run("install", *host.places(), "--python", PYTHON, "--version", "3.52.0")
 
     for refused in (run, text):
         assert refused.proc.returncode == 2, refused.describe()
@@ -186,21 +194,32 @@ def test_the_withdrawn_release_is_called_withdrawn_once(
 
 
 class Installed(Host):
+    artifacts: Dict[str, Artifact]
     first: Run  # 3.44.2
     second: Run  # 3.52.0, now `current`
     planted: Path  # a file someone put inside 3.52.0's prefix
 
+    def activation(self) -> List[str]:
+        return ["--systemd-unit", "myapp", "--env-file", str(self.env_file)]
+
+    def artifact(self, version: str) -> str:
+        return str(self.artifacts[version].path)
+
 
 @pytest.fixture(scope="module")
-def host(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """The module's two real builds: 3.44.2, then 3.52.0 (`current`; `previous` is 3.44.2),
-    each with a systemd drop-in and an env file beside the snippet."""
-    installed = Installed(tmp_path_factory.mktemp("lifecycle"))
-    extra = ["--mirror", sqlite_mirror.url, "--systemd-unit", "myapp",
-             "--env-file", str(installed.env_file)]  # fmt: skip
-    installed.first = installed.install(*extra, "--version", "3.44.2")
+def host(
+    artifacts: Dict[str, Artifact], launcher: Launcher, tmp_path_factory: pytest.TempPathFactory
+) -> Installed:
+    """One host per launcher, with the session's two real builds installed through it: 3.44.2,
+    then 3.52.0 (`current`; `previous` is 3.44.2), each with a systemd drop-in and an env file
+    beside the snippet."""
+    installed = Installed(tmp_path_factory.mktemp("lifecycle"), launcher)
+    installed.artifacts = artifacts
+    installed.first = installed.install("--artifact", installed.artifact("3.44.2"),
+                                        *installed.activation())  # fmt: skip
     ok(installed.first)
-    installed.second = installed.install(*extra, "--version", "3.52.0", "--allow-withdrawn")
+    installed.second = installed.install("--artifact", installed.artifact("3.52.0"),
+                                         *installed.activation())  # fmt: skip
     ok(installed.second)
     installed.planted = installed.prefix_root / "3.52.0" / "lib" / "planted-by-someone.txt"
     installed.planted.write_text("not ours\n")
@@ -228,11 +247,37 @@ def test_the_update_delete_limit_warning_is_said_once(host: Installed) -> None:
         assert len(said) == 1, run.data["warnings"]
 
 
+def test_status_and_verify_see_both_versions_and_current(host: Installed) -> None:
+    status = ok(host.run("status", *host.places(), "--python", PYTHON, "--json"))
+    assert status["current"] == "3.52.0"
+    assert sorted(row["version"] for row in status["installed"]) == ["3.44.2", "3.52.0"]
+    assert status["profile_file"] == {"path": str(host.profile), "present": True, "managed": True}
+    [python] = status["pythons_with_profile"]
+    assert python["sqlite_version"] == "3.52.0" and python["ok"] is True, python
+
+    verified = ok(host.run("verify", *host.places(), "--python", PYTHON, "--json"))
+    assert verified["ok"] is True and verified["version"] == "3.52.0"
+    assert {v["sqlite_version"] for v in verified["verified"]} == {"3.52.0"}
+    failed = host.run("verify", *host.places(), "--python", PYTHON, "--min-version", "3.99.0",
+                      "--json")  # fmt: skip
+    assert failed.proc.returncode == 6, failed.describe()
+    assert failed.data["ok"] is False and failed.data["exit_code"] == 6
+
+
+def test_a_rerun_of_the_current_version_changes_nothing(host: Installed) -> None:
+    before = snapshot(host.watched())
+
+    again = ok(host.install("--artifact", host.artifact("3.52.0"), *host.activation()))
+
+    assert again["changed"] is False
+    assert diff(before, snapshot(host.watched())) == {}
+
+
 def test_a_rollback_that_fails_verification_switches_current_back(host: Installed) -> None:
     before = snapshot(host.watched())
 
-    run = run_cli(["rollback", *host.places(), "--python", PYTHON, "--min-version", "3.50.0",
-                   "--json"], host.env)  # fmt: skip
+    run = host.run("rollback", *host.places(), "--python", PYTHON, "--min-version", "3.50.0",
+                   "--json")  # fmt: skip
 
     assert run.proc.returncode == 6, run.describe()
     assert "rollback to 3.44.2 failed verification" in run.proc.stderr
@@ -244,9 +289,9 @@ def test_a_rollback_that_fails_verification_switches_current_back(host: Installe
 
 
 def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> None:
-    """`install --force` of 3.44.2 rebuilds it and renames the new tree into the prefix (the old
-    one waits as .3.44.2.previous); the verification then fails: the old build comes back byte
-    for byte, and neither the backup nor the staging directory is left."""
+    """`install --force` of 3.44.2 unpacks it again and renames the new tree into the prefix
+    (the old one waits as .3.44.2.previous); the verification then fails: the old build comes
+    back byte for byte, and neither the backup nor the staging directory is left."""
     # A python that passes the interpreter check and the system probe, and whose sqlite3
     # import fails once the new library is on its LD_LIBRARY_PATH.
     python = host.state / "bin" / "python-failing-under-the-new-library"
@@ -263,12 +308,12 @@ def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> 
     prefix = host.prefix_root / "3.44.2"
     before = snapshot(host.watched())
 
-    run = host.install("--version", "3.44.2", "--force", "--systemd-unit", "myapp",
-                       "--env-file", str(host.env_file), python=str(python))  # fmt: skip
+    run = host.install("--artifact", host.artifact("3.44.2"), "--force", *host.activation(),
+                       python=str(python))  # fmt: skip
 
     assert run.proc.returncode == 6, run.describe()
     assert "injected_by_the_test" in run.proc.stderr
-    assert run.step("make")["status"] == "ok"  # a real rebuild, not the installed tree
+    assert run.step("unpack")["status"] == "ok"  # a new tree, not the installed one
     assert run.step("install")["detail"] == f"replaced the previous build in {prefix}"
     assert run.step("link")["status"] == "ok"  # `current` was switched to 3.44.2, then back
     assert run.step("verify")["status"] == "failed"
@@ -281,6 +326,24 @@ def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> 
     assert host.build_dirs() == []
 
 
+def test_a_rollback_switches_current_to_the_previous_version(host: Installed) -> None:
+    back = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--json"))
+
+    assert back["version"] == "3.44.2"
+    assert os.readlink(str(host.prefix_root / "current")) == "3.44.2"
+    assert {v["sqlite_version"] for v in back["verified"]} == {"3.44.2"}
+
+
+def test_the_current_version_is_not_removed_alone(host: Installed) -> None:
+    before = snapshot(host.watched())
+
+    refused = host.run("uninstall", "3.44.2", *host.places(), "--json")
+
+    assert refused.proc.returncode == 3, refused.describe()
+    assert "current" in refused.data["error"]
+    assert diff(before, snapshot(host.watched())) == {}
+
+
 def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: Installed) -> None:
     """Last: every version, `current` and `previous`, the snippet and its csh twin, the drop-in,
     the env file and the activation record go; other packages' files and a file planted in a
@@ -289,7 +352,7 @@ def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: In
     for path in ours:
         assert path.is_file(), path
 
-    run = run_cli(["uninstall", "--all", *host.places(), "--json"], host.env)
+    run = host.run("uninstall", "--all", *host.places(), "--json")
 
     result = ok(run)
     assert sorted(result["removed_versions"]) == ["3.44.2", "3.52.0"]
@@ -310,3 +373,18 @@ def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: In
         "etc", "etc/profile.d", "etc/systemd", "etc/systemd/system", "etc/sysconfig",
         "opt", "opt/sqlite", "opt/sqlite/3.52.0", "opt/sqlite/3.52.0/lib", planted,
     }  # fmt: skip
+
+
+def test_uninstall_all_again_is_a_no_op_and_a_version_with_all_is_refused(host: Installed) -> None:
+    """After the last test: nothing is installed. `uninstall --all` again exits 0 and changes
+    nothing (click 8.0, the pyz's, once reported the empty VERSION... as given: exit 2); a
+    VERSION with --all is still a usage error."""
+    before = snapshot(host.watched())
+
+    again = ok(host.run("uninstall", "--all", *host.places(), "--json"))
+    both = host.run("uninstall", "3.44.2", "--all", *host.places(), "--json")
+
+    assert again["changed"] is False and again["removed_versions"] == []
+    assert both.proc.returncode == 2, both.describe()
+    assert "VERSION and --all are mutually exclusive" in both.data["error"]
+    assert diff(before, snapshot(host.watched())) == {}

@@ -3,7 +3,9 @@ temporary prefixes and checked with a real python.
 
 The first install of 3.44.2 happens once per session (`installed`); the tests after it re-run,
 verify and resolve `latest` against that same prefix. Each run is the real CLI in a subprocess,
-with its cache and log directories in temporary directories and CFLAGS=-O0.
+with its cache and log directories in temporary directories and CFLAGS=-O0. The re-run, `latest`
+and the tampered download also run through the shipped pyz on CPython 3.6 and 3.13 (the
+`launcher` fixture): the network code under the pinned requests, with no build.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlite_provision.steps.gate import AbiGate
 from support.clirun import PYTHON, Run, logged_commands, run_cli, tool_env
 from support.compilers import calls, recording_wrappers
 from support.gate_libraries import RecordingRunner, rhel8_host
+from support.launchers import Launcher
 from support.mirror import Mirror
 
 pytestmark = pytest.mark.integration
@@ -237,7 +240,7 @@ def test_the_build_never_runs_as_root(installed: Installed) -> None:
 
 
 def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(
-    installed: Installed, sqlite_mirror: Mirror, tmp_path: Path
+    installed: Installed, sqlite_mirror: Mirror, tmp_path: Path, launcher: Launcher
 ) -> None:
     require_ok(installed.first)
     record = tmp_path / "compiler-calls.txt"
@@ -248,9 +251,9 @@ def test_rerun_changes_nothing_downloads_nothing_compiles_nothing(
     record.unlink()
 
     before = len(list(sqlite_mirror.requests))
-    run = run_cli(installed.args("--version", "3.44.2"), env)
+    run = run_cli(installed.args("--version", "3.44.2"), env, command=launcher.argv)
     data = require_ok(run)
-    print(f"idempotent re-run: {run.seconds:.2f}s")
+    print(f"idempotent re-run ({launcher.name}): {run.seconds:.2f}s")
 
     assert data["changed"] is False
     assert len(list(sqlite_mirror.requests)) == before
@@ -283,12 +286,12 @@ def test_verify_passes_then_fails_on_a_higher_minimum(installed: Installed) -> N
 
 
 def test_latest_resolves_through_the_download_page(
-    installed: Installed, sqlite_mirror: Mirror
+    installed: Installed, sqlite_mirror: Mirror, launcher: Launcher
 ) -> None:
     require_ok(installed.first)
     pages = sqlite_mirror.count("/download.html")
     tarballs = sqlite_mirror.count(PATH_3442)
-    run = run_cli(installed.args("--version", "latest"), installed.env)
+    run = run_cli(installed.args("--version", "latest"), installed.env, command=launcher.argv)
     data = require_ok(run)
 
     assert sqlite_mirror.count("/download.html") == pages + 1
@@ -416,7 +419,7 @@ def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
 
 
 def test_tampered_tarball_is_refused_and_leaves_nothing(
-    mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path
+    mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path, launcher: Launcher
 ) -> None:
     data = bytearray(Path(shared_tarballs["3.44.2"]["path"]).read_bytes())
     data[len(data) // 2] ^= 0x01
@@ -425,7 +428,7 @@ def test_tampered_tarball_is_refused_and_leaves_nothing(
     state = tmp_path / "state"
     args = install_args(mirror.url, prefix, profile, "--version", "3.44.2")
 
-    run = run_cli(args, tool_env(state))
+    run = run_cli(args, tool_env(state), command=launcher.argv)
 
     assert run.proc.returncode == 4, run.describe()
     assert "checksum mismatch" in run.proc.stderr

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,20 @@ class Run:
         pytest.fail(f"no step {name!r} in:\n" + self.describe())
 
 
+_PYZ_CACHE: List[str] = []
+
+
+def pyz_cache() -> str:
+    """One bytecode cache of the pyz for the whole session (src/sqlite_provision/pyz_boot.py),
+    outside every test's state directory: a run through the pyz unpacks it once, not once per
+    test, and the checks that a dry run or a refusal writes nothing under the state directory
+    keep their meaning. Made 0700 under the sticky /tmp, so the boot trusts it."""
+    if not _PYZ_CACHE:
+        _PYZ_CACHE.append(tempfile.mkdtemp(prefix="sqlite-provision-test-pyz-"))
+        atexit.register(shutil.rmtree, _PYZ_CACHE[0], True)
+    return _PYZ_CACHE[0]
+
+
 def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
     env = {
         k: v
@@ -50,6 +67,7 @@ def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
         SQLITE_PROVISION_CACHE_DIR=str(state / "cache"),
         SQLITE_PROVISION_LOG_DIR=str(state / "log"),
         SQLITE_PROVISION_LOCK_FILE=str(state / "lock"),
+        SQLITE_PROVISION_PYZ_CACHE=pyz_cache(),
         CFLAGS="-O0",
     )
     if path is not None:

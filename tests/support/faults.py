@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 from urllib.parse import urlsplit
 
 from support import need_tool, unavailable
-from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.clirun import PYTHON, Run, pyz_cache, run_cli, tool_env
 from support.mirror import Mirror
 from support.rhel import RHEL9_OS_RELEASE, mirror_system_path
 from support.snapshot import Entry, diff, snapshot
@@ -344,6 +344,7 @@ class FaultHost:
         env.pop("CC", None)
         env.update(
             SQLITE_PROVISION_CACHE_DIR=str(self.cache),
+            SQLITE_PROVISION_PYZ_CACHE=pyz_cache(),  # the launcher's, not the host's state
             SQLITE_PROVISION_LOG_DIR=str(self.log),
             SQLITE_PROVISION_LOCK_FILE=str(self.lock),
             SQLITE_PROVISION_SYSTEMD_DIR=str(self.systemd),

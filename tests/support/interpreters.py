@@ -27,3 +27,14 @@ def interpreter(minor: str) -> Optional[str]:
 def old_pythons() -> List[str]:
     """The oldest pythons the verification must serve: 2.7 and 3.6 (RHEL 8's platform-python)."""
     return [p for p in (interpreter("2.7"), interpreter("3.6")) if p]
+
+
+def need_interpreter(minor: str) -> str:
+    """pyenv's CPython `minor`; skip without it, and fail under CI=true (a supported host
+    python must be tested)."""
+    from support import unavailable
+
+    found = interpreter(minor)
+    if found is None:
+        unavailable(f"no CPython {minor} under pyenv ({minor} is a supported host python)")
+    return found
