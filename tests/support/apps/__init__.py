@@ -19,19 +19,23 @@ class App(NamedTuple):
     minimum: str  # the SQLite it refuses to run below
     script: str  # the file name in this folder
     refusal: str  # what its message says when it refuses
+    names_found: bool  # whether that message names the version it found
 
 
 HERE = Path(__file__).resolve().parent
 
 APPS: Dict[str, App] = {
     "prefect2": App(
-        "Prefect 2.20.27", "3.24.0", "prefect2.py", "Prefect requires sqlite >= 3.24.0"
+        "Prefect 2.20.27", "3.24.0", "prefect2.py", "Prefect requires sqlite >= 3.24.0", True
     ),
-    "django51": App("Django 5.1.15", "3.31", "django51.py", "SQLite 3.31 or later is required"),
+    "django51": App(
+        "Django 5.1.15", "3.31", "django51.py", "SQLite 3.31 or later is required", True
+    ),
     "chromadb": App(
         "chromadb 0.5.23",
         "3.35.0",
         "chromadb.py",
         "Your system has an unsupported version of sqlite3",
+        False,
     ),
 }
