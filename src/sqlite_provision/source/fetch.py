@@ -90,11 +90,16 @@ _extracted_bundle: List[str] = []
 
 def _ca_bundle_in_archive() -> Optional[str]:
     """Inside sqlite-provision.pyz certifi's cacert.pem is a zip member, which OpenSSL cannot
-    open: use the host's CA bundle, or else certifi's copied out to a temporary file."""
+    open: use the host's CA bundle, or else certifi's copied out to a temporary file. There
+    certifi.where() returns a path that is no file (3.6) or raises (3.7 to 3.9, whose
+    importlib.resources looks for the member without the archive's _vendor/ prefix)."""
     import certifi
 
-    if os.path.isfile(certifi.where()):
-        return None
+    try:
+        if os.path.isfile(certifi.where()):
+            return None
+    except OSError:
+        pass
     for candidate in SYSTEM_CA_BUNDLES:
         if os.path.isfile(candidate):
             return candidate
