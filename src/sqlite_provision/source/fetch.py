@@ -9,6 +9,7 @@ the rest of the CLI, and ``--help`` must stay fast.
 """
 
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -118,8 +119,26 @@ def _ca_bundle_in_archive() -> Optional[str]:
     return _extracted_bundle[0]
 
 
+def _requests_importable() -> None:
+    """requests calls certifi.where() as it is imported (requests.utils, DEFAULT_CA_BUNDLE_PATH),
+    which raises inside the .pyz on CPython 3.7 to 3.9 and so failed every download there.
+    requests.certs invites packagers to redefine where(): it then names the bundle that
+    _ca_bundle_in_archive finds, the one the session verifies with."""
+    if "requests" in sys.modules:
+        return
+    import certifi
+
+    try:
+        certifi.where()
+    except OSError:
+        bundle = _ca_bundle_in_archive()
+        if bundle is not None:
+            certifi.where = lambda: bundle
+
+
 def make_session() -> "requests.Session":
     """A session that verifies TLS, takes proxies from the environment and names the tool."""
+    _requests_importable()
     import requests
 
     session = requests.Session()
@@ -174,6 +193,7 @@ def _with_retries(
     for transient failures and ProvisionError for final ones; requests' exceptions are
     sorted here.
     """
+    _requests_importable()
     import requests
 
     attempts_allowed = max(1, retries)
