@@ -75,9 +75,10 @@ MULTIARCH = f"{platform.machine()}-linux-gnu"
 LIBRARY_LINK = f"/usr/lib/{MULTIARCH}/libsqlite3.so.0"
 
 # The Debian 11 base: python3 3.9.2, SQLite 3.34.1, rpm 4.16.1, dnf 4.5.2 (RHEL 9's versions);
-# gcc, make and libc6-dev to hide, python3-venv for venvs.
+# gcc, make and libc6-dev to hide, python3-venv for venvs, and a CA bundle as every RHEL has.
 DEBIAN11_SUITE = "bullseye"
-DEBIAN11_PACKAGES = ("python3", "python3-venv", "rpm", "dnf", "gcc", "make", "libc6-dev")
+DEBIAN11_PACKAGES = ("python3", "python3-venv", "rpm", "dnf", "gcc", "make", "libc6-dev",
+                     "ca-certificates")  # fmt: skip
 CACHE = REPO_ROOT / "build" / "look-alike"
 
 PROBE = "import sqlite3; print(sqlite3.sqlite_version)"
