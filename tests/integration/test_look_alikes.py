@@ -14,10 +14,13 @@ mirror, and must:
 - change nothing on a second run; and `uninstall --all` must bring the root back to its snapshot
   (taken after the venv was made, before the install).
 
+(RHEL 7 has no older release to refuse: the catalog starts at 3.24.0.)
+
 Before and after: the check of a real application that refuses that old SQLite (Prefect 2 on
-RHEL 7, Django 5.1 on RHEL 8, chromadb on RHEL 9; tests/support/apps, each citing its source)
-fails in a login shell and in the venv before the install, passes in both after it, and fails
-again in the venv once `uninstall --all` has unbound it.
+RHEL 7, Django 5.1 on RHEL 8, chromadb on RHEL 9; tests/support/apps reproduces each, citing
+its source) fails in a login shell and in the venv before the install, passes in both after it,
+and fails again in both once `uninstall --all` has run. On RHEL 7 the real Django 3.2.25 too,
+installed into the venv from PyPI's wheels: its own code refuses 3.7.17, then runs.
 
 Marker `rhel`; root only (namespaces, overlayfs, chroot); without the tools it skips, and fails
 under CI=true. Each look-alike is one real build at CFLAGS=-O0; the session shares one Debian 11
@@ -35,23 +38,26 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple
 
 import pytest
 
 from support import need
-from support.apps import APPS
+from support.apps import APPS, REAL_APPS, real_site
 from support.apps import HERE as APPS_SOURCE
 from support.look_alike import (
+    CACHE,
     LIBRARY_LINK,
     LOOK_ALIKES,
     TOOLS_DIR,
     LookAlike,
     LookAlikeRoot,
     Parts,
+    chroot_runner,
     copy_in,
     debian11_tarball,
     inside,
+    make_look_alike,
     prepare_parts,
     unpack,
 )
@@ -71,6 +77,7 @@ PROBE = (
     "import sqlite3, sys; print(sqlite3.sqlite_version); print(sys.version.split()[0]); "
     "print([l.split()[-1] for l in open('/proc/self/maps') if 'libsqlite3' in l][0])"
 )
+PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 # What `uninstall --all` must leave as it found it, down to owner, mode and content (support.
 # snapshot), plus the names in /opt (on rhel7/8, /opt and /usr/local are this machine's own, far
 # too big to hash). The yum-installed gcc and make stay, as on a host: the tool never removes
@@ -103,6 +110,8 @@ def look_alike_parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
         return made[name]
 
     yield parts
+    for tree in shared:  # 400 MB; the tarball stays cached in build/look-alike/
+        shutil.rmtree(str(tree), ignore_errors=True)
     if TIMINGS:
         sys.stderr.write(
             "\nlook-alike seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in TIMINGS.items()) + "\n"
@@ -147,29 +156,51 @@ def probe(root: LookAlikeRoot, how: str) -> List[str]:
     return root.check(argv).split()
 
 
-def app_check(root: LookAlikeRoot, spec: LookAlike, how: str) -> subprocess.CompletedProcess[str]:
-    """The application check of `spec`, run by a login shell's python3 or the bound venv's."""
-    script = f"{APPS_DIR}/{APPS[spec.app].script}"
-    if how == "venv":
-        return root.run(["env", "-i", VENV + "/bin/python", script])
-    return root.run(["bash", "-l", "-c", f"python3 {script}"])
+class Check(NamedTuple):
+    title: str
+    script: str  # in APPS_DIR
+    how: str  # "login": a login shell's python3; "venv login": the venv's python in a login
+    # shell; "venv": the venv's python under env -i
+    refusal: str  # what the application says on the old library
+    names_found: bool  # whether it says which version it found
 
 
-def app_refuses(root: LookAlikeRoot, spec: LookAlike, how: str, found: str) -> None:
+def app_checks(spec: LookAlike) -> List[Check]:
+    """The reproduced check of spec.app with python3 and with the venv's python, and the real
+    package (installed in the venv) where the look-alike has one."""
     app = APPS[spec.app]
-    run = app_check(root, spec, how)
-    assert run.returncode != 0, f"{app.title} ran on SQLite {found} ({how}): {describe(run)}"
-    assert app.refusal in run.stderr, describe(run)
-    if app.names_found:
-        assert f"found {found}" in run.stderr or f"found version {found}" in run.stderr, describe(
-            run
-        )
+    checks = [Check(app.title, app.script, how, app.refusal, app.names_found)
+              for how in ("login", "venv")]  # fmt: skip
+    if spec.real_app:
+        real = REAL_APPS[spec.real_app]
+        checks += [Check(real.title, real.script, how, real.refusal, True)
+                   for how in ("venv login", "venv")]  # fmt: skip
+    return checks
 
 
-def app_runs(root: LookAlikeRoot, spec: LookAlike, how: str) -> None:
-    run = app_check(root, spec, how)
-    assert run.returncode == 0, f"{APPS[spec.app].title} ({how}): {describe(run)}"
-    assert run.stdout.strip() == f"{spec.app}: ok with SQLite {VERSION}", describe(run)
+def app_check(root: LookAlikeRoot, check: Check) -> subprocess.CompletedProcess[str]:
+    script = f"{APPS_DIR}/{check.script}"
+    if check.how == "venv":
+        return root.run(["env", "-i", VENV + "/bin/python", script])
+    python = "python3" if check.how == "login" else VENV + "/bin/python"
+    return root.run(["bash", "-l", "-c", f"{python} {script}"])
+
+
+def apps_refuse(root: LookAlikeRoot, spec: LookAlike) -> None:
+    for check in app_checks(spec):
+        run = app_check(root, check)
+        assert run.returncode != 0, f"{check.title} ran ({check.how}): {describe(run)}"
+        assert check.refusal in run.stderr, (check, describe(run))
+        if check.names_found:
+            assert spec.system_sqlite in run.stderr, (check, describe(run))
+
+
+def apps_run(root: LookAlikeRoot, spec: LookAlike) -> None:
+    for check in app_checks(spec):
+        run = app_check(root, check)
+        assert run.returncode == 0, f"{check.title} ({check.how}): {describe(run)}"
+        expected = f"{Path(check.script).stem}: ok with SQLite {VERSION}"
+        assert run.stdout.strip() == expected, (check, describe(run))
 
 
 def watched(root: LookAlikeRoot) -> Dict[str, Any]:
@@ -192,6 +223,8 @@ def starting_point(root: LookAlikeRoot, spec: LookAlike, pyz: Path) -> str:
         f"redhat-release-{spec.release.version}-"
     )
     assert root.run(["rpm", "-q", "gcc", "make"]).returncode != 0
+    if spec.yum_own_sqlite:  # RHEL 7 has yum only
+        assert root.run(["sh", "-c", "command -v dnf || command -v dnf-3"]).returncode != 0
     assert root.check(["bash", "-l", "-c", "command -v python3"]).strip() == "/usr/bin/python3"
     version, python, library = probe(root, "plain")
     assert version == spec.system_sqlite
@@ -202,6 +235,12 @@ def starting_point(root: LookAlikeRoot, spec: LookAlike, pyz: Path) -> str:
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     assert "sqlite-provision" in root.check(["python3", PYZ, "--version"])
     root.check(["python3", "-m", "venv", "--without-pip", VENV])
+    if spec.real_app:
+        site = real_site(REAL_APPS[spec.real_app], CACHE)
+        purelib = root.check([VENV + "/bin/python", "-c", PURELIB]).strip()
+        for entry in site.iterdir():
+            if entry.is_dir():
+                shutil.copytree(str(entry), str(inside(root.tree, f"{purelib}/{entry.name}")))
     return library
 
 
@@ -254,8 +293,7 @@ def who_sees_it(root: LookAlikeRoot, spec: LookAlike, library: str) -> None:
         assert version == VERSION, (how, version)
         assert mapped.startswith(PREFIX + "/lib/"), (how, mapped)
     assert probe(root, "plain")[0::2] == [spec.system_sqlite, library]
-    for how in ("login", "venv"):
-        app_runs(root, spec, how)
+    apps_run(root, spec)
 
 
 # --- the test ------------------------------------------------------------------------------
@@ -275,8 +313,7 @@ def test_default_install_on_a_look_alike_with_the_releases_own_sqlite_and_python
     with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
         TIMINGS[f"{name} root"] = time.monotonic() - started
         library = starting_point(root, spec, pyz)
-        for how in ("login", "venv"):
-            app_refuses(root, spec, how, spec.system_sqlite)
+        apps_refuse(root, spec)
         plan_names_the_system_library(root, spec, sqlite_mirror, library)
         older_release_refused(root, spec, sqlite_mirror, library)
         before = watched(root)
@@ -284,15 +321,41 @@ def test_default_install_on_a_look_alike_with_the_releases_own_sqlite_and_python
         first_install(root, spec, sqlite_mirror, library)
         who_sees_it(root, spec, library)
 
+        installed = watched(root)
         again = cli(root, "install", "--version", VERSION, "--mirror", sqlite_mirror.url,
                     "--venv", VENV, "--json")  # fmt: skip
         assert again.returncode == 0 and result(again)["changed"] is False, describe(again)
         assert step(result(again), "compiler")["status"] == "skipped"
+        assert diff(installed, watched(root)) == {}
 
         gone = cli(root, "uninstall", "--all", "--json")
         assert gone.returncode == 0 and result(gone)["changed"] is True, describe(gone)
         changed = diff(before, watched(root))
         assert changed == {}, [path.split("/ns/root", 1)[-1] for path in changed]
         assert probe(root, "venv")[0] == spec.system_sqlite
-        app_refuses(root, spec, "venv", spec.system_sqlite)
+        assert probe(root, "bash -l")[0] == spec.system_sqlite
+        apps_refuse(root, spec)
     TIMINGS[f"{name} total"] = time.monotonic() - started
+
+
+def test_a_look_alike_is_also_a_plain_tree_for_podman_import(
+    look_alike_parts: Callable[[str], Parts], tmp_path: Path
+) -> None:
+    """make_look_alike works on a plain directory entered with chroot, as a later
+    `tar -C TREE -c . | podman import -` will take it: the RHEL 9 look-alike from a fresh
+    unpack of the Debian 11 tarball, with its identity, its library and python, no compiler, and
+    a yum that installs the gcc double."""
+    spec = LOOK_ALIKES["rhel9"]
+    parts = look_alike_parts("rhel9")
+    tree = unpack(debian11_tarball(), tmp_path / "tree")
+    try:
+        enter = chroot_runner(tree)
+        make_look_alike(tree, spec, parts, enter)
+        assert 'VERSION_ID="9.4"' in (tree / "etc" / "os-release").read_text()
+        assert enter(["python3", "-c", PROBE.rsplit(";", 1)[0]]).split() == ["3.34.1", "3.9.2"]
+        assert enter(["rpm", "-qf", "/etc/os-release"]).startswith("redhat-release-9.4-")
+        enter(["yum", "install", "-y", "-q", "gcc", "make"])
+        assert enter(["readlink", "/usr/bin/gcc"]).strip() == "/usr/hidden/gcc"
+        assert "gcc" in enter(["gcc", "--version"]).splitlines()[0]
+    finally:
+        shutil.rmtree(str(tree), ignore_errors=True)

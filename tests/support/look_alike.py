@@ -95,6 +95,7 @@ class LookAlike:
     yum_own_sqlite: bool  # yum runs on a private copy of the base's library (see the docstring)
     older: Tuple[str, ...]  # catalog releases older than the system library
     app: str  # the key in support.apps.APPS of the application check that refuses it
+    real_app: Optional[str] = None  # a key in support.apps.REAL_APPS, installable here
 
     @property
     def major(self) -> int:
@@ -103,7 +104,7 @@ class LookAlike:
 
 LOOK_ALIKES = {
     "rhel7": LookAlike("rhel7", RHEL_RELEASES[7], "host", "3.7.17", True, "3.6", True, (),
-                       "prefect2"),
+                       "prefect2", "django32"),
     "rhel8": LookAlike("rhel8", RHEL_RELEASES[8], "host", "3.26.0", True, "3.6", False,
                        ("3.25.3", "3.24.0"), "django51"),
     "rhel9": LookAlike("rhel9", RHEL_RELEASES[9], "debian11", "3.34.1", False, None, False,
