@@ -17,7 +17,7 @@ from sqlite_provision import __version__, config
 from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
 from sqlite_provision.engine import lock
 from sqlite_provision.engine.executor import execute
-from sqlite_provision.errors import DownloadError, HostError, ProvisionError, VerifyError
+from sqlite_provision.errors import HostError, ProvisionError, VerifyError
 from sqlite_provision.results import (
     InstalledVersion,
     PlanView,
@@ -53,11 +53,7 @@ def logged(command: str) -> Iterator[Runner]:
         log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
         yield Runner(log)
     except ProvisionError as exc:
-        exc.log_path = log.path
-        # A failed command carries the log's last lines already; a failed download's retries
-        # are told there too.
-        if isinstance(exc, DownloadError) and not exc.tail:
-            exc.tail = log.tail()
+        exc.log_path = log.path  # the log's lines come only with a failed command (errors.py)
         raise
     except OSError as exc:
         # A disk full, a read-only filesystem, a permission: the run was rolled back.

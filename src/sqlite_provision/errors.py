@@ -2,6 +2,13 @@
 
 A failure after the log was opened carries the log's path, and a failed run carries the result so
 far (`partial`), so that --json still prints one object: typed fields, set by app.py.
+
+Which failures show lines of the log: only those a command's own output explains (configure,
+make, yum or dnf, make install, the activation's commands, the smoke test). Their errors are
+`CommandOutput`s and carry `tail`, the log's last lines when the command failed, which the error
+output prints. Every other error carries none: its message says what went wrong, and the output
+names the log's path alone (what precedes a failed download, say, is a probe script's source and
+the retries' exception chains, which explain nothing).
 """
 
 import signal
@@ -21,11 +28,10 @@ class ProvisionError(Exception):
 
     exit_code = EXIT_INTERNAL
 
-    def __init__(self, message: str, hint: Optional[str] = None, tail: str = "") -> None:
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
-        self.tail = tail  # the last lines of the log worth showing, when known
         self.log_path: Optional[Path] = None  # the run's log file
         self.partial: Optional[Any] = None  # the result so far (a results.* object)
 
@@ -57,7 +63,14 @@ class UnsafeArchiveError(DownloadError):
     """The tarball holds a member that would land outside the build directory."""
 
 
-class CommandFailed(ProvisionError):
+class CommandOutput:
+    """Of an error that a command's own output explains: `tail`, the last lines of the log when
+    the command failed (its output, which ends the log), to be shown with the error."""
+
+    tail: str = ""
+
+
+class CommandFailed(CommandOutput, ProvisionError):
     """An external command (yum, configure, make, make install) exited non-zero."""
 
     exit_code = EXIT_COMMAND
@@ -70,13 +83,22 @@ class CommandFailed(ProvisionError):
         returncode: Optional[int] = None,
         tail: str = "",
     ) -> None:
-        super().__init__(message, hint, tail)
+        super().__init__(message, hint)
+        self.tail = tail
         self.argv = argv or []
         self.returncode = returncode
 
 
 class VerifyError(ProvisionError):
     exit_code = EXIT_VERIFY
+
+
+class SmokeTestFailed(CommandOutput, VerifyError):
+    """A host package tool (rpm, dnf, yum) fails with the new library: its output says why."""
+
+    def __init__(self, message: str, hint: Optional[str] = None, tail: str = "") -> None:
+        super().__init__(message, hint)
+        self.tail = tail
 
 
 class Interrupted(ProvisionError):

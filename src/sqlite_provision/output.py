@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-from sqlite_provision.errors import ProvisionError
+from sqlite_provision.errors import CommandOutput, ProvisionError
 from sqlite_provision.results import (
     PlanView,
     ProbeResult,
@@ -259,13 +259,14 @@ def uninstall(result: UninstallResult, json_out: bool) -> str:
 
 
 def failure(exc: ProvisionError, json_out: bool) -> Tuple[Optional[str], str]:
-    """(stdout, stderr) for a failed command: the error, its fix and the log's last lines on
-    stderr; with --json the one JSON object (the result so far, with the error) on stdout. A
-    failed verify still lists each python, as a passing one does."""
+    """(stdout, stderr) for a failed command: the error, its fix, the log's last lines when a
+    command's own output explains the failure (a CommandOutput), and the log's path, on stderr;
+    with --json the one JSON object (the result so far, with the error) on stdout. A failed
+    verify still lists each python, as a passing one does."""
     err = [f"error: {exc.message}"]
     if exc.hint:
         err.append(f"  fix: {exc.hint}")
-    if exc.tail:
+    if isinstance(exc, CommandOutput) and exc.tail:
         err.append("--- last lines of the log ---")
         err.append(exc.tail.rstrip("\n"))
     if exc.log_path is not None:

@@ -30,6 +30,7 @@ from support.faults import (
     expect,
     full_log_path,
     make_tls,
+    message_fix_and_log_only,
     serve_release,
     tmpfs,
     unexpected_changes,
@@ -130,7 +131,8 @@ def test_truncated_download_is_retried_then_exit_4(
     mirror.truncate(PATH_3442, 200_000, times=attempts)
     with host.fault("truncated download") as case:
         run = host.run(*pinned(mirror.url))
-    expect(run, 4, f"after {attempts} attempts", "retrying", "HTTPS_PROXY")
+    expect(run, 4, f"after {attempts} attempts", "HTTPS_PROXY")
+    assert "retrying" in message_fix_and_log_only(run.proc.stderr).read_text()  # the log tells
     assert mirror.count(PATH_3442) == attempts
     assert host.cache_files() == []  # no .part file left
     assert case.changes == {}, case.describe()
@@ -156,10 +158,33 @@ def test_no_dns_is_said_in_words_with_the_air_gapped_way_out(host: FaultHost) ->
 
 
 def test_http_404(host: FaultHost, mirror: Mirror) -> None:
+    """No command's output explains a download's failure: the message, the fix and the log's
+    path, and not the log's last lines (a probe script's source, the exception chains)."""
     with host.fault("HTTP 404") as case:
         run = host.run(*pinned(mirror.url))
     expect(run, 4, "HTTP 404", "not found", PATH_3442, "--mirror")
+    log = message_fix_and_log_only(run.proc.stderr)
+    assert "404" in log.read_text()
     assert mirror.count(PATH_3442) == 1
+    assert host.cache_files() == []
+    assert case.changes == {}, case.describe()
+
+
+def test_a_port_where_nothing_listens(host: FaultHost) -> None:
+    """Connection refused on each attempt: the message in words, the fix and the log's path on
+    stderr; the exception chains of the retries and the probes before them only in the log."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with host.fault("nothing listens on the mirror's port") as case:
+        run = host.run(*pinned(url))
+    expect(run, 4, "refused the connection", "--mirror", "--tarball FILE")
+    log = message_fix_and_log_only(run.proc.stderr)
+    logged = log.read_text()
+    assert "ConnectionRefusedError" in logged and "sys.stdout.write" in logged  # kept there
+    assert run.data["log_file"] == str(log)
     assert host.cache_files() == []
     assert case.changes == {}, case.describe()
 

@@ -20,6 +20,7 @@ from sqlite_provision.recipe.features import public_symbols
 from sqlite_provision.runner import Runner
 from support import unavailable
 from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.faults import log_tail_block
 from support.interpreters import old_pythons
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
@@ -121,6 +122,8 @@ def test_smoke_test_failure_rolls_back_byte_for_byte(sqlite_mirror: Mirror, tmp_
                        "--systemd-unit", "myapp"), host.env)  # fmt: skip
     assert run.proc.returncode == 6, run.describe()
     assert "rpm -qa" in run.proc.stderr and "sqlite3_stub_failure" in run.proc.stderr
+    # rpm's own words explain it: they are among the log's last lines shown.
+    assert any("sqlite3_stub_failure" in line for line in log_tail_block(run.proc.stderr))
     assert diff(before, snapshot(host.watched())) == {}
 
 

@@ -19,8 +19,13 @@ from typing import Any, Dict, List, Set
 
 import pytest
 
+from sqlite_provision.host.pythons import read_library
+from sqlite_provision.runner import Runner
+from sqlite_provision.steps.base import RunState
+from sqlite_provision.steps.gate import AbiGate
 from support.clirun import PYTHON, Run, logged_commands, run_cli, tool_env
 from support.compilers import calls, recording_wrappers
+from support.gate_libraries import RecordingRunner, rhel8_host
 from support.mirror import Mirror
 
 pytestmark = pytest.mark.integration
@@ -326,35 +331,88 @@ def soname(library: Path) -> str:
     return ""
 
 
-def test_withdrawn_release_needs_allow_withdrawn_then_builds(
-    sqlite_mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path
-) -> None:
+@dataclass
+class Withdrawn:
+    """3.52.0 (withdrawn upstream): refused without --allow-withdrawn, then built with it."""
+
+    prefix: Path
+    profile: Path
+    refused: Run
+    changed_tree: Set[str]  # what the refused run changed under its directory
+    requests: int  # how many requests the refused run made to the mirror
+    run: Run
+
+
+@pytest.fixture(scope="session")
+def withdrawn(
+    sqlite_mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Withdrawn:
+    """The session's one real build of 3.52.0 (autosetup era)."""
     if "3.52.0" not in shared_tarballs:
         pytest.fail("the shared tarballs lack 3.52.0")
-    prefix, profile = tmp_path / "prefix52", tmp_path / "p52.sh"
-    env = tool_env(tmp_path / "state")
+    root = tmp_path_factory.mktemp("withdrawn")
+    prefix, profile = root / "prefix52", root / "p52.sh"
+    env = tool_env(root / "state")
     args = install_args(sqlite_mirror.url, prefix, profile, "--version", "3.52.0")
-    before_tree = tree(tmp_path)
+    before_tree = tree(root)
     before_requests = len(list(sqlite_mirror.requests))
-
     refused = run_cli(args, env)
+    changed = tree(root) ^ before_tree
+    requests = len(list(sqlite_mirror.requests)) - before_requests
+    run = run_cli([*args, "--allow-withdrawn"], env)
+    print(f"3.52.0 build: {run.seconds:.1f}s")
+    return Withdrawn(prefix, profile, refused, changed, requests, run)
+
+
+def test_withdrawn_release_needs_allow_withdrawn_then_builds(withdrawn: Withdrawn) -> None:
+    refused = withdrawn.refused
     assert refused.proc.returncode == 2, refused.describe()
     assert "--allow-withdrawn" in refused.proc.stderr
-    assert tree(tmp_path) == before_tree
-    assert len(list(sqlite_mirror.requests)) == before_requests
+    assert withdrawn.changed_tree == set()
+    assert withdrawn.requests == 0
 
-    run = run_cli([*args, "--allow-withdrawn"], env)
+    run = withdrawn.run
     data = require_ok(run)
-    print(f"3.52.0 build: {run.seconds:.1f}s")
     assert data["changed"] is True
     assert data["verified"][0]["sqlite_version"] == "3.52.0"
     assert "autosetup" in run.step("configure")["detail"]
-    library = prefix / "lib" / "libsqlite3.so.0"
+    library = withdrawn.prefix / "lib" / "libsqlite3.so.0"
     assert library.exists()
     assert soname(library) == "libsqlite3.so.0"
-    version, mapped = loaded_after_sourcing(profile)
+    version, mapped = loaded_after_sourcing(withdrawn.profile)
     assert version == "3.52.0"
-    assert under(mapped, prefix)
+    assert under(mapped, withdrawn.prefix)
+
+
+# --- the ABI gate with RHEL 8's library as the system library ---------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.44.2", "3.52.0"])
+def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
+    version: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """RHEL 8's 3.26.0 (its spec flags: ENABLE_JSON1 among them) is the system library; the
+    session's real builds of 3.44.2 and 3.52.0 cannot list ENABLE_JSON1 (JSON is built in from
+    3.38.0). The gate passes: JSON is proved by running it under the new library, and its
+    detail says so. A gate that compared ENABLE_JSON1 by name would refuse both (exit 6)."""
+    host, _ = rhel8_host(tmp_path)
+    if version == "3.44.2":
+        prefix = request.getfixturevalue("installed").prefix
+    else:
+        prefix = request.getfixturevalue("withdrawn").prefix
+    library = prefix / "lib" / "libsqlite3.so.0"
+    assert "ENABLE_JSON1" not in read_library(Runner(), library)[1]  # the premise
+    gate = AbiGate(host, False, library, version)
+    runner = RecordingRunner()
+
+    detail = gate.run(RunState(runner))
+
+    assert detail.startswith(f"exports all {len(host.symbols)} public functions of {host.path}")
+    assert (
+        "ENABLE_JSON1 kept as built-in JSON (built in from 3.38.0), proved: SELECT json('{}') "
+        "gives '{}'"
+    ) in detail, detail
+    assert runner.captured == gate.commands()  # what --dry-run shows is what ran
 
 
 def test_tampered_tarball_is_refused_and_leaves_nothing(

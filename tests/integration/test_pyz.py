@@ -63,20 +63,22 @@ def test_two_clean_clones_build_the_same_bytes(pyz: Path, tmp_path: Path) -> Non
     assert digests[0] == digests[1]
 
 
-def test_version_names_the_commit(pyz: Path) -> None:
+def test_version_names_the_commit(pyz: Path, tmp_path: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=str(REPO_ROOT),
                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    env = {**os.environ, "SQLITE_PROVISION_CACHE_DIR": str(tmp_path)}  # not the machine's cache
     out = subprocess.run([sys.executable, str(pyz), "--version"], capture_output=True, text=True,
-                         check=True).stdout  # fmt: skip
+                         check=True, env=env).stdout  # fmt: skip
     assert out.startswith("sqlite-provision 0.1.0 (commit ")
     assert commit in out
 
 
 @pytest.mark.parametrize("minor", ["3.7", "3.13"])
-def test_versions_json_on_other_pythons(pyz: Path, minor: str) -> None:
+def test_versions_json_on_other_pythons(pyz: Path, minor: str, tmp_path: Path) -> None:
     python = need_python(minor)
+    env = {"PATH": "/usr/bin:/bin", "SQLITE_PROVISION_CACHE_DIR": str(tmp_path)}
     rows = subprocess.run([python, str(pyz), "versions", "--json"], capture_output=True,
-                          text=True, check=True, env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+                          text=True, check=True, env=env).stdout  # fmt: skip
     data = json.loads(rows)
     assert data[0]["version"] == "3.53.4" and data[0]["default"] is True
 

@@ -144,6 +144,25 @@ def log_tail_block(stderr: str) -> List[str]:
     return lines[start:end]
 
 
+def message_fix_and_log_only(stderr: str) -> Path:
+    """A failure that no command's output explains: stderr ends with the error, its fix and the
+    log's path, and prints no line of the log (no probe script's source, no exception chain).
+    Returns the log, which has the details."""
+    lines = stderr.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith("error: ")]
+    assert len(starts) == 1, stderr
+    block = lines[starts[0] :]
+    assert [line.split(": ", 1)[0] for line in block] == ["error", "  fix", "full log"], stderr
+    assert "--- last lines of the log ---" not in stderr and log_tail_block(stderr) == []
+    log = full_log_path(stderr)
+    assert log is not None and log.is_file(), stderr
+    logged = set(log.read_text().splitlines())
+    assert [line for line in lines if line.strip() and line in logged] == [], stderr
+    for needle in ("Traceback", " <- ", "sys.stdout.write", "import "):
+        assert needle not in stderr, f"{needle!r} on stderr:\n{stderr}"
+    return log
+
+
 def full_log_path(stderr: str) -> Optional[Path]:
     for line in stderr.splitlines():
         if line.startswith("full log: "):

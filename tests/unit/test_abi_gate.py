@@ -9,9 +9,11 @@ with is a made-up HostLibrary.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
+import sys
 from pathlib import Path
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import pytest
 
@@ -20,8 +22,9 @@ from sqlite_provision.host.library import HostLibrary
 from sqlite_provision.output import StderrProgress
 from sqlite_provision.runner import Runner
 from sqlite_provision.steps.base import RunState
-from sqlite_provision.steps.gate import AbiGate
+from sqlite_provision.steps.gate import AbiGate, abi_message
 from support import need_tool
+from support.gate_libraries import RecordingRunner
 
 # What both libraries export in every case; the cases add or drop one function on top.
 COMMON = ("sqlite3_open", "sqlite3_close", "sqlite3_exec", "sqlite3_libversion",
@@ -111,9 +114,10 @@ def test_a_lost_compile_option_is_refused(tmp_path: Path) -> None:
 
     error = caught.value
     assert error.exit_code == EXIT_VERIFY == 6
-    assert "compile options ENABLE_FTS5" in error.message
-    assert "ENABLE_FTS4" not in error.message  # only what is lost is named
-    assert "lacks 0 public function(s)" in error.message
+    assert error.message == (
+        f"the new library lacks compile option(s) {HOST_PATH} was built with: ENABLE_FTS5"
+    )
+    assert "public function" not in error.message and "none" not in error.message
     assert error.hint is not None and "--allow-abi-loss" in error.hint
 
 
@@ -128,7 +132,7 @@ def test_a_missing_symbol_is_refused_with_the_option_that_provides_it(tmp_path: 
     assert caught.value.exit_code == 6
     assert f"lacks 1 public function(s) that {HOST_PATH} exports" in message
     assert f"{METADATA} (from ENABLE_COLUMN_METADATA)" in message
-    assert "compile options" not in message  # no option was lost
+    assert "compile option" not in message  # no option was lost
 
 
 def test_allow_loss_warns_once_and_says_so_in_the_detail(tmp_path: Path) -> None:
@@ -139,7 +143,8 @@ def test_allow_loss_warns_once_and_says_so_in_the_detail(tmp_path: Path) -> None
     detail = AbiGate(host, True, library).run(state)
 
     assert detail.startswith("ABI LOSS ALLOWED: the new library lacks 1 public function(s)")
-    assert METADATA in detail and "compile options ENABLE_FTS5" in detail
+    assert METADATA in detail
+    assert f"; and compile option(s) {HOST_PATH} was built with: ENABLE_FTS5" in detail
     assert len(state.warnings) == 1
     assert state.warnings[0].startswith("--allow-abi-loss: the new library lacks")
     assert stream.getvalue().count("warning: --allow-abi-loss:") == 1
@@ -160,3 +165,91 @@ def test_update_delete_limit_is_said_once_and_not_in_the_detail(tmp_path: Path) 
     assert stream.getvalue().count("ENABLE_UPDATE_DELETE_LIMIT") == 1
     assert [w for w in state.warnings if "ENABLE_UPDATE_DELETE_LIMIT" in w] == state.warnings
     assert len(state.warnings) == 1
+
+
+# --- options a later release builds in (recipe/obsolete.py) ----------------------------------
+
+
+def test_json1_is_refused_by_a_library_that_cannot_prove_json(tmp_path: Path) -> None:
+    """The host lists ENABLE_JSON1; the new library reports 3.99.0 (after 3.38.0, so it cannot
+    list the option) but cannot run `SELECT json('{}')` (it exports no sqlite3_prepare_v2): the
+    option is lost, and the message says it is JSON that is missing and why."""
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS5"])
+    host = host_library(COMMON, ["ENABLE_FTS5", "ENABLE_JSON1"])
+    gate = AbiGate(host, False, library, "3.99.0")
+    runner = RecordingRunner()
+
+    with pytest.raises(VerifyError) as caught:
+        gate.run(RunState(runner))
+
+    message = caught.value.message
+    assert message.startswith(
+        f"the new library lacks compile option(s) {HOST_PATH} was built with: ENABLE_JSON1 (no "
+        "built-in JSON, built in from 3.38.0: SELECT json('{}') gives AttributeError: "
+    )
+    assert message.endswith("undefined symbol: sqlite3_prepare_v2)")
+    assert "public function" not in message
+    assert runner.captured == gate.commands()  # the dry run shows what ran
+
+
+def test_json1_before_3_38_is_a_plain_lost_option(tmp_path: Path) -> None:
+    """A release before 3.38.0 could list ENABLE_JSON1: when it does not, the option is lost,
+    whatever a proof says (only a release that builds JSON in may leave the option out)."""
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS5"], version="3.37.2")
+    host = host_library(COMMON, ["ENABLE_FTS5", "ENABLE_JSON1"])
+
+    with pytest.raises(VerifyError) as caught:
+        AbiGate(host, False, library, "3.37.2").run(RunState(Runner()))
+
+    assert caught.value.message == (
+        f"the new library lacks compile option(s) {HOST_PATH} was built with: ENABLE_JSON1"
+    )
+
+
+def test_the_gate_asks_for_proofs_only_of_obsolete_options() -> None:
+    host = host_library(COMMON, ["ENABLE_FTS5", "ENABLE_JSON1", "ENABLE_STAT3", "THREADSAFE=1"])
+    gate = AbiGate(host, False, Path("/new/lib/libsqlite3.so.0"))
+    [argv] = gate.commands()
+    assert argv[:2] == [sys.executable, "-c"] and argv[3] == "/new/lib/libsqlite3.so.0"
+    assert json.loads(argv[4]) == {
+        "ENABLE_JSON1": {"query": "SELECT json('{}')", "expected": "{}", "setup": "",
+                         "serialize": False},
+    }  # fmt: skip
+    assert "ENABLE_JSON1, built in by later releases, proved by running it" in gate.describe()
+    plain = AbiGate(host_library(COMMON, ["ENABLE_FTS5"]), False, Path("/l/libsqlite3.so.0"))
+    assert len(plain.commands()[0]) == 4 and "proved" not in plain.describe()
+
+
+# --- the message names only what is lost --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "missing, lost, expected",
+    [
+        pytest.param(
+            [], ["ENABLE_FTS5"],
+            f"the new library lacks compile option(s) {HOST_PATH} was built with: ENABLE_FTS5",
+            id="options-only",
+        ),
+        pytest.param(
+            [METADATA], [],
+            f"the new library lacks 1 public function(s) that {HOST_PATH} exports: "
+            f"{METADATA} (from ENABLE_COLUMN_METADATA)",
+            id="functions-only",
+        ),
+        pytest.param(
+            [METADATA, "sqlite3_unlock_notify"], ["ENABLE_FTS5", "ENABLE_JSON1 (why)"],
+            f"the new library lacks 2 public function(s) that {HOST_PATH} exports: "
+            f"{METADATA} (from ENABLE_COLUMN_METADATA); sqlite3_unlock_notify (from "
+            f"ENABLE_UNLOCK_NOTIFY); and compile option(s) {HOST_PATH} was built with: "
+            "ENABLE_FTS5, ENABLE_JSON1 (why)",
+            id="both",
+        ),
+    ],
+)  # fmt: skip
+def test_abi_message_names_only_what_is_lost(
+    missing: List[str], lost: List[str], expected: str
+) -> None:
+    message = abi_message(missing, lost, host_library(COMMON, []))
+    assert message == expected
+    assert "lacks 0" not in message and ": none" not in message

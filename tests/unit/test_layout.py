@@ -6,6 +6,7 @@ imports inside functions included:
 - only app.py runs the executor and takes the lock (imports engine/);
 - output.py depends on data types only (results, errors);
 - no import cycle between the parts (a subpackage, or a top-level module);
+- pyz_boot (the pyz's start) imports the standard library alone;
 - subprocess is imported by runner.py alone, requests by source/fetch.py alone.
 
 Each rule is also run on a made-up graph that breaks it, so that the checker itself can fail.
@@ -125,9 +126,24 @@ def importers(mods: Dict[str, Set[str]], name: str) -> List[str]:
 
 def test_the_parts_are_the_documented_ones() -> None:
     graph = parts_graph(modules())
-    assert set(graph) == SUBPACKAGES | BASE | {"plan", "app", "output", "cli", "__main__"}
+    assert set(graph) == SUBPACKAGES | BASE | {
+        "plan",
+        "app",
+        "output",
+        "cli",
+        "__main__",
+        "pyz_boot",
+    }
     for name in SUBPACKAGES:
         assert (PACKAGE / name / "__init__.py").read_text().startswith('"""'), name
+
+
+def test_the_pyz_start_uses_the_standard_library_alone() -> None:
+    """pyz_boot runs before the package and its dependencies can be imported."""
+    import sys
+
+    imports = modules()["sqlite_provision.pyz_boot"]
+    assert imports and {i.split(".")[0] for i in imports} <= set(sys.stdlib_module_names)
 
 
 def test_no_layer_imports_upward() -> None:

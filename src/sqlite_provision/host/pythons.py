@@ -11,7 +11,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlite_provision.errors import HostError, UsageError, VerifyError
 from sqlite_provision.results import ProbeResult
@@ -54,7 +54,82 @@ while True:
     if name is None:
         break
     options.append(name.decode())
-sys.stdout.write(json.dumps({"version": lib.sqlite3_libversion().decode(), "options": options}))
+out = {"version": lib.sqlite3_libversion().decode(), "options": options}
+"""
+
+# Appended to LIBRARY_SCRIPT when the ABI gate asks the new library to prove capabilities
+# (recipe/obsolete.py): each proof's SQL runs through ctypes, its result lands in out["proofs"].
+PROOF_SCRIPT = r"""
+out["proofs"] = {}
+P, INT, I64, TEXT = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_char_p
+
+def api(name, restype, *argtypes):
+    function = getattr(lib, name)  # AttributeError: the library does not export it
+    function.restype, function.argtypes = restype, list(argtypes)
+    return function
+
+def opened():
+    db = P()
+    if api("sqlite3_open", INT, TEXT, ctypes.POINTER(P))(b":memory:", ctypes.byref(db)):
+        raise RuntimeError("sqlite3_open failed")
+    return db
+
+def failed(db, what):
+    return RuntimeError("%s: %s" % (what, api("sqlite3_errmsg", TEXT, P)(db).decode()))
+
+def run(db, sql):
+    if api("sqlite3_exec", INT, P, TEXT, P, P, P)(db, sql.encode(), None, None, None):
+        raise failed(db, sql)
+
+def first(db, sql):
+    stmt = P()
+    if api("sqlite3_prepare_v2", INT, P, TEXT, INT, ctypes.POINTER(P), P)(
+            db, sql.encode(), -1, ctypes.byref(stmt), None):
+        raise failed(db, sql)
+    try:
+        if api("sqlite3_step", INT, P)(stmt) != 100:
+            raise failed(db, sql)
+        value = api("sqlite3_column_text", TEXT, P, INT)(stmt, 0)
+        return None if value is None else value.decode()
+    finally:
+        api("sqlite3_finalize", INT, P)(stmt)
+
+def copied(db):
+    size = I64()
+    data = api("sqlite3_serialize", P, P, TEXT, ctypes.POINTER(I64), ctypes.c_uint)(
+        db, b"main", ctypes.byref(size), 0)
+    if not data:
+        raise failed(db, "sqlite3_serialize")
+    copy = opened()
+    # FREEONCLOSE | RESIZEABLE: the copy owns the sqlite3_malloc'd buffer from now on.
+    if api("sqlite3_deserialize", INT, P, TEXT, P, I64, I64, ctypes.c_uint)(
+            copy, b"main", data, size.value, size.value, 3):
+        raise failed(copy, "sqlite3_deserialize")
+    return copy
+
+def prove(proof):
+    db = opened()
+    try:
+        if proof["setup"]:
+            run(db, proof["setup"])
+        if proof["serialize"]:
+            copy = copied(db)
+            api("sqlite3_close", INT, P)(db)
+            db = copy
+        got = first(db, proof["query"])
+        return [got == proof["expected"], repr(got)]
+    finally:
+        api("sqlite3_close", INT, P)(db)
+
+for option, proof in sorted(json.loads(sys.argv[2]).items()):
+    try:
+        out["proofs"][option] = prove(proof)
+    except (AttributeError, RuntimeError) as exc:
+        out["proofs"][option] = [False, "%s: %s" % (type(exc).__name__, exc)]
+"""
+
+LIBRARY_OUTPUT = """
+sys.stdout.write(json.dumps(out))
 """
 
 
@@ -260,18 +335,44 @@ def verification_failed(results: Sequence[ProbeResult], hint: str) -> VerifyErro
     return VerifyError("verification failed: " + failures(results), hint=hint)
 
 
-def library_argv(lib_path: Path) -> List[str]:
+ProofSpec = Mapping[str, object]  # recipe.obsolete.Proof.as_json()
+
+
+def library_argv(lib_path: Path, proofs: Optional[Mapping[str, ProofSpec]] = None) -> List[str]:
     """The probe that reads a library file's version and compile options (through ctypes, in
-    this tool's own python)."""
-    return [sys.executable, "-c", LIBRARY_SCRIPT, str(lib_path)]
+    this tool's own python); with `proofs`, it also runs each under that library."""
+    if not proofs:
+        return [sys.executable, "-c", LIBRARY_SCRIPT + LIBRARY_OUTPUT, str(lib_path)]
+    spec = json.dumps({option: dict(proof) for option, proof in proofs.items()}, sort_keys=True)
+    script = LIBRARY_SCRIPT + PROOF_SCRIPT + LIBRARY_OUTPUT
+    return [sys.executable, "-c", script, str(lib_path), spec]
 
 
-def read_library(runner: Runner, lib_path: Path) -> Tuple[str, List[str]]:
-    """Version and compile options of a library file, read in a fresh process."""
-    result = runner.capture(library_argv(lib_path), env=clean_env())
+@dataclass(frozen=True)
+class LibraryReading:
+    version: str
+    options: List[str]
+    proofs: Dict[str, Tuple[bool, str]]  # option -> (held, what the query gave or raised)
+
+
+def probe_library(
+    runner: Runner, lib_path: Path, proofs: Optional[Mapping[str, ProofSpec]] = None
+) -> LibraryReading:
+    """Version, compile options and proofs of a library file, read in a fresh process."""
+    result = runner.capture(library_argv(lib_path, proofs), env=clean_env())
     if result.returncode != 0:
         raise RuntimeError(
             "could not load {}: {}".format(lib_path, result.stderr.strip()[-500:] or "no output")
         )
     data = json.loads(result.stdout)
-    return str(data["version"]), [str(o) for o in data["options"]]
+    return LibraryReading(
+        version=str(data["version"]),
+        options=[str(o) for o in data["options"]],
+        proofs={str(k): (bool(v[0]), str(v[1])) for k, v in data.get("proofs", {}).items()},
+    )
+
+
+def read_library(runner: Runner, lib_path: Path) -> Tuple[str, List[str]]:
+    """Version and compile options of a library file, read in a fresh process."""
+    reading = probe_library(runner, lib_path)
+    return reading.version, reading.options

@@ -11,6 +11,7 @@ from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from sqlite_provision.errors import UsageError
 from sqlite_provision.recipe import COMPAT_MODES
+from sqlite_provision.recipe.obsolete import obsolete_since
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,9 @@ class Feature:
     autoconf: Tuple[str, ...] = ()  # configure options of the autoconf era (<= 3.48)
     symbols: Tuple[str, ...] = ()  # exported names (or name prefixes ending in "_") it adds
     requires: Tuple[str, ...] = ()
-    until: Optional[Tuple[int, ...]] = None  # built in (flag obsolete) from this version
+    # Built in (the flag obsolete, PRAGMA compile_options silent about it) from this version:
+    # recipe/obsolete.py, where the ABI gate finds how to prove the capability instead.
+    until: Optional[Tuple[int, ...]] = None
     # False where the sqlite-autoconf amalgamation cannot provide it: its SQL parser is
     # pre-generated, so the flag shows in PRAGMA compile_options while the syntax stays refused.
     amalgamation: bool = True
@@ -70,12 +73,14 @@ _FEATURES = (
     Feature("ENABLE_STMTVTAB"),
     Feature("ENABLE_BYTECODE_VTAB"),
     Feature("ENABLE_MATH_FUNCTIONS", autoconf=("--enable-math",)),
-    Feature("ENABLE_JSON1", until=(3, 38, 0)),
+    Feature("ENABLE_JSON1", until=obsolete_since("ENABLE_JSON1")),
     Feature("ENABLE_SNAPSHOT", symbols=("sqlite3_snapshot_",)),
     Feature("ENABLE_STMT_SCANSTATUS", symbols=("sqlite3_stmt_scanstatus",)),
     Feature("ENABLE_NORMALIZE", symbols=("sqlite3_normalized_sql",)),
     Feature(
-        "ENABLE_DESERIALIZE", symbols=("sqlite3_serialize", "sqlite3_deserialize"), until=(3, 36, 0)
+        "ENABLE_DESERIALIZE",
+        symbols=("sqlite3_serialize", "sqlite3_deserialize"),
+        until=obsolete_since("ENABLE_DESERIALIZE"),
     ),
     # Measured: 3.44.2 and 3.52.0 (even with autosetup's --update-limit) list the option and
     # still answer `DELETE FROM t LIMIT 1` with a syntax error; Debian builds from the full tree.

@@ -3,18 +3,19 @@ verification of each python."""
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from sqlite_provision.errors import VerifyError
+from sqlite_provision.errors import SmokeTestFailed, VerifyError
 from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.host.elf import exported_functions
 from sqlite_provision.host.library import HostLibrary
 from sqlite_provision.host.pythons import (
+    ProofSpec,
     Reach,
     activated_argv,
     library_argv,
     probe_env,
-    read_library,
+    probe_library,
     verification_failed,
     verify_python,
 )
@@ -25,14 +26,18 @@ from sqlite_provision.recipe.features import (
     public_symbols,
     unbuildable_host_features,
 )
+from sqlite_provision.recipe.obsolete import judge, proofs_for
 from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.versions import loose_version
 
 
 @dataclass(frozen=True)
 class AbiGate(Step):
     """Before anything is activated: the new library must export every public function the
     system library exports, and carry each of its feature options; otherwise a program linked to
-    the system library dies with `undefined symbol` once the activation reaches it."""
+    the system library dies with `undefined symbol` once the activation reaches it. An option a
+    later release builds in (recipe/obsolete.py: ENABLE_JSON1 from 3.38.0) is kept when the new
+    library is that recent and proves the capability: the probe runs it under the new library."""
 
     host: HostLibrary
     allow_loss: bool
@@ -47,13 +52,24 @@ class AbiGate(Step):
     def describe(self) -> str:
         if not self.host.path:
             return f"compare with the system library (none found: {self.host.problem})"
+        proved = sorted(self.proofs()) if self.comparable else []
         return (
             f"check the new library exports all {len(self.host.symbols)} public functions of "
-            f"{self.host.path} ({self.host.version})"
+            f"{self.host.path} ({self.host.version}) and has its feature options"
+            + (
+                f"; {', '.join(proved)}, built in by later releases, proved by running it"
+                if proved
+                else ""
+            )
         )
 
+    def proofs(self) -> Dict[str, ProofSpec]:
+        """What the new library must prove it does: the host's options a later release builds
+        in, so that no newer library can list them."""
+        return {o: p.as_json() for o, p in proofs_for(host_features(self.host.options)).items()}
+
     def commands(self) -> List[Argv]:
-        return [library_argv(self.library)] if self.comparable else []
+        return [library_argv(self.library, self.proofs())] if self.comparable else []
 
     def run(self, state: RunState) -> str:
         if not self.comparable:
@@ -61,26 +77,37 @@ class AbiGate(Step):
             return f"no system library to compare with ({self.host.problem})"
         new_symbols = public_symbols(exported_functions(self.library))
         missing = sorted(self.host.symbols - new_symbols)
-        new_options = set(read_library(state.runner, self.library)[1])
-        lost_options = sorted(o for o in host_features(self.host.options) if o not in new_options)
+        reading = probe_library(state.runner, self.library, self.proofs())
+        judged = judge(
+            host_features(self.host.options),
+            loose_version(reading.version),
+            reading.options,
+            reading.proofs,
+        )
         note = unbuildable_note(self.host)
         if note:
             state.warn(note)
-        if not missing and not lost_options:
-            return (
-                f"exports all {len(self.host.symbols)} public functions of {self.host.path}; "
-                f"{len(new_symbols)} exported in all"
+        if not missing and not judged.lost:
+            return "; ".join(
+                [
+                    f"exports all {len(self.host.symbols)} public functions of {self.host.path}",
+                    f"{len(new_symbols)} exported in all",
+                    *judged.kept,
+                ]
             )
-        message = abi_message(missing, lost_options, self.host, self.version)
+        message = abi_message(missing, list(judged.lost), self.host, self.version)
         if not self.allow_loss:
-            raise VerifyError(
-                message,
-                hint="build with --compat host (the default) or --enable the options named; "
-                "--allow-abi-loss overrides, at the risk of breaking programs linked to "
-                f"{self.host.path}",
-            )
+            raise VerifyError(message, hint=abi_hint(judged.omitted, self.host))
         state.warn("--allow-abi-loss: " + message)
         return "ABI LOSS ALLOWED: " + message
+
+
+def abi_hint(omitted: Sequence[str], host: HostLibrary) -> str:
+    unset = "".join(f"; drop -DSQLITE_{option} from CFLAGS" for option in omitted)
+    return (
+        f"build with --compat host (the default) or --enable the options named{unset}; "
+        f"--allow-abi-loss overrides, at the risk of breaking programs linked to {host.path}"
+    )
 
 
 def unbuildable_note(host: HostLibrary) -> str:
@@ -99,8 +126,25 @@ def unbuildable_note(host: HostLibrary) -> str:
 def abi_message(
     missing: List[str], lost_options: List[str], host: HostLibrary, version: str = ""
 ) -> str:
-    """Each missing function by why: the option that provides it, or the release that added it
-    (a function no option of this release can bring back)."""
+    """What the new library lacks, and only that: each missing function by why (the option that
+    provides it, or the release that added it: a function no option of this release can bring
+    back), then each compile option of the host library it lacks."""
+    said = []
+    if missing:
+        why = missing_words(missing, version)
+        said.append(
+            f"the new library lacks {len(missing)} public function(s) that {host.path} exports: "
+            + why
+        )
+    if lost_options:
+        lead = "and" if missing else "the new library lacks"
+        said.append(
+            f"{lead} compile option(s) {host.path} was built with: " + ", ".join(lost_options)
+        )
+    return "; ".join(said)
+
+
+def missing_words(missing: List[str], version: str) -> str:
     added = dict(added_after(version, missing)) if version else {}
     by_option: Dict[str, List[str]] = {}
     for symbol in missing:
@@ -109,15 +153,9 @@ def abi_message(
         else:
             why = "from " + (provider_of(symbol) or "no known option")
         by_option.setdefault(why, []).append(symbol)
-    parts = [
+    return "; ".join(
         "{} ({})".format(", ".join(symbols), why) for why, symbols in sorted(by_option.items())
-    ]
-    text = "the new library lacks {} public function(s) that {} exports: {}".format(
-        len(missing), host.path, "; ".join(parts) or "none"
     )
-    if lost_options:
-        text += "; and compile options {}".format(", ".join(lost_options))
-    return text
 
 
 @dataclass(frozen=True)
@@ -150,13 +188,16 @@ class SmokeTest(Step):
         for tool, argv in zip(self.tools, self.commands()):
             result = state.runner.capture(argv, env=env, timeout=300)
             if result.returncode != 0:
-                output = (result.stdout + result.stderr).strip()
-                raise VerifyError(
+                output = (result.stdout + result.stderr).strip().splitlines()
+                raise SmokeTestFailed(
                     "`{}` fails with the new library (exit status {}): {}".format(
-                        " ".join(tool), result.returncode, output[-1500:] or "no output"
+                        " ".join(tool),
+                        result.returncode,
+                        output[-1][-300:] if output else "no output",
                     ),
                     hint="this SQLite would break the host's package tools; the run was rolled "
                     "back. Try another release or --compat host",
+                    tail=state.runner.log.tail(),
                 )
         return "passed: {}".format(", ".join(" ".join(t) for t in self.tools))
 
