@@ -1,8 +1,9 @@
 """The pyz's download code on every host python from 3.6 to 3.13, against the loopback mirror:
-the tool's own fetch functions, imported from inside the session's sqlite-provision.pyz (as
-its __main__ puts them on sys.path) by pyenv's real interpreters, with nothing installed for
-them. Inside the archive certifi's bundle is a zip member, and on 3.7 to 3.9 certifi.where()
-raises there, which requests calls as it is imported: every download failed on RHEL 9's python
+the tool's own fetch functions, imported from inside the session's sqlite-provision.pyz (the
+zip itself on sys.path, as the pyz runs when its unpacked cache is off or unusable:
+SQLITE_PROVISION_PYZ_CACHE=0) by pyenv's real interpreters, with nothing installed for them.
+Inside the zip certifi's bundle is a member, and on 3.7 to 3.9 certifi.where() raises there,
+which requests calls as it is imported: every download from the zip failed on RHEL 9's python
 3.9 and Amazon Linux 2's 3.7 until the tool redefined where() (source/fetch.py)."""
 
 from __future__ import annotations
