@@ -140,7 +140,7 @@ class Plan:
             changed=any(record.changed for record in self.resolved),
             version=self.source.version,
             prefix=str(self.layout.prefix),
-            library=str(self.layout.active_lib_dir / LIBRARY) if install else None,
+            library=str(self.layout.active_lib_dir / LIBRARY.name) if install else None,
             profile_file=str(self.layout.profile_file)
             if install and self.layout.profile_file
             else None,

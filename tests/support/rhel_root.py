@@ -42,7 +42,7 @@ from stat import S_IMODE, S_ISDIR, S_ISLNK, S_ISREG
 from types import TracebackType
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Type
 
-from support.rhel import COMPILER_GLOBS, REDHAT_RELEASE, RHEL9_OS_RELEASE
+from support.rhel import COMPILER_GLOBS, RHEL_RELEASES, RhelRelease
 
 # Where things live inside the root.
 REPO_MOUNT = "/srv/pseudo-rhel/repo"
@@ -84,7 +84,7 @@ BuildArch: noarch
 AutoReqProv: no
 {extra}
 %description
-A test double of RHEL 9's {name} for sqlite-provision's pseudo-RHEL tier.
+A test double of RHEL {major}'s {name} for sqlite-provision's pseudo-RHEL tier.
 
 %install
 mkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/etc
@@ -94,26 +94,20 @@ mkdir -p %{{buildroot}}/usr/bin %{{buildroot}}/etc
 {files}
 """
 
-# name -> (version, release, extra header lines, %install body, %files body)
+# name -> (extra header lines, %install body, %files body); versions come from the release.
 _DOUBLES = {
     "gcc": (
-        "11.4.1",
-        "3.el9",
         "",
         "ln -s {hidden}/gcc %{{buildroot}}/usr/bin/gcc\nln -s gcc %{{buildroot}}/usr/bin/cc",
         "/usr/bin/gcc\n/usr/bin/cc",
     ),
     "make": (
-        "4.3",
-        "8.el9",
         "Epoch: 1\n",
         "ln -s {hidden}/make %{{buildroot}}/usr/bin/make\nln -s make %{{buildroot}}/usr/bin/gmake",
         "/usr/bin/make\n/usr/bin/gmake",
     ),
     "redhat-release": (
-        "9.4",
-        "0.5.el9",
-        "Provides: system-release = 9.4\nProvides: system-release(releasever) = 9\n",
+        "Provides: system-release = {version}\nProvides: system-release(releasever) = {major}\n",
         "cat > %{{buildroot}}/etc/os-release <<'EOF'\n{os_release}EOF\n"
         "cat > %{{buildroot}}/etc/redhat-release <<'EOF'\n{redhat_release}EOF\n"
         "ln -s redhat-release %{{buildroot}}/etc/system-release",
@@ -121,7 +115,7 @@ _DOUBLES = {
     ),
     # On RHEL rpm owns itself (`rpm -q rpm` answers). The root's rpm is Debian's, which no
     # package in the RHEL-style database owns: this empty double stands in for it.
-    "rpm": ("4.16.1.3", "29.el9", "", ":", ""),
+    "rpm": ("", ":", ""),
 }
 
 PRE_INSTALLED = ("redhat-release", "rpm")
@@ -151,27 +145,31 @@ def host_problems() -> List[str]:
     return problems
 
 
-def _spec(name: str) -> str:
-    version, release, extra, install, files = _DOUBLES[name]
+def _spec(name: str, release: RhelRelease) -> str:
+    extra, install, files = _DOUBLES[name]
+    version, rpm_release = release.packages[name]
     return _SPEC_HEAD.format(
         name=name,
         version=version,
-        release=release,
-        extra=extra,
+        release=rpm_release,
+        extra=extra.format(version=release.version, major=release.major),
         install=install.format(
-            hidden=HIDDEN_DIR, os_release=RHEL9_OS_RELEASE, redhat_release=REDHAT_RELEASE
+            hidden=HIDDEN_DIR,
+            os_release=release.os_release,
+            redhat_release=release.redhat_release,
         ),
         files=files,
+        major=release.major,
     )
 
 
-def build_rpms(workdir: Path) -> Dict[str, Path]:
-    """Build every double with rpmbuild -bb; name -> .rpm file."""
+def build_rpms(workdir: Path, release: RhelRelease = RHEL_RELEASES[9]) -> Dict[str, Path]:
+    """Build every double of `release` with rpmbuild -bb; name -> .rpm file."""
     workdir.mkdir(parents=True, exist_ok=True)
     built: Dict[str, Path] = {}
     for name in _DOUBLES:
         spec = workdir / f"{name}.spec"
-        spec.write_text(_spec(name), encoding="utf-8")
+        spec.write_text(_spec(name, release), encoding="utf-8")
         _check(
             [
                 "rpmbuild",
@@ -307,25 +305,42 @@ exec sleep 2147483647
 """
 
 
-class PseudoRhelRoot:
-    """A throw-away RHEL 9 look-alike of the host root; see the module docstring."""
+class NamespacedRoot:
+    """A root tree mounted in a private mount, PID, UTS and IPC namespace that one holder
+    process keeps alive (an `sh -c SETUP` that mounts the tree at `<base>/root`, prints "ready"
+    and sleeps as the namespace's PID 1). Commands enter it with nsenter and run under chroot;
+    `tree` is the same root as this process sees it, through /proc/PID/root, for a test to
+    read or prepare it from outside. Subclasses give the setup script (`setup`) and what to do
+    once it is ready (`prepare`)."""
 
-    def __init__(self, base: Path, repo: Path, wheelhouse: Path) -> None:
+    what = "the namespaced root"
+
+    def __init__(self, base: Path) -> None:
         self.base = base
-        self.repo = repo
-        self.wheelhouse = wheelhouse
         self.root = str(base / "root")  # the path of the root inside the namespace
         self._holder: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
         self._pid = 0  # the namespace's PID 1, as the host sees it
 
+    def setup(self) -> List[str]:
+        """The holder's `sh -c` script followed by its arguments."""
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Runs once the namespace is ready (the root can be entered)."""
+
+    @property
+    def tree(self) -> Path:
+        """The root as this process sees it. Absolute links in it point at this process's `/`:
+        resolve them with support.look_alike.inside, never by following them."""
+        return Path(f"/proc/{self._pid}/root") / self.root.lstrip("/")
+
     # lifecycle
 
-    def start(self) -> PseudoRhelRoot:
+    def start(self) -> NamespacedRoot:
         self.base.mkdir(parents=True, exist_ok=True)
-        real_gcc = os.path.realpath(shutil.which("gcc") or "gcc")
-        real_make = os.path.realpath(shutil.which("make") or "make")
         # setpriv: if pytest dies, unshare dies too, and --kill-child takes the namespace along.
         guard = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
+        script, *args = self.setup()
         self._holder = subprocess.Popen(
             [
                 *guard,
@@ -340,14 +355,9 @@ class PseudoRhelRoot:
                 "--ipc",
                 "sh",
                 "-c",
-                _SETUP,
+                script,
                 "setup",
-                str(self.base),
-                str(self.repo),
-                str(self.wheelhouse),
-                real_gcc,
-                real_make,
-                *COMPILER_GLOBS,
+                *args,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -361,11 +371,10 @@ class PseudoRhelRoot:
         if line.strip() != "ready":
             self._holder.kill()
             _, err = self._holder.communicate(timeout=30)
-            raise RuntimeError(f"the pseudo-RHEL root could not be set up: {line}{err}")
+            raise RuntimeError(f"{self.what} could not be set up: {line}{err}")
         try:
             self._pid = self._child_pid(self._holder.pid)
-            for name in PRE_INSTALLED:
-                self.check(["rpm", "-i", "--nodeps", self.rpm_path(name)])
+            self.prepare()
         except BaseException:
             self.close()
             raise
@@ -381,7 +390,7 @@ class PseudoRhelRoot:
             pass
         self._holder = None
 
-    def __enter__(self) -> PseudoRhelRoot:
+    def __enter__(self) -> NamespacedRoot:
         return self.start()
 
     def __exit__(
@@ -455,6 +464,31 @@ class PseudoRhelRoot:
 
     def read_text(self, path: str) -> str:
         return self.check(["cat", path])
+
+
+class PseudoRhelRoot(NamespacedRoot):
+    """A throw-away RHEL 9 look-alike of the host root; see the module docstring."""
+
+    what = "the pseudo-RHEL root"
+
+    def __init__(self, base: Path, repo: Path, wheelhouse: Path) -> None:
+        super().__init__(base)
+        self.repo = repo
+        self.wheelhouse = wheelhouse
+
+    def setup(self) -> List[str]:
+        real_gcc = os.path.realpath(shutil.which("gcc") or "gcc")
+        real_make = os.path.realpath(shutil.which("make") or "make")
+        return [_SETUP, str(self.base), str(self.repo), str(self.wheelhouse), real_gcc,
+                real_make, *COMPILER_GLOBS]  # fmt: skip
+
+    def prepare(self) -> None:
+        for name in PRE_INSTALLED:
+            self.check(["rpm", "-i", "--nodeps", self.rpm_path(name)])
+
+    def __enter__(self) -> PseudoRhelRoot:
+        self.start()
+        return self
 
     def rpm_path(self, name: str) -> str:
         found = sorted(self.repo.glob(f"{name}-[0-9]*.rpm"))

@@ -272,6 +272,30 @@ def test_a_tls_failure_is_not_retried_and_hints_at_ca_bundles(
     assert listing(tmp_path) == []
 
 
+def test_a_certifi_that_cannot_say_where_its_bundle_is_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In the .pyz on CPython 3.7 to 3.9, certifi.where() raises FileNotFoundError (the
+    RHEL 9 look-alike's python 3.9 showed it, failing every download): the session then
+    verifies with the host's bundle, or else certifi's own copied out of the archive."""
+    import certifi
+
+    from sqlite_provision.source import fetch
+
+    def where() -> str:
+        raise FileNotFoundError("certifi/cacert.pem")
+
+    monkeypatch.setattr(certifi, "where", where)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    host = [b for b in fetch.SYSTEM_CA_BUNDLES if os.path.isfile(b)]
+    with make_session() as session:
+        assert session.verify == (host[0] if host else fetch._extracted_bundle[0])
+    monkeypatch.setattr(fetch, "SYSTEM_CA_BUNDLES", ())
+    with make_session() as session:
+        assert isinstance(session.verify, str)
+        assert b"-----BEGIN CERTIFICATE-----" in Path(session.verify).read_bytes()
+
+
 def test_keyboard_interrupt_mid_download_leaves_no_part_file(
     mirror: Mirror, tmp_path: Path
 ) -> None:

@@ -118,6 +118,19 @@ def test_default_layout_links_current_and_activates_it(tmp_path: Path, options: 
     assert f"{root}/3.44.2" not in profile.content
 
 
+def test_the_report_names_the_active_library_before_any_step_ran(
+    tmp_path: Path, options: Options
+) -> None:
+    """What a failed install reports as its library (verification never overwrote it): the
+    library the activation points at, not a `lib/lib/` path that never exists."""
+    root = options.prefix_root
+    report = plan_for(options, make_facts(), tmp_path).new_report(None)
+    assert report.library == str(root / "current" / "lib" / "libsqlite3.so.0")
+    custom = tmp_path / "custom"
+    report = plan_for(replace(options, prefix=custom), make_facts(), tmp_path).new_report(None)
+    assert report.library == str(custom / "lib" / "libsqlite3.so.0")
+
+
 def test_explicit_prefix_is_activated_directly(tmp_path: Path, options: Options) -> None:
     custom = tmp_path / "custom"
     plan = plan_for(replace(options, prefix=custom), make_facts(), tmp_path)

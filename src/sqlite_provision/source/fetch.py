@@ -9,11 +9,12 @@ the rest of the CLI, and ``--help`` must stay fast.
 """
 
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from sqlite_provision import __version__
 from sqlite_provision.config import check_http_url
@@ -88,16 +89,33 @@ SYSTEM_CA_BUNDLES = (
 _extracted_bundle: List[str] = []
 
 
+def _certifi_file(certifi: Any) -> Optional[str]:
+    """certifi's bundle where it is a file (not a zip member, and where() does not raise)."""
+    try:
+        where = str(certifi.where())
+    except OSError:
+        return None
+    return where if os.path.isfile(where) else None
+
+
 def _ca_bundle_in_archive() -> Optional[str]:
-    """Inside sqlite-provision.pyz certifi's cacert.pem is a zip member, which OpenSSL cannot
-    open: use the host's CA bundle, or else certifi's copied out to a temporary file."""
+    """Run as sqlite-provision.pyz (its vendored certifi, from the zip or from the unpacked
+    cache), the tool verifies with the host's CA bundle, as the host's own tools do (a CA added
+    with update-ca-trust reaches it), and so trusts the same CAs however the pyz started. Only a
+    host without a bundle gets certifi's: its file where it is one (the cache), else a copy out
+    of the zip, where cacert.pem is a member that OpenSSL cannot open (certifi.where() returns
+    a path that is no file on 3.6, and raises on 3.7 to 3.9). Installed by pip: None, certifi's
+    (unless certifi cannot name a file)."""
     import certifi
 
-    if os.path.isfile(certifi.where()):
+    own = _certifi_file(certifi)
+    if own is not None and "_vendor" not in Path(certifi.__file__ or "").parts:
         return None
     for candidate in SYSTEM_CA_BUNDLES:
         if os.path.isfile(candidate):
             return candidate
+    if own is not None:
+        return own
     if not _extracted_bundle:
         import atexit
         import pkgutil
@@ -113,8 +131,26 @@ def _ca_bundle_in_archive() -> Optional[str]:
     return _extracted_bundle[0]
 
 
+def _requests_importable() -> None:
+    """requests calls certifi.where() as it is imported (requests.utils, DEFAULT_CA_BUNDLE_PATH),
+    which raises inside the .pyz on CPython 3.7 to 3.9 and so failed every download there.
+    requests.certs invites packagers to redefine where(): it then names the bundle that
+    _ca_bundle_in_archive finds, the one the session verifies with."""
+    if "requests" in sys.modules:
+        return
+    import certifi
+
+    try:
+        certifi.where()
+    except OSError:
+        bundle = _ca_bundle_in_archive()
+        if bundle is not None:
+            certifi.where = lambda: bundle
+
+
 def make_session() -> "requests.Session":
     """A session that verifies TLS, takes proxies from the environment and names the tool."""
+    _requests_importable()
     import requests
 
     session = requests.Session()
@@ -169,6 +205,7 @@ def _with_retries(
     for transient failures and ProvisionError for final ones; requests' exceptions are
     sorted here.
     """
+    _requests_importable()
     import requests
 
     attempts_allowed = max(1, retries)
