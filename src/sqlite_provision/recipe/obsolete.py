@@ -120,6 +120,20 @@ def proofs_for(host_options: Iterable[str]) -> Dict[str, Proof]:
     return found
 
 
+def built_in(host_version: Tuple[int, ...], host_options: Iterable[str]) -> List[str]:
+    """The options a host library has without listing them: each the table can prove, built in
+    by the host's own release and not compiled out of it (its OMIT_ option unlisted). Amazon
+    Linux 2023's 3.40.0 or RHEL 10's 3.46.1 list no ENABLE_JSON1, yet programs on them may call
+    json(): a new library built with SQLITE_OMIT_JSON would take it away."""
+    names = set(option_names(host_options))
+    return [
+        row.option
+        for row in _OBSOLETE
+        if row.proof is not None and host_version and row.since <= host_version
+        and row.omit not in names
+    ]  # fmt: skip
+
+
 def option_names(options: Iterable[str]) -> List[str]:
     """ENABLE_FTS3=3 -> ENABLE_FTS3: the name, without the value."""
     return [o.split("=", 1)[0] for o in options]
