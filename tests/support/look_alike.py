@@ -77,6 +77,7 @@ LIBRARY_LINK = f"/usr/lib/{MULTIARCH}/libsqlite3.so.0"
 # The Debian 11 base: python3 3.9.2, SQLite 3.34.1, rpm 4.16.1, dnf 4.5.2 (RHEL 9's versions);
 # gcc, make and libc6-dev to hide, python3-venv for venvs, and a CA bundle as every RHEL has.
 DEBIAN11_SUITE = "bullseye"
+DEBIAN12_SUITE = "bookworm"  # the podman base of the RHEL 7 and 8 look-alikes
 DEBIAN11_PACKAGES = ("python3", "python3-venv", "rpm", "dnf", "gcc", "make", "libc6-dev",
                      "ca-certificates")  # fmt: skip
 CACHE = REPO_ROOT / "build" / "look-alike"
@@ -125,9 +126,13 @@ class Parts:
 # --- the parts -----------------------------------------------------------------------------
 
 
-def debian11_key() -> str:
-    recipe = json.dumps([DEBIAN11_SUITE, DEBIAN11_PACKAGES, bootstrap_excludes()])
+def debian_key(suite: str = DEBIAN11_SUITE) -> str:
+    recipe = json.dumps([suite, DEBIAN11_PACKAGES, bootstrap_excludes()])
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+def debian11_key() -> str:
+    return debian_key(DEBIAN11_SUITE)
 
 
 def bootstrap_excludes() -> List[str]:
@@ -137,7 +142,17 @@ def bootstrap_excludes() -> List[str]:
 def debian11_tarball() -> Path:
     """build/look-alike/debian11-KEY.tar: `mmdebstrap --variant=minbase bullseye` with
     DEBIAN11_PACKAGES (about 40 s and 400 MB), made once per package list."""
-    tarball = CACHE / f"debian11-{debian11_key()}.tar"
+    return debian_tarball(DEBIAN11_SUITE, "debian11")
+
+
+def debian12_tarball() -> Path:
+    """build/look-alike/debian12-KEY.tar: the same packages from bookworm (glibc 2.36), the base
+    of the RHEL 7 and 8 look-alikes as podman roots (see the module docstring)."""
+    return debian_tarball(DEBIAN12_SUITE, "debian12")
+
+
+def debian_tarball(suite: str, name: str) -> Path:
+    tarball = CACHE / f"{name}-{debian_key(suite)}.tar"
     if tarball.is_file():
         return tarball
     if shutil.which("mmdebstrap") is None:
@@ -146,7 +161,7 @@ def debian11_tarball() -> Path:
     mirror = os.environ.get(DEBIAN_MIRROR_ENV) or "http://deb.debian.org/debian"
     partial = tarball.with_name(f"{tarball.name}.part{os.getpid()}.tar")
     argv = ["mmdebstrap", "--quiet", "--variant=minbase",
-            "--include=" + ",".join(DEBIAN11_PACKAGES), *bootstrap_excludes(), DEBIAN11_SUITE,
+            "--include=" + ",".join(DEBIAN11_PACKAGES), *bootstrap_excludes(), suite,
             str(partial), mirror]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900, check=False)
     if done.returncode != 0:
@@ -154,7 +169,7 @@ def debian11_tarball() -> Path:
             partial.unlink()
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     partial.replace(tarball)
-    for old in CACHE.glob("debian11-*.tar"):
+    for old in CACHE.glob(f"{name}-*.tar"):
         if old != tarball:
             old.unlink()
     return tarball
