@@ -1,36 +1,60 @@
 """The fleet tier (marker `fleet`): examples/ansible/fleet.yml, run by the real ansible-playbook
-against three pseudo-RHEL 9 podman containers (tests/support/pseudo_rhel_image.py), each its own
-root with its own /opt, /etc/profile.d and python3, no compiler and no network, reached through
-the real `containers.podman.podman` connection plugin (tests/support/fleet.py).
+against a mixed fleet of podman containers on the RHEL look-alikes with RHEL's own SQLite and
+python3 (tests/support/look_alike_trees.py), reached through the real `containers.podman.podman`
+connection plugin (tests/support/fleet.py):
 
-The controller (this machine, as root: the tool builds as `nobody`) builds the artifact once from
-the shared 3.44.2 tarball at CFLAGS=-O0, into a cache; every target gets the pyz, the artifact and
-its .sha256 and installs it with `install --artifact --no-install-deps` on its own python3 (one
-on the image's CPython 3.6, as on RHEL 7 and 8). One module fixture runs the play twice; the tests
-read those runs, then run it again: under --check, with a build that cannot be done, with one
-target's copy of the artifact corrupted, and rolling (serial 1, max_fail_percentage 0) into a
-target with a wrong .sha256; last, a group built on a builder container instead of the controller.
+| host        | look-alike | system SQLite | python3 (the tool's) | glibc | role                        |
+|-------------|------------|---------------|----------------------|-------|-----------------------------|
+| el9-1       | RHEL 9     | 3.34.1        | 3.9.2                | 2.31  | target, its group's builder |
+| el9-2       | RHEL 9     | 3.34.1        | 3.9.2                | 2.31  | target                      |
+| el8-1       | RHEL 8     | 3.26.0        | 3.6.15               | 2.36  | target, its group's builder |
+| el7-1       | RHEL 7     | 3.7.17        | 3.6.15               | 2.36  | target, no tar (`copy`)     |
+| el7-builder | RHEL 7     | 3.7.17        | 3.6.15               | 2.36  | builder container, no target|
+
+Three groups, each built where fleet.yml puts it: RHEL 9 and 8 on their first host (the default:
+the tool yum-installs gcc and make there), RHEL 7 on a builder container named in the inventory.
+Only the builders reach the loopback mirror (--network=host); the other targets have no network
+and no compiler. Each target installs with `install --artifact --no-install-deps` on its own
+/usr/bin/python3 and binds an application venv (--venv). (The RHEL 7 and 8 look-alikes sit on a
+Debian 12 base, glibc 2.36, the RHEL 9 one on Debian 11, glibc 2.31: the versions RHEL has are
+lower, but the order is what matters to a fleet: one group's glibc is not another's.)
+
+The module fixture first runs the play on the RHEL 9 targets with the controller as their builder
+(glibc 2.36) and the same feature options as el9-1 resolves: the artifact is built and cached
+with its floor, 2.34, and refused for the group (2.31) before any target changes. Then the whole
+play twice: run 1 must not ship that cached artifact but rebuild on el9-1; run 2 builds nothing.
+The tests read those runs, then run it again: under --check, with a build that cannot be done,
+with one target's copy of the artifact corrupted, and last an upgrade to 3.52.0 in batches (a
+canary, then two hosts, then the rest, max_fail_percentage 0) in which one host's verification
+fails (its --min-version is above 3.52.0): the tool undoes that host alone, the rollout stops
+before the last batch, and the summary names the hosts left on 3.44.2.
 
 The session prints one line (tests/integration/conftest.py):
-`fleet: N targets, built B time(s), run 1 changed=C1, run 2 changed=C2, compilers on targets: K,
-per-target install S s` (S: the median wall time of the tool's install on a target, run 1).
+`fleet: N targets in G groups, built B time(s), run 1 changed=C1, run 2 changed=C2, compilers on
+targets: K, per-target install S s` (B: the builds of run 1; K: targets that are not builders and
+have a compiler; S: the median wall time of the tool's install on a target, run 1).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
 import re
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import pytest
 
-from support import unavailable
 from support.fleet import (
     FLEET,
     Containers,
     Play,
+    Target,
     ansible_env,
     ansible_playbook,
     delta_seconds,
@@ -38,233 +62,401 @@ from support.fleet import (
     run_playbook,
     write_inventory,
 )
+from support.look_alike_trees import look_alike_tree, tree_info
+from support.mirror import Mirror
 from support.pseudo_rhel_image import cache_dir
 
 pytestmark = pytest.mark.fleet
 
 VERSION = "3.44.2"
-TARGETS = 3
-GROUP = "sqlite_provision_fleet_RedHat9_x86_64"  # the pseudo-RHEL image: RHEL 9.4, x86_64
+UPGRADE = "3.52.0"  # withdrawn upstream: the build needs --allow-withdrawn
+ARCH = platform.machine()
+TARGETS = ("el9-1", "el9-2", "el8-1", "el7-1")  # the inventory's order: the play's
+BUILDER7 = "el7-builder"
+LOOK_ALIKE = {"el9-1": "rhel9", "el9-2": "rhel9", "el8-1": "rhel8", "el7-1": "rhel7",
+              BUILDER7: "rhel7"}  # fmt: skip
+BUILDERS = {9: "el9-1", 8: "el8-1", 7: BUILDER7}  # major -> where its artifact is built
+NETWORKED = set(BUILDERS.values())  # the builders download from the loopback mirror
+SHIPPED_BY_COPY = "el7-1"  # no tar there
+APP_VENV = "/opt/app/venv"
+MIN_VERSION = "3.40.0"
+FLEET_DIR = "/var/cache/sqlite-provision-fleet"
 COMPILER_PROBE = (
     "command -v gcc || command -v cc || command -v make || rpm -q gcc || rpm -q make || true"
 )
-APP_VENV = "/opt/app/venv"
-MIN_VERSION = "3.40.0"
-LOGIN_SQLITE = "bash -lc 'python3 -c \"import sqlite3; print(sqlite3.sqlite_version)\"'"
+PROBE = "import sqlite3, sys; print(sqlite3.sqlite_version, sys.version.split()[0])"
+LOGIN_PROBE = f"bash -lc 'python3 -c \"{PROBE}\"'"
+UNTOUCHED = f"ls {FLEET_DIR} /opt/sqlite /etc/profile.d/sqlite-provision.sh 2>/dev/null || true"
+
+
+def group(major: int) -> str:
+    return f"sqlite_provision_fleet_RedHat{major}_{ARCH}"
+
+
+def major_of(alias: str) -> int:
+    return int(alias[2])
 
 
 @dataclass
 class Fleet:
     base: Path
     containers: Containers
-    inventory: Path
+    names: Dict[str, str]  # inventory name -> container
     env: Dict[str, str]
     extra_vars: Dict[str, object]
-    build_logs: Path
-    first: Play
-    second: Play
-    builds_after_first: int
-    builds_after_second: int
+    mirror: Mirror
+    info: Dict[str, Dict[str, Any]]  # inventory name -> its look-alike (tree_info)
+    plays: Dict[str, Play] = field(default_factory=dict)  # "seed", "first", "second"
+    seed_artifact: Path = Path()
+    seed_sha256: str = ""
+    tarball_requests: int = 0  # during run 1
+    after_seed: Dict[str, str] = field(default_factory=dict)  # what the targets held then
 
     @property
-    def names(self) -> List[str]:
-        return self.containers.names
+    def seed(self) -> Play:
+        return self.plays["seed"]
 
-    def play(self, *args: str, **extra: object) -> Play:
-        return run_playbook(self.inventory, {**self.extra_vars, **extra}, self.env, self.base,
-                            *args)  # fmt: skip
+    @property
+    def first(self) -> Play:
+        return self.plays["first"]
 
-    def builds(self) -> int:
-        return count_builds(self.build_logs)
+    @property
+    def second(self) -> Play:
+        return self.plays["second"]
+
+    @property
+    def cache(self) -> Path:
+        return Path(str(self.extra_vars["sqlite_provision_fleet_cache"]))
+
+    def inventory(self, install_args: Dict[str, List[str]], name: str) -> Path:
+        return write_fleet_inventory(self.base / name, self.names, self.info, install_args)
+
+    def play(self, *args: str, inventory: str = "inventory.json", **extra: object) -> Play:
+        return run_playbook(self.base / inventory, {**self.extra_vars, **extra}, self.env,
+                            self.base, *args)  # fmt: skip
+
+    def sh(self, alias: str, script: str) -> str:
+        done = self.containers.sh(self.names[alias], script)
+        assert done.returncode == 0, (alias, script, done.stdout, done.stderr)
+        return done.stdout
+
+    def login_probe(self, alias: str) -> List[str]:
+        """[SQLite version, python version] of a login shell's python3 on `alias`."""
+        return self.sh(alias, LOGIN_PROBE).split()
 
 
-def count_builds(logs: Path) -> int:
-    """How many times the tool built: one log per run of `build` (a dry run writes none)."""
-    return len(list(logs.glob("build-*.log")))
+def write_fleet_inventory(
+    path: Path, names: Dict[str, str], info: Dict[str, Dict[str, Any]],
+    install_args: Dict[str, List[str]],
+) -> Path:  # fmt: skip
+    """The targets (group fleet_targets, in TARGETS' order) and the RHEL 7 builder (group
+    builders); each host's install args from `install_args` (default: --min-version)."""
+
+    def host(alias: str) -> Dict[str, object]:
+        values: Dict[str, object] = {
+            "ansible_host": names[alias],
+            "ansible_python_interpreter": info[alias]["ansible_python"],
+        }
+        if alias in TARGETS:
+            values["sqlite_provision_venvs"] = [APP_VENV]
+            values["sqlite_provision_install_args"] = install_args.get(
+                alias, ["--min-version", MIN_VERSION]
+            )
+        if major_of(alias) == 7 and alias != BUILDER7:
+            values["sqlite_provision_fleet_builder"] = BUILDER7
+        if alias == SHIPPED_BY_COPY:
+            values["sqlite_provision_fleet_ship"] = "copy"
+        return values
+
+    return write_inventory(
+        path,
+        {"fleet_targets": {a: host(a) for a in TARGETS}, "builders": {BUILDER7: host(BUILDER7)}},
+    )
 
 
-def changed_targets(play: Play, names: List[str]) -> int:
+def changed_targets(play: Play) -> int:
     recap = play.recap
-    return sum(1 for name in names if recap[name]["changed"] > 0)
+    return sum(1 for name in TARGETS if recap[name]["changed"] > 0)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def host_library_options(containers: Containers, container: str, mirror: Mirror) -> List[str]:
+    """The feature options that `build --dry-run` on `container` takes from its system library
+    (on top of Red Hat's baseline): the same --enable list on the controller gives the same
+    options, hence the same cache key but for the glibc floor."""
+    plan = containers.podman(
+        "exec", container, "python3", "/root/sqlite-provision.pyz", "build", "--dry-run",
+        "--json", "--artifact", "/tmp/plan.tar.gz", "--version", VERSION, "--mirror", mirror.url,
+    )  # fmt: skip
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    features = json.loads(plan.stdout)["features"]
+    return [f["option"] for f in features if f["origin"] != "rhel baseline"]
+
+
+def seed_play(fleet: Fleet, enables: List[str]) -> Play:
+    """The RHEL 9 targets with the controller as their builder: its artifact (floor 2.34) goes
+    into the cache, and is refused for the group before any target changes."""
+    tmp = fleet.base / "controller-tmp"  # the build runs as nobody: a directory it can pass
+    tmp.mkdir(mode=0o755)
+    build_args: List[str] = ["--mirror", fleet.mirror.url, "--compat", "rhel"]
+    for option in enables:
+        build_args += ["--enable", option]
+    return fleet.play(
+        sqlite_provision_fleet_hosts=f"{TARGETS[0]}:{TARGETS[1]}",
+        sqlite_provision_fleet_builder="localhost",
+        sqlite_provision_fleet_build_args=build_args,
+        sqlite_provision_fleet_build_environment={
+            "CFLAGS": "-O0",
+            "TMPDIR": str(tmp),
+            "SQLITE_PROVISION_LOG_DIR": str(fleet.base / "controller-log"),
+            "SQLITE_PROVISION_CACHE_DIR": str(fleet.base / "controller-cache"),
+            "SQLITE_PROVISION_LOCK_FILE": str(fleet.base / "controller.lock"),
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def fleet(
     podman_env: Dict[str, str],
-    pseudo_rhel_image: Dict[str, str],
-    shared_tarballs: Dict[str, Dict[str, object]],
+    pyz: Path,
+    sqlite_mirror: Mirror,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Fleet]:
-    if VERSION not in shared_tarballs:
-        unavailable(f"no {VERSION} tarball among the shared tarballs")
     ansible_playbook()
+    started = time.monotonic()
     base = tmp_path_factory.mktemp("fleet")
     env = ansible_env(podman_env, podman_collection(cache_dir()), base)
-    names = [f"sqlite-fleet-{os.getpid()}-{n}" for n in range(1, TARGETS + 1)]
-    hosts: Dict[str, Dict[str, object]] = {name: {} for name in names}
-    # The first target runs the tool on the image's CPython 3.6 (RHEL 7/8's python3); the last
-    # has an application venv for the play to bind (--venv).
-    hosts[names[0]]["sqlite_provision_python"] = pseudo_rhel_image["tool_python"]
-    hosts[names[-1]]["sqlite_provision_venvs"] = [APP_VENV]
-    inventory = write_inventory(base / "inventory.json", {"fleet_targets": hosts})
-    build_tmp = base / "build-tmp"  # TMPDIR of the build, which `nobody` must pass through
-    build_tmp.mkdir()
-    build_tmp.chmod(0o755)
-    build_logs = base / "build-log"
+    trees = {name: look_alike_tree(name) for name in sorted(set(LOOK_ALIKE.values()))}
+    info = {alias: tree_info(trees[name]) for alias, name in LOOK_ALIKE.items()}
+    names = {alias: f"sqlite-fleet-{os.getpid()}-{alias}" for alias in LOOK_ALIKE}
+    targets = [Target(names[alias], trees[name], "host" if alias in NETWORKED else "none")
+               for alias, name in LOOK_ALIKE.items()]  # fmt: skip
     extra_vars: Dict[str, object] = {
-        "sqlite_provision_pyz": pseudo_rhel_image["pyz"],
+        "sqlite_provision_fleet_hosts": "fleet_targets",  # the builder container is no target
+        "sqlite_provision_pyz": str(pyz),
         "sqlite_provision_fleet_version": VERSION,
-        "sqlite_provision_fleet_build_args": ["--tarball", str(shared_tarballs[VERSION]["path"])],
-        "sqlite_provision_fleet_build_environment": {
-            "CFLAGS": "-O0",
-            "TMPDIR": str(build_tmp),
-            "SQLITE_PROVISION_LOG_DIR": str(build_logs),
-            "SQLITE_PROVISION_CACHE_DIR": str(base / "tool-cache"),
-        },
+        "sqlite_provision_fleet_build_args": ["--mirror", sqlite_mirror.url],
+        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
         "sqlite_provision_fleet_cache": str(base / "artifacts"),
-        "sqlite_provision_install_args": ["--min-version", MIN_VERSION],
     }
-    with Containers(podman_env, pseudo_rhel_image["image"], names) as containers:
-        venv = containers.sh(names[-1], f"python3 -m venv --without-pip {APP_VENV}")
-        assert venv.returncode == 0, venv.stderr
-        first = run_playbook(inventory, extra_vars, env, base)
-        builds_after_first = count_builds(build_logs)
-        second = run_playbook(inventory, extra_vars, env, base)
-        done = Fleet(base, containers, inventory, env, extra_vars, build_logs, first, second,
-                     builds_after_first, count_builds(build_logs))  # fmt: skip
-        FLEET.targets = TARGETS
-        FLEET.builds = done.builds_after_second
-        if first.proc.returncode == 0:
-            FLEET.changed_first = changed_targets(first, names)
-            installed = re.findall(r"installed now in (\S+)$", "\n".join(first.summary()), re.M)
-            FLEET.install_seconds = [delta_seconds(seconds) for seconds in installed]
-        if second.proc.returncode == 0:
-            FLEET.changed_second = changed_targets(second, names)
-        print(f"fleet.yml: run 1 {first.seconds:.1f}s, run 2 {second.seconds:.1f}s")
-        yield done
+    sys.stderr.write(f"\nfleet: trees {time.monotonic() - started:.1f}s\n")
+    with Containers(podman_env, targets) as containers:
+        fleet = Fleet(base, containers, names, env, extra_vars, sqlite_mirror, info)
+        write_fleet_inventory(base / "inventory.json", names, info, {})
+        for alias in TARGETS:
+            fleet.sh(alias, f"python3 -m venv --without-pip {APP_VENV}")
+        fleet.sh(SHIPPED_BY_COPY, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
+        copied = containers.podman("cp", str(pyz), f"{names['el9-1']}:/root/sqlite-provision.pyz")
+        assert copied.returncode == 0, copied.stderr
+        enables = host_library_options(containers, names["el9-1"], sqlite_mirror)
+        fleet.plays["seed"] = seed_play(fleet, enables)
+        fleet.after_seed = {alias: fleet.sh(alias, UNTOUCHED) for alias in TARGETS}
+        seeded = sorted(fleet.cache.glob(f"sqlite-{VERSION}-{ARCH}-glibc*.tar.gz"))
+        assert len(seeded) == 1, (seeded, fleet.seed.describe())
+        fleet.seed_artifact, fleet.seed_sha256 = seeded[0], sha256(seeded[0])
+        before = sqlite_mirror.count("/2023/")
+        fleet.plays["first"] = fleet.play()
+        fleet.tarball_requests = sqlite_mirror.count("/2023/") - before
+        fleet.plays["second"] = fleet.play()
+        tally(fleet)
+        sys.stderr.write(
+            f"fleet.yml: seed {fleet.seed.seconds:.1f}s, run 1 {fleet.first.seconds:.1f}s, "
+            f"run 2 {fleet.second.seconds:.1f}s\n"
+        )
+        yield fleet
 
 
-def test_run_1_builds_once_and_changes_every_target(fleet: Fleet) -> None:
+def tally(fleet: Fleet) -> None:
+    FLEET.targets = len(TARGETS)
+    FLEET.groups = len({major_of(alias) for alias in TARGETS})
+    if fleet.first.proc.returncode == 0:
+        summary = "\n".join(fleet.first.summary())
+        FLEET.builds = len(re.findall(r"^artifact \S+ for \S+: built now on ", summary, re.M))
+        FLEET.changed_first = changed_targets(fleet.first)
+        installed = re.findall(r"installed now in (\S+)$", summary, re.M)
+        FLEET.install_seconds = [delta_seconds(seconds) for seconds in installed]
+    if fleet.second.proc.returncode == 0:
+        FLEET.changed_second = changed_targets(fleet.second)
+
+
+def artifact_line(summary: List[str], major: int) -> str:
+    found = [line for line in summary if line.startswith("artifact ") and f" for {group(major)}:"
+             in line]  # fmt: skip
+    assert len(found) == 1, summary
+    return found[0]
+
+
+# --- the runs -------------------------------------------------------------------------------
+
+
+def test_an_artifact_built_on_a_newer_glibc_is_refused_before_any_target(fleet: Fleet) -> None:
+    """The controller (glibc 2.36) built the RHEL 9 group's artifact: it needs 2.34, the group
+    has 2.31. The play stops there, with both versions in its message, before any target is
+    touched; the artifact stays in the cache under its floor (a newer group may use it)."""
+    run = fleet.seed
+    assert run.proc.returncode != 0, run.describe()
+    assert fleet.seed_artifact.name.startswith(f"sqlite-{VERSION}-{ARCH}-glibc2.34-")
+    failures = [line for alias in TARGETS[:2] for line in run.failures(alias)]
+    assert len(failures) == 1, run.describe()
+    assert (
+        f"the artifact built on localhost ({fleet.seed_artifact.name}) needs glibc 2.34, and the "
+        f"hosts of {group(9)} have 2.31" in failures[0]
+    ), failures
+    assert (
+        "Ship the tool" not in run.proc.stdout
+        and "Provision a current SQLite" not in run.proc.stdout
+    )
+    assert fleet.after_seed == {alias: "" for alias in TARGETS}
+
+
+def test_run_1_builds_once_per_group_on_its_builder_and_changes_every_target(fleet: Fleet) -> None:
     run = fleet.first
     assert run.proc.returncode == 0, run.describe()
     recap = run.recap
-    for name in fleet.names:
-        assert recap[name]["failed"] == 0 and recap[name]["changed"] > 0, (name, recap)
-    assert fleet.builds_after_first == 1, run.describe()
-    shipped = run.task(
-        "Ship the tool, the artifact and their .sha256 (one bundle, unpacked on the target)"
-    )
-    assert all(f"changed: [{name}]" in shipped for name in fleet.names), shipped
+    for alias in TARGETS:
+        assert recap[alias]["failed"] == 0 and recap[alias]["changed"] > 0, (alias, recap)
+    assert BUILDER7 not in recap or recap[BUILDER7]["changed"] == 0, recap
     summary = run.summary()
-    assert any(
-        line.startswith("artifact sqlite-3.44.2-x86_64-glibc") and "built now on localhost" in line
-        for line in summary
-    ), summary
-    for name in fleet.names:
-        line = next(line for line in summary if line.startswith(f"{name}: "))
+    for major, builder in BUILDERS.items():
+        line = artifact_line(summary, major)
+        assert f": built now on {builder} (" in line, line
+        logs = fleet.sh(builder, "ls /var/log/sqlite-provision/").split()
+        assert len([log for log in logs if log.startswith("build-")]) == 1, (builder, logs)
+    assert FLEET.builds == FLEET.groups == 3, summary
+    assert fleet.tarball_requests == 3  # one download per build; no target fetched anything
+    for alias in TARGETS:
+        line = next(line for line in summary if line.startswith(f"{alias}: "))
         assert line.startswith(
-            f"{name}: SQLite {VERSION}, /opt/sqlite/{VERSION}/lib/libsqlite3.so."
+            f"{alias}: SQLite {VERSION}, /opt/sqlite/{VERSION}/lib/libsqlite3.so."
         ), line
         assert ", 0 stale process(es), installed now in " in line, line
-    assert len(FLEET.install_seconds) == TARGETS, summary
+    assert len(FLEET.install_seconds) == len(TARGETS), summary
+    copied = run.task("Ship the tool, the artifact and their .sha256 (copied one by one)")
+    assert copied.count(f"changed: [{SHIPPED_BY_COPY}] => (item=") == 4, copied
+    unpacked = run.task(
+        "Ship the tool, the artifact and their .sha256 (one bundle, unpacked on the target)"
+    )
+    assert all(f"changed: [{alias}]" in unpacked for alias in TARGETS if alias != SHIPPED_BY_COPY)
+
+
+def test_a_cached_artifact_whose_glibc_floor_is_too_high_is_rebuilt_for_the_group(
+    fleet: Fleet,
+) -> None:
+    """Run 1 found the controller's artifact of the RHEL 9 group's key (same version, arch and
+    options) with floor 2.34 in the cache: it refused it and built on el9-1; the RHEL 9 targets
+    hold and run only the new one, whose floor is at most their 2.31."""
+    line = artifact_line(fleet.first.summary(), 9)
+    seed = fleet.seed_artifact.name
+    digest = seed[: -len(".tar.gz")].rsplit("-", 1)[1]
+    match = re.match(rf"artifact (sqlite-{VERSION}-{ARCH}-glibc([0-9.]+)-{digest}) for ", line)
+    assert match, (line, seed)
+    floor = tuple(int(part) for part in match.group(2).split("."))
+    assert floor <= (2, 31), line
+    assert f"; not {seed} from the cache: it needs glibc 2.34, the group has 2.31" in line, line
+    assert sha256(fleet.seed_artifact) == fleet.seed_sha256  # left as it was
+    for alias in ("el9-1", "el9-2"):
+        held = fleet.sh(alias, f"ls {FLEET_DIR}").split()
+        assert f"{match.group(1)}.tar.gz" in held and seed not in held, (alias, held)
+        metadata = fleet.sh(alias, f"tar -xzOf {FLEET_DIR}/{match.group(1)}.tar.gz metadata.json")
+        assert json.loads(metadata)["glibc_min"] == match.group(2)
+    assert seed not in fleet.first.proc.stdout.replace(f"; not {seed} from the cache", "")
 
 
 def test_run_2_builds_nothing_and_changes_nothing(fleet: Fleet) -> None:
     run = fleet.second
     assert run.proc.returncode == 0, run.describe()
     assert all(counts["changed"] == 0 for counts in run.recap.values()), run.recap
-    assert fleet.builds_after_second == fleet.builds_after_first == 1
     summary = run.summary()
-    assert any(line.endswith(f"for {GROUP}: from the cache") for line in summary), summary
-    for name in fleet.names:
-        assert any(
-            line.startswith(f"{name}: SQLite {VERSION},") and "already installed" in line
-            for line in summary
-        ), summary
-    artifacts = sorted(
-        p.name for p in Path(str(fleet.extra_vars["sqlite_provision_fleet_cache"])).iterdir()
-    )
-    assert len([a for a in artifacts if a.endswith(".tar.gz")]) == 1, artifacts
+    for major in BUILDERS:
+        assert artifact_line(summary, major).split(": ", 1)[1].startswith("from the cache"), summary
+    for builder in BUILDERS.values():
+        logs = fleet.sh(builder, "ls /var/log/sqlite-provision/").split()
+        assert len([log for log in logs if log.startswith("build-")]) == 1, (builder, logs)
+    for alias in TARGETS:
+        assert any(line.startswith(f"{alias}: SQLite {VERSION},") and "already installed" in line
+                   for line in summary), summary  # fmt: skip
+    built = sorted(p.name for p in fleet.cache.glob("sqlite-*.tar.gz"))
+    assert len(built) == 4, built  # one per group, and the controller's refused one
 
 
-def test_no_target_has_a_compiler(fleet: Fleet) -> None:
-    """The image has none; the play installed none (`install --artifact --no-install-deps`)."""
+def test_only_builders_got_a_compiler(fleet: Fleet) -> None:
+    """The look-alikes have none; the tool yum-installed gcc and make on the builders only."""
     found = {}
-    for name in fleet.names:
-        probe = fleet.containers.sh(name, COMPILER_PROBE)
-        assert probe.returncode == 0, probe.stderr
-        assert "package gcc is not installed" in probe.stdout, probe.stdout  # the probe ran
-        found[name] = [line for line in probe.stdout.splitlines() if line.startswith("/")]
-    FLEET.compilers = sum(1 for paths in found.values() if paths)
+    for alias in (*TARGETS, BUILDER7):
+        probe = fleet.sh(alias, COMPILER_PROBE)
+        found[alias] = [line for line in probe.splitlines() if line.startswith("/")]
+        if alias in NETWORKED:
+            gcc = fleet.info[alias]["major"]
+            assert fleet.sh(alias, "rpm -q gcc make").startswith("gcc-"), alias
+            assert f".el{gcc}" in fleet.sh(alias, "rpm -q gcc"), alias
+        else:
+            assert "package gcc is not installed" in probe, (alias, probe)  # the probe ran
+    FLEET.compilers = sum(1 for alias in TARGETS if alias not in NETWORKED and found[alias])
     assert FLEET.compilers == 0, found
 
 
-def test_a_login_shell_on_every_target_loads_the_new_sqlite(fleet: Fleet) -> None:
-    for name in fleet.names:
-        login = fleet.containers.sh(name, LOGIN_SQLITE)
-        assert login.stdout.strip() == VERSION, (name, login.stdout, login.stderr)
-        profile = fleet.containers.sh(name, "cat /etc/profile.d/sqlite-provision.sh")
-        assert "/opt/sqlite/current/lib" in profile.stdout, profile.stdout
-
-
-def test_the_role_options_reach_the_tool_on_the_targets(fleet: Fleet) -> None:
-    """sqlite_provision_venvs (--venv) and sqlite_provision_install_args (--min-version) apply
-    to the fleet's install as to site.yml's."""
-    bound = fleet.containers.podman(
-        "exec", fleet.names[-1], "env", "-i", f"{APP_VENV}/bin/python", "-c",
-        "import sqlite3; print(sqlite3.sqlite_version)",
-    )  # fmt: skip
-    assert bound.stdout.strip() == VERSION, bound.stdout + bound.stderr
-    for name in fleet.names:
-        logs = fleet.containers.sh(name, "cat /var/log/sqlite-provision/install-*.log")
-        assert f"loads SQLite >= {MIN_VERSION} from the prefix" in logs.stdout, name
+def test_every_target_runs_the_tool_on_its_own_python3_and_its_login_shell_and_venv_load_it(
+    fleet: Fleet, pyz: Path
+) -> None:
+    pyz_sum = sha256(pyz)
+    for alias in TARGETS:
+        python = str(fleet.info[alias]["python"])
+        assert fleet.login_probe(alias) == [VERSION, python], alias
+        bound = fleet.containers.podman(
+            "exec", fleet.names[alias], "env", "-i", f"{APP_VENV}/bin/python", "-c", PROBE
+        )
+        assert bound.stdout.split() == [VERSION, python], (alias, bound.stdout, bound.stderr)
+        plain = fleet.sh(alias, f'env -i /usr/bin/python3 -c "{PROBE}"').split()
+        assert plain == [str(fleet.info[alias]["system_sqlite"]), python], alias
+        # The pyz's bytecode cache is keyed by the python that ran it: only the target's own.
+        tag = "cpython-" + "".join(python.split(".")[:2])
+        assert fleet.sh(alias, "ls /var/cache/sqlite-provision/pyz").split() == [f"{pyz_sum}.{tag}"]
+        log = fleet.sh(alias, "cat /var/log/sqlite-provision/install-*.log")
+        assert f"loads SQLite >= {MIN_VERSION} from the prefix" in log, alias
 
 
 def test_check_mode_builds_nothing_and_changes_nothing(fleet: Fleet) -> None:
-    """--check with an empty cache: the build runs with --dry-run (no build, no artifact), and
-    each target's install with --dry-run."""
+    """--check with an empty cache: each group's build runs with --dry-run on its builder (no
+    build, no artifact: its floor, hence its name, is not known), and each target says it would
+    receive the artifact and install it."""
     empty = fleet.base / "check-artifacts"
-    before = fleet.builds()
     run = fleet.play("--check", sqlite_provision_fleet_cache=str(empty))
     assert run.proc.returncode == 0, run.describe()
-    # Only the controller would change (its cache directory), as the run_once host's tasks
-    # delegated to it say; no target would.
+    # Only the controller would change (its cache directory); no target, no builder would.
     changed = re.findall(r"^changed: \[(.*?)\]", run.proc.stdout, re.M)
     assert all(host.endswith(" -> localhost") for host in changed), changed
-    assert fleet.builds() == before
     assert not empty.exists() or not any(empty.iterdir())
     summary = run.summary()
-    assert any(line.endswith("would be built on localhost (--check)") for line in summary), summary
-    for name in fleet.names:
-        assert (
-            f"{name}: would install SQLite {VERSION} into /opt/sqlite/{VERSION} (--check)"
-            in summary
-        ), summary
+    for major, builder in BUILDERS.items():
+        assert artifact_line(summary, major).endswith(f"would be built on {builder} (--check)")
+    for alias in TARGETS:
+        assert f"{alias}: would receive the artifact and install it (--check)" in summary
+    for builder in BUILDERS.values():
+        logs = fleet.sh(builder, "ls /var/log/sqlite-provision/").split()
+        assert len([log for log in logs if log.startswith("build-")]) == 1, (builder, logs)
 
 
 def test_a_failed_build_stops_the_play_before_any_target(fleet: Fleet) -> None:
-    """The build runs once, on the first target's turn: when it cannot be done (here its
+    """The builds run once, on the first target's turn: when one cannot be done (here its
     tarball is missing), every target stops there, with the tool's message, and none is
     touched."""
-    before = {name: fleet.containers.sh(name, "ls -l --full-time /opt/sqlite").stdout
-              for name in fleet.names}  # fmt: skip
+    before = {alias: fleet.sh(alias, "ls -l --full-time /opt/sqlite") for alias in TARGETS}
     run = fleet.play(
-        sqlite_provision_fleet_build_args=[
-            "--tarball",
-            str(fleet.base / "missing" / "sqlite.tar.gz"),
-        ],
+        sqlite_provision_fleet_build_args=["--tarball", "/missing/sqlite.tar.gz"],
         sqlite_provision_fleet_cache=str(fleet.base / "failed-build-artifacts"),
     )
     assert run.proc.returncode != 0, run.describe()
-    failures = [line for name in fleet.names for line in run.failures(name)]
+    failures = [line for alias in TARGETS for line in run.failures(alias)]
     assert len(failures) == 1, run.describe()
-    assert "sqlite-provision build --dry-run exited 2 on localhost: " in failures[0], failures
+    first_group = BUILDERS[min(BUILDERS)]  # the groups are built in their names' order
+    assert f"sqlite-provision build --dry-run exited 2 on {first_group}: " in failures[0], failures
     assert "sqlite.tar.gz' does not exist" in failures[0], failures
-    assert "Ship the tool, the artifact and their .sha256" not in run.proc.stdout
+    assert "Ship the tool, the artifact" not in run.proc.stdout
     assert "Provision a current SQLite" not in run.proc.stdout
-    after = {name: fleet.containers.sh(name, "ls -l --full-time /opt/sqlite").stdout
-             for name in fleet.names}  # fmt: skip
-    assert after == before
+    assert {alias: fleet.sh(alias, "ls -l --full-time /opt/sqlite") for alias in TARGETS} == before
 
 
 def test_a_corrupted_artifact_fails_only_its_target(fleet: Fleet) -> None:
@@ -272,108 +464,81 @@ def test_a_corrupted_artifact_fails_only_its_target(fleet: Fleet) -> None:
     targets hold (--skip-tags sqlite_provision_ship): that target fails with the tool's checksum
     message and keeps its install (installed already, the tool still checks the copy it is
     given), the others succeed with nothing to do."""
-    bad, good = fleet.names[-1], fleet.names[:-1]  # the last: the summary must still come
+    bad = "el9-2"
+    good = [alias for alias in TARGETS if alias != bad]
     flip = (
-        "import glob; p = glob.glob('/var/cache/sqlite-provision-fleet/sqlite-*.tar.gz')[0]; "
+        f"import glob; p = glob.glob('{FLEET_DIR}/sqlite-*.tar.gz')[0]; "
         "b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 1; open(p, 'wb').write(bytes(b))"
     )
-    corrupted = fleet.containers.podman("exec", bad, "python3", "-c", flip)
+    corrupted = fleet.containers.podman("exec", fleet.names[bad], "python3", "-c", flip)
     assert corrupted.returncode == 0, corrupted.stderr
     run = fleet.play("--skip-tags", "sqlite_provision_ship")
     assert run.proc.returncode != 0, run.describe()
     recap = run.recap
     assert recap[bad]["failed"] == 1, recap
-    for name in good:
-        assert recap[name]["failed"] == 0 and recap[name]["changed"] == 0, recap
+    for alias in good:
+        assert recap[alias]["failed"] == 0 and recap[alias]["changed"] == 0, recap
     failures = run.failures(bad)
     assert len(failures) == 1, run.describe()
     assert "sqlite-provision install exited 4: checksum mismatch" in failures[0], failures
     assert "(hint: copy the artifact again" in failures[0], failures
-    assert not any(run.failures(name) for name in good), run.describe()
+    assert not any(run.failures(alias) for alias in good), run.describe()
     summary = run.summary()
-    assert any(line.startswith(f"{bad}: FAILED (exit 4): checksum mismatch") for line in summary), (
-        summary
-    )
-    # Refused before anything changed: the target still loads the version it had.
-    login = fleet.containers.sh(bad, LOGIN_SQLITE)
-    assert login.stdout.strip() == VERSION, login.stdout + login.stderr
+    line = next(line for line in summary if line.startswith(f"{bad}: "))
+    assert line.startswith(f"{bad}: FAILED (exit 4): checksum mismatch"), summary
+    assert line.endswith(f"; left on SQLite {VERSION}"), line
+    assert fleet.login_probe(bad)[0] == VERSION  # refused before anything changed
 
 
-def test_a_builder_host_builds_for_its_group(
-    fleet: Fleet, podman_env: Dict[str, str], pseudo_rhel_image: Dict[str, str]
+def test_a_canary_upgrade_stops_at_the_bad_host_which_is_back_on_its_old_version(
+    fleet: Fleet,
 ) -> None:
-    """A group whose hosts name a builder (sqlite_provision_fleet_builder) gets its artifact built
-    there, not on the controller: the builder installs gcc and make itself (yum, as root), the
-    artifact is fetched into the controller's cache, and the target still has no compiler. This
-    target has no tar either: its files come by `copy` (sqlite_provision_fleet_ship). A second
-    run takes the artifact from the cache and builds nothing."""
-    builder, target = f"sqlite-fleet-{os.getpid()}-builder", f"sqlite-fleet-{os.getpid()}-4"
-    base = fleet.base / "builder"
-    base.mkdir()
-    inventory = write_inventory(
-        base / "inventory.json",
-        {
-            "fleet_targets": {
-                target: {
-                    "sqlite_provision_fleet_builder": builder,
-                    "sqlite_provision_fleet_ship": "copy",
-                }
-            },
-            "builders": {builder: {}},
-        },
-    )
-    cache = base / "artifacts"
-    tarball = Path(str(fleet.extra_vars["sqlite_provision_fleet_build_args"][1]))  # type: ignore[index]
-    extra_vars: Dict[str, object] = {
-        **fleet.extra_vars,
-        "sqlite_provision_fleet_hosts": "fleet_targets",  # the builder is no target
-        "sqlite_provision_fleet_build_args": ["--tarball", f"/root/{tarball.name}"],
-        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
-        "sqlite_provision_fleet_cache": str(cache),
-    }
-    with Containers(podman_env, pseudo_rhel_image["image"], [builder, target]) as containers:
-        copied = containers.podman("cp", str(tarball), f"{builder}:/root/{tarball.name}")
-        assert copied.returncode == 0, copied.stderr
-        no_tar = containers.sh(target, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
-        assert no_tar.returncode == 0, no_tar.stdout
-        first = run_playbook(inventory, extra_vars, fleet.env, base)
-        assert first.proc.returncode == 0, first.describe()
-        summary = first.summary()
-        assert any(f"built now on {builder} (" in line for line in summary), summary
-        assert any(line.startswith(f"{target}: SQLite {VERSION},") for line in summary), summary
-        shipped = first.task("Ship the tool, the artifact and their .sha256 (copied one by one)")
-        assert shipped.count(f"changed: [{target}] => (item=") == 4, first.describe()
-        assert fleet.builds() == fleet.builds_after_second  # not on the controller
-        assert len(list(cache.glob("sqlite-*.tar.gz"))) == 1, sorted(cache.iterdir())
-        assert containers.sh(builder, "rpm -q gcc make").returncode == 0  # the builder's own
-        probe = containers.sh(target, COMPILER_PROBE)
-        assert not [line for line in probe.stdout.splitlines() if line.startswith("/")], probe
-        login = containers.sh(target, LOGIN_SQLITE)
-        assert login.stdout.strip() == VERSION, login.stdout + login.stderr
-        second = run_playbook(inventory, extra_vars, fleet.env, base)
-        assert second.proc.returncode == 0, second.describe()
-        assert all(counts["changed"] == 0 for counts in second.recap.values()), second.recap
-        assert any(line.endswith("from the cache") for line in second.summary()), second.summary()
-
-
-def test_a_rolling_run_stops_at_the_first_batch_with_a_failure(fleet: Fleet) -> None:
-    """serial 1 and max_fail_percentage 0 (the README's rolling example, in small): the first
-    target is done, the second has a wrong .sha256 and fails, and the third is never reached."""
-    first, bad, last = fleet.names
-    wrong_sum = (
-        "import glob; p = glob.glob('/var/cache/sqlite-provision-fleet/sqlite-*.tar.gz')[0]; "
-        "open(p + '.sha256', 'w').write('0' * 64 + '  ' + p.rsplit('/', 1)[1] + '\\n')"
-    )
-    wrong = fleet.containers.podman("exec", bad, "python3", "-c", wrong_sum)
-    assert wrong.returncode == 0, wrong.stderr
+    """3.52.0 in batches: el9-1 (the canary), then el9-2 and el8-1, then el7-1, with
+    max_fail_percentage 0. el9-2's --min-version is above 3.52.0: its verification fails after
+    the install and the tool undoes it there, and only there (el8-1, in the same batch, keeps
+    3.52.0). The play stops before el7-1's batch, and the summary, printed at that batch's end,
+    names the hosts left on 3.44.2."""
+    bad, canary, beside, unreached = "el9-2", "el9-1", "el8-1", "el7-1"
+    fleet.inventory({bad: ["--min-version", "3.60.0"]}, "upgrade-inventory.json")
     run = fleet.play(
-        "--skip-tags", "sqlite_provision_ship",
-        sqlite_provision_fleet_serial=1,
+        inventory="upgrade-inventory.json",
+        sqlite_provision_fleet_version=UPGRADE,
+        sqlite_provision_fleet_build_args=["--mirror", fleet.mirror.url, "--allow-withdrawn"],
+        sqlite_provision_fleet_serial=[1, 2],
         sqlite_provision_fleet_max_fail_percentage=0,
-    )  # fmt: skip
+    )
     assert run.proc.returncode != 0, run.describe()
     provisioned = run.task("Provision a current SQLite")
-    assert f"ok: [{first}]" in provisioned, provisioned  # installed already: nothing to do
-    assert len(run.failures(bad)) == 1 and "checksum mismatch" in run.failures(bad)[0]
-    assert f"[{last}]" not in provisioned, provisioned
-    assert "The fleet, host by host" not in run.proc.stdout  # stopped: no summary
+    for alias in (canary, bad, beside):
+        assert f": [{alias}]" in provisioned, provisioned
+    assert f"[{unreached}]" not in provisioned, provisioned
+    failures = run.failures(bad)
+    assert len(failures) == 1 and "sqlite-provision install exited 6: " in failures[0], failures
+    assert "older than the required 3.60.0" in failures[0], failures
+    assert not any(run.failures(alias) for alias in (canary, beside)), run.describe()
+    # The tool undid the bad host's install: 3.44.2 is current again and 3.52.0 is gone.
+    assert fleet.login_probe(bad)[0] == VERSION
+    assert fleet.sh(bad, "readlink /opt/sqlite/current").strip() == VERSION
+    assert fleet.sh(bad, "ls /opt/sqlite").split() == [VERSION, "current"]
+    for alias in (canary, beside):
+        assert fleet.login_probe(alias)[0] == UPGRADE, alias
+    assert fleet.login_probe(unreached)[0] == VERSION
+    summary = run.summary()
+    assert summary[0].startswith(
+        "the rollout stops here: 1 of 2 host(s) of the last batch failed"
+    ), summary
+    assert (
+        f"{unreached}: not reached (the rollout stopped before its batch): left on SQLite {VERSION}"
+        in summary
+    )
+    line = next(line for line in summary if line.startswith(f"{bad}: "))
+    assert line.startswith(f"{bad}: FAILED (exit 6): ") and line.endswith(
+        f"; left on SQLite {VERSION}"
+    ), line
+    for alias in (canary, beside):
+        assert any(
+            line.startswith(f"{alias}: SQLite {UPGRADE} (was {VERSION}),") for line in summary
+        ), summary
+    assert summary[-1] == (
+        f"left on their old version: {unreached} (SQLite {VERSION}), {bad} (SQLite {VERSION})"
+    ), summary

@@ -1,6 +1,7 @@
-"""The fleet tier's machinery (tests/integration/test_fleet.py): pseudo-RHEL 9 containers as
-targets, real ansible-playbook reaching them through the `containers.podman.podman` connection
-plugin, and the tier's one `fleet:` line.
+"""The fleet tier's machinery (tests/integration/test_fleet.py, bench/fleet.py): podman
+containers on the RHEL look-alike trees (support.look_alike_trees) as targets and builders, real
+ansible-playbook reaching them through the `containers.podman.podman` connection plugin, and the
+tier's one `fleet:` line.
 
 The plugin is in the containers.podman collection, which ansible-core does not ship and PyPI has
 only inside the `ansible` package (a 54 MB wheel that installs 21,000 files, 210 MB). So
@@ -180,23 +181,39 @@ def ansible_env(podman_env: Mapping[str, str], collections: Path, base: Path) ->
     return env
 
 
-class Containers:
-    """Containers of the pseudo-RHEL image, each its own root (its /opt, /etc/profile.d and
-    python3), with no network, removed on close."""
+@dataclass(frozen=True)
+class Target:
+    """A container: its name, its root (a look-alike tree, support.look_alike_trees) and its
+    network: "none", or "host" for a builder, which downloads from the loopback mirror."""
 
-    def __init__(self, env: Mapping[str, str], image: str, names: Sequence[str]) -> None:
+    name: str
+    tree: Path
+    network: str = "none"
+
+
+class Containers:
+    """Containers whose roots are look-alike trees (`podman run --rootfs TREE:O`: each its own
+    overlay, so its /opt, /etc/profile.d and python3 are its own and the tree is never changed),
+    removed on close."""
+
+    def __init__(self, env: Mapping[str, str], targets: Sequence[Target]) -> None:
         self.env = dict(env)
-        self.image = image
-        self.names = list(names)
+        self.targets = list(targets)
+
+    @property
+    def names(self) -> List[str]:
+        return [target.name for target in self.targets]
 
     def __enter__(self) -> Containers:
         try:
-            for name in self.names:
-                self.podman("rm", "-f", "-t", "0", name)
-                started = self.podman("run", "-d", "--network=none", "--name", name, self.image,
-                                      "sleep", "infinity")  # fmt: skip
+            for target in self.targets:
+                self.podman("rm", "-f", "-t", "0", target.name)
+                started = self.podman(
+                    "run", "-d", f"--network={target.network}", "--name", target.name,
+                    "--rootfs", f"{target.tree}:O", "/bin/sleep", "infinity",
+                )  # fmt: skip
                 if started.returncode != 0:
-                    raise RuntimeError(f"podman run {name}: {started.stderr}")
+                    raise RuntimeError(f"podman run {target.name}: {started.stderr}")
         except BaseException:
             self.close()
             raise
@@ -227,8 +244,9 @@ class Containers:
 
 def write_inventory(path: Path, groups: Mapping[str, Mapping[str, Mapping[str, object]]]) -> Path:
     """A YAML inventory (JSON is YAML) of podman containers: each group holds its hosts with
-    their own variables; every host is reached by the containers.podman.podman connection, runs
-    its modules on the container's /usr/bin/python3, and is root already (no become)."""
+    their own variables (ansible_host: the container; ansible_python_interpreter: the python
+    Ansible's modules run on there); every host is reached by the containers.podman.podman
+    connection and is root already (no become)."""
     inventory = {
         "all": {
             "children": {
@@ -237,7 +255,6 @@ def write_inventory(path: Path, groups: Mapping[str, Mapping[str, Mapping[str, o
             },
             "vars": {
                 "ansible_connection": "containers.podman.podman",
-                "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_become": False,
             },
         }
@@ -251,6 +268,7 @@ class FleetTally:
     """What the fleet line reports; None until measured."""
 
     targets: Optional[int] = None
+    groups: Optional[int] = None
     builds: Optional[int] = None
     changed_first: Optional[int] = None
     changed_second: Optional[int] = None
@@ -266,7 +284,8 @@ class FleetTally:
 
         seconds = f"{statistics.median(self.install_seconds):.2f}" if self.install_seconds else "?"
         return (
-            f"fleet: {shown(self.targets)} targets, built {shown(self.builds)} time(s), "
+            f"fleet: {shown(self.targets)} targets in {shown(self.groups)} groups, "
+            f"built {shown(self.builds)} time(s), "
             f"run 1 changed={shown(self.changed_first)}, run 2 changed={shown(self.changed_second)}, "
             f"compilers on targets: {shown(self.compilers)}, per-target install {seconds} s"
         )

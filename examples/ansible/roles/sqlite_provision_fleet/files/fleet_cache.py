@@ -1,0 +1,239 @@
+"""The controller's side of fleet.yml: its cache of artifacts and the bundles it ships.
+
+Run by the controller's python (sqlite_provision_fleet_controller_python, 3.6 or newer), from
+roles/sqlite_provision_fleet/tasks/build.yml; standard library only. Each command prints one
+JSON object on stdout; a problem is a message on stderr and exit status 2.
+
+    fleet_cache.py find CACHE --arch A --release R --cflags=C --glibc=G [--glibc=G ...] < dry-run.json
+    fleet_cache.py admit CACHE FILE
+    fleet_cache.py bundle OUT TOP FILE...
+
+An artifact in the cache is named by its key, sqlite-VERSION-ARCH-glibcFLOOR-DIGEST.tar.gz:
+the release, the arch, the glibc it needs (its metadata's glibc_min: the floor, read from the
+artifact once it is built) and a digest of its feature options, CFLAGS and the OS release of the
+group it is built for (RedHat8: OS family and major version). Its .sha256 is beside it.
+
+- `find` reads what `sqlite-provision build --dry-run --json` printed on the group's builder
+  (the version and the feature options exactly as the build resolves them), the group's OS
+  release and the glibc of each host of the group. It names the key's stem (sqlite-VERSION-ARCH-DIGEST), the group's glibc
+  (its hosts' lowest) and the cached artifact to ship: among those of this version, arch and
+  digest that are intact (the .sha256 matches, the metadata agrees with the name), the one with
+  the highest floor that the group's glibc reaches. One whose floor is above it is `refused`,
+  never shipped to this group: the group's artifact is built on its builder.
+- `admit` takes a freshly built STEM.tar.gz (and its .sha256) into the cache under its full key,
+  reading its floor from its metadata.
+- `bundle` writes one tar of the tool, the artifact and their .sha256, under TOP/, for
+  ansible.builtin.unarchive on the targets.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import tarfile
+import time
+
+VERSION = re.compile(r"^[0-9]+[.][0-9]+[.][0-9]+([.][0-9]+)?$")
+METADATA = "metadata.json"
+
+
+class Refusal(Exception):
+    """A problem the operator must fix: its message goes to stderr, exit 2."""
+
+
+def glibc_key(text):
+    """'2.31' -> (2, 31); a floor of None (no glibc symbol needed) is (0,)."""
+    if not text:
+        return (0,)
+    try:
+        return tuple(int(part) for part in str(text).split("."))
+    except ValueError:
+        raise Refusal("not a glibc version: {!r}".format(text))
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sidecar_sum(path):
+    try:
+        with open(path + ".sha256", encoding="utf-8") as handle:
+            words = handle.read().split()
+    except OSError:
+        return None
+    return words[0].lower() if words else None
+
+
+def metadata_of(path):
+    """The artifact's metadata.json, its first member (read without unpacking the rest)."""
+    with tarfile.open(path, "r:gz") as tar:
+        member = tar.next()
+        if member is None or member.name != METADATA or not member.isfile():
+            raise Refusal("{} does not start with {}".format(path, METADATA))
+        handle = tar.extractfile(member)
+        if handle is None:
+            raise Refusal("{}: unreadable {}".format(path, METADATA))
+        data = json.loads(handle.read().decode("utf-8"))
+    if not isinstance(data, dict):
+        raise Refusal("{}: {} is not an object".format(path, METADATA))
+    return data
+
+
+def floor_text(metadata):
+    return str(metadata.get("glibc_min") or "0")
+
+
+def stem_of(plan, arch, release, cflags):
+    """sqlite-VERSION-ARCH-DIGEST from the build's dry run: the key without the floor. The digest
+    covers the feature options, CFLAGS and the OS release the artifact is built for (RedHat8):
+    each group has artifacts of its own, built by a builder of its release."""
+    version = plan.get("version")
+    if not isinstance(version, str) or not VERSION.match(version):
+        raise Refusal(
+            "the fleet needs an exact version (X.Y.Z), not {!r}: set "
+            "sqlite_provision_fleet_version".format(version)
+        )
+    features = plan.get("features")
+    if not isinstance(features, list):
+        raise Refusal("`build --dry-run --json` named no feature options: is the tool too old?")
+    options = sorted(str(feature["option"]) for feature in features)
+    text = "release=" + release + "|" + ",".join(options) + "|CFLAGS=" + cflags
+    return "sqlite-{}-{}-{}".format(version, arch, hashlib.sha256(text.encode()).hexdigest()[:10])
+
+
+def full_name(stem, floor):
+    head, digest = stem.rsplit("-", 1)
+    return "{}-glibc{}-{}.tar.gz".format(head, floor, digest)
+
+
+def candidates(cache, stem):
+    """Each cached artifact of this stem: (name, floor, problem or None)."""
+    head, digest = stem.rsplit("-", 1)
+    pattern = re.compile(
+        re.escape(head) + r"-glibc([0-9][0-9.]*)-" + re.escape(digest) + r"[.]tar[.]gz$"
+    )
+    found = []
+    names = sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+    for name in names:
+        match = pattern.match(name)
+        if not match:
+            continue
+        path = os.path.join(cache, name)
+        expected = sidecar_sum(path)
+        if expected is None:
+            found.append((name, match.group(1), "no .sha256 beside it"))
+        elif sha256_of(path) != expected:
+            found.append((name, match.group(1), "it does not match its .sha256"))
+        elif floor_text(metadata_of(path)) != match.group(1):
+            found.append((name, match.group(1), "its metadata names another glibc floor"))
+        else:
+            found.append((name, match.group(1), None))
+    return found
+
+
+def find(args):
+    plan = json.loads(sys.stdin.read())
+    if not isinstance(plan, dict):
+        raise Refusal("`build --dry-run --json` printed no object")
+    stem = stem_of(plan, args.arch, args.release, args.cflags)
+    glibc = min(args.glibc, key=glibc_key)
+    hit, refused, ignored = None, [], []
+    for name, floor, problem in candidates(args.cache, stem):
+        if problem:
+            ignored.append({"artifact": name, "reason": problem})
+        elif glibc_key(floor) > glibc_key(glibc):
+            refused.append({"artifact": name, "glibc": floor})
+        elif hit is None or glibc_key(floor) > glibc_key(hit[1]):
+            hit = (name, floor)
+    return {
+        "version": plan["version"],
+        "stem": stem,
+        "glibc": glibc,
+        "hit": hit[0] if hit else None,
+        "refused": refused,
+        "ignored": ignored,
+    }
+
+
+def admit(args):
+    path = args.file
+    base = os.path.basename(path)
+    if not base.endswith(".tar.gz"):
+        raise Refusal("{} is not a .tar.gz".format(path))
+    expected = sidecar_sum(path)
+    actual = sha256_of(path)
+    if expected != actual:
+        raise Refusal("{} does not match its .sha256 ({} != {})".format(path, actual, expected))
+    floor = floor_text(metadata_of(path))
+    name = full_name(base[: -len(".tar.gz")], floor)
+    target = os.path.join(args.cache, name)
+    write_text(target + ".sha256", "{}  {}\n".format(actual, name))
+    os.replace(path, target)
+    os.unlink(path + ".sha256")
+    return {"artifact": name, "glibc": floor}
+
+
+def write_text(path, text):
+    partial = "{}.part{}".format(path, os.getpid())
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(partial, 0o644)
+    os.replace(partial, path)
+
+
+def bundle(args):
+    partial = "{}.part{}".format(args.out, os.getpid())
+    with tarfile.open(partial, "w") as tar:
+        info = tarfile.TarInfo(args.top)
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+        tar.addfile(info)
+        for path in args.files:
+            info = tar.gettarinfo(path, arcname=args.top + "/" + os.path.basename(path))
+            info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "root", "root"
+            with open(path, "rb") as handle:
+                tar.addfile(info, handle)
+    os.replace(partial, args.out)
+    return {"bundle": args.out}
+
+
+def parser():
+    top = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = top.add_subparsers(dest="command")
+    finding = commands.add_parser("find")
+    finding.add_argument("cache")
+    finding.add_argument("--arch", required=True)
+    finding.add_argument("--release", required=True)
+    finding.add_argument("--cflags", default="")
+    finding.add_argument("--glibc", action="append", required=True)
+    admitting = commands.add_parser("admit")
+    admitting.add_argument("cache")
+    admitting.add_argument("file")
+    bundling = commands.add_parser("bundle")
+    bundling.add_argument("out")
+    bundling.add_argument("top")
+    bundling.add_argument("files", nargs="+")
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    actions = {"find": find, "admit": admit, "bundle": bundle}
+    if args.command not in actions:
+        parser().error("name a command: find, admit or bundle")
+    try:
+        result = actions[args.command](args)
+    except (Refusal, OSError, ValueError, KeyError, TypeError, tarfile.TarError) as exc:
+        sys.stderr.write("fleet_cache.py {}: {}\n".format(args.command, exc))
+        return 2
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
