@@ -50,7 +50,7 @@ def glibc_key(text):
     try:
         return tuple(int(part) for part in str(text).split("."))
     except ValueError:
-        raise Refusal("not a glibc version: {!r}".format(text))
+        raise Refusal(f"not a glibc version: {text!r}") from None
 
 
 def sha256_of(path):
@@ -75,13 +75,13 @@ def metadata_of(path):
     with tarfile.open(path, "r:gz") as tar:
         member = tar.next()
         if member is None or member.name != METADATA or not member.isfile():
-            raise Refusal("{} does not start with {}".format(path, METADATA))
+            raise Refusal(f"{path} does not start with {METADATA}")
         handle = tar.extractfile(member)
         if handle is None:
-            raise Refusal("{}: unreadable {}".format(path, METADATA))
+            raise Refusal(f"{path}: unreadable {METADATA}")
         data = json.loads(handle.read().decode("utf-8"))
     if not isinstance(data, dict):
-        raise Refusal("{}: {} is not an object".format(path, METADATA))
+        raise Refusal(f"{path}: {METADATA} is not an object")
     return data
 
 
@@ -96,20 +96,20 @@ def stem_of(plan, arch, release, cflags):
     version = plan.get("version")
     if not isinstance(version, str) or not VERSION.match(version):
         raise Refusal(
-            "the fleet needs an exact version (X.Y.Z), not {!r}: set "
-            "sqlite_provision_fleet_version".format(version)
+            f"the fleet needs an exact version (X.Y.Z), not {version!r}: set "
+            "sqlite_provision_fleet_version"
         )
     features = plan.get("features")
     if not isinstance(features, list):
         raise Refusal("`build --dry-run --json` named no feature options: is the tool too old?")
     options = sorted(str(feature["option"]) for feature in features)
     text = "release=" + release + "|" + ",".join(options) + "|CFLAGS=" + cflags
-    return "sqlite-{}-{}-{}".format(version, arch, hashlib.sha256(text.encode()).hexdigest()[:10])
+    return f"sqlite-{version}-{arch}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 def full_name(stem, floor):
     head, digest = stem.rsplit("-", 1)
-    return "{}-glibc{}-{}.tar.gz".format(head, floor, digest)
+    return f"{head}-glibc{floor}-{digest}.tar.gz"
 
 
 def candidates(cache, stem):
@@ -165,22 +165,22 @@ def admit(args):
     path = args.file
     base = os.path.basename(path)
     if not base.endswith(".tar.gz"):
-        raise Refusal("{} is not a .tar.gz".format(path))
+        raise Refusal(f"{path} is not a .tar.gz")
     expected = sidecar_sum(path)
     actual = sha256_of(path)
     if expected != actual:
-        raise Refusal("{} does not match its .sha256 ({} != {})".format(path, actual, expected))
+        raise Refusal(f"{path} does not match its .sha256 ({actual} != {expected})")
     floor = floor_text(metadata_of(path))
     name = full_name(base[: -len(".tar.gz")], floor)
     target = os.path.join(args.cache, name)
-    write_text(target + ".sha256", "{}  {}\n".format(actual, name))
+    write_text(target + ".sha256", f"{actual}  {name}\n")
     os.replace(path, target)
     os.unlink(path + ".sha256")
     return {"artifact": name, "glibc": floor}
 
 
 def write_text(path, text):
-    partial = "{}.part{}".format(path, os.getpid())
+    partial = f"{path}.part{os.getpid()}"
     with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(partial, 0o644)
@@ -188,10 +188,11 @@ def write_text(path, text):
 
 
 def bundle(args):
-    partial = "{}.part{}".format(args.out, os.getpid())
+    partial = f"{args.out}.part{os.getpid()}"
     with tarfile.open(partial, "w") as tar:
         info = tarfile.TarInfo(args.top)
         info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+        info.uname, info.gname = "root", "root"
         tar.addfile(info)
         for path in args.files:
             info = tar.gettarinfo(path, arcname=args.top + "/" + os.path.basename(path))
@@ -229,7 +230,7 @@ def main(argv=None):
     try:
         result = actions[args.command](args)
     except (Refusal, OSError, ValueError, KeyError, TypeError, tarfile.TarError) as exc:
-        sys.stderr.write("fleet_cache.py {}: {}\n".format(args.command, exc))
+        sys.stderr.write(f"fleet_cache.py {args.command}: {exc}\n")
         return 2
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     return 0
