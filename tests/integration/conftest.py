@@ -1,7 +1,8 @@
 """The session fixtures of the integration tests: the artifacts the lifecycle tests install
 (built once, through the pyz); the podman tiers' (test_containers.py, test_fleet.py) podman
-settings, and the pseudo-RHEL 9 image imported once (tests/support/pseudo_rhel_image.py); and
-the fleet tier's one line at the end of the session."""
+settings, and test_containers.py's pseudo-RHEL 9 image imported once
+(tests/support/pseudo_rhel_image.py; the fleet tier runs look-alike trees instead); and the
+fleet tier's one line at the end of the session."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def pseudo_rhel_image(
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """`fleet: N targets, built B time(s), ...` when the fleet tier ran."""
+    """`fleet: N targets in G groups, built B time(s), ...` when the fleet tier ran."""
     line = FLEET.line()
     if line:
         terminalreporter.write_line(line)

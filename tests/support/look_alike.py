@@ -36,12 +36,13 @@ Two steps make one, so that the same tree serves a chroot now and `podman import
   make_look_alike on it: nothing is written outside the namespace, and it is gone with it. The
   network namespace is shared, so the loopback mirror on 127.0.0.1 is reachable inside. Enter
   it with `root.run/check` (nsenter + chroot) or from outside through `root.tree`.
-- For podman (a later issue): unpack a base into a directory, run
-  `make_look_alike(tree, spec, parts, chroot_runner(tree))`, and
-  `tar -C tree -c . | podman import - localhost/pseudo-rhel8`. make_look_alike copies CPython 3.6
-  into a tree that lacks it (at its own path: its RUNPATH names it). The 7 and 8 bases must then
-  be a Debian 12 tree (support.pseudo_rhel_image makes one): the system libraries and CPython 3.6
-  built on this machine need glibc 2.34, and Debian 11 has 2.31.
+- For podman: support.look_alike_trees unpacks a base into a directory, runs
+  `make_look_alike(tree, spec, parts, chroot_runner(tree))` and keeps the tree under
+  build/look-alike/trees/, which the fleet tier runs with `podman run --rootfs TREE:O` (an
+  overlay: no import). make_look_alike copies CPython 3.6 into a tree that lacks it (at its own
+  path: its RUNPATH names it). The 7 and 8 bases are then a Debian 12 tree (debian12_tarball):
+  the system libraries and CPython 3.6 built on this machine need glibc 2.34, and Debian 11 has
+  2.31.
 """
 
 # Optional/List rather than `X | None`: the tests run on Python 3.7 too.

@@ -1,6 +1,7 @@
-"""The pseudo-RHEL 9 podman image (../shared/testing/PSEUDO-RHEL.md, section 4), shared by the
-podman tier (tests/integration/test_containers.py) and the fleet tier (test_fleet.py); the
-session fixtures that import it are in tests/integration/conftest.py.
+"""The pseudo-RHEL 9 podman image (../shared/testing/PSEUDO-RHEL.md, section 4) of the podman
+tier (tests/integration/test_containers.py); the session fixtures that import it are in
+tests/integration/conftest.py. (The fleet tier, test_fleet.py, runs the look-alike trees of
+support.look_alike_trees; it shares cache_dir() and CONTAINERS_CONF.)
 
 - the base is an `mmdebstrap --variant=minbase bookworm` tree made to look like RHEL 9: RHEL's
   os-release, `yum` -> dnf-3, an RHEL-style rpm database holding `redhat-release` and `rpm`
