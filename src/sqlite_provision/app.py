@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from sqlite_provision import __version__, config
-from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
+from sqlite_provision import __version__
+from sqlite_provision.config import CURRENT_LINK_NAME, Environment, Options, make_layout
 from sqlite_provision.engine import lock
 from sqlite_provision.engine.executor import execute
 from sqlite_provision.errors import HostError, ProvisionError, VerifyError
@@ -44,14 +44,14 @@ LD_SO_CONF_WARNING = (
 
 
 @contextmanager
-def logged(command: str) -> Iterator[Runner]:
+def logged(command: str, env: Environment) -> Iterator[Runner]:
     """A runner writing to this run's log file. A failure leaves with the log's path on it; a
     filesystem failure the steps did not foresee becomes a HostError that says where."""
     name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
-    log = Log(config.log_dir() / name, deferred=True)
+    log = Log(env.log_dir / name, deferred=True)
     try:
         log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
-        yield Runner(log)
+        yield Runner(env.variables, log)
     except ProvisionError as exc:
         exc.log_path = log.path  # the log's lines come only with a failed command (errors.py)
         raise
@@ -69,10 +69,10 @@ def logged(command: str) -> Iterator[Runner]:
 
 
 @contextmanager
-def locked(runner: Runner, timeout: float, progress: Progress) -> Iterator[None]:
+def locked(runner: Runner, env: Environment, timeout: float, progress: Progress) -> Iterator[None]:
     """The run lock, and from then on the log file: what came before is written into it."""
-    with lock.held(config.lock_path(), timeout, progress.note):
-        start_log(runner.log)
+    with lock.held(env.lock_file, timeout, progress.note):
+        start_log(runner.log, env.log_dir)
         yield
 
 
@@ -89,12 +89,12 @@ def recovered(places: "Places", runner: Runner, progress: Progress) -> Tuple[Ste
     return (recover_record(done, time.monotonic() - started),) if done else ()
 
 
-def start_log(log: Log) -> None:
+def start_log(log: Log, log_dir: Path) -> None:
     try:
         log.start()
     except OSError as exc:
         raise HostError(
-            f"cannot write the log under {config.log_dir()}: {exc}",
+            f"cannot write the log under {log_dir}: {exc}",
             hint="run as root, or set SQLITE_PROVISION_LOG_DIR to a writable directory",
         ) from exc
 
@@ -102,6 +102,7 @@ def start_log(log: Log) -> None:
 def planned_run(
     command: str,
     options: Options,
+    env: Environment,
     progress: Progress,
     make_plan: Callable[["Resolution"], "Plan"],
 ) -> Union[Report, PlanView]:
@@ -111,28 +112,31 @@ def planned_run(
     from sqlite_provision.source.fetch import fetch_text
 
     if options.dry_run:
-        runner = Runner()
-        return make_plan(resolve(read_inputs(command, options, runner), runner)).view()
-    with logged(command) as runner:
-        inputs = read_inputs(command, options, runner)
-        with locked(runner, options.lock_timeout, progress):
+        runner = Runner(env.variables)
+        return make_plan(resolve(read_inputs(command, options, env, runner), runner)).view()
+    with logged(command, env) as runner:
+        inputs = read_inputs(command, options, env, runner)
+        with locked(runner, env, options.lock_timeout, progress):
             done = recovered(recovery_places(inputs), runner, progress)
-            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
+            log = runner.log.write
+            res = resolve(
+                inputs, runner, lambda url: fetch_text(url, log=log, policy=env.fetch), done
+            )
             plan = make_plan(res)
             return execute(
                 plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
             )
 
 
-def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
+def install(options: Options, env: Environment, progress: Progress) -> Union[Report, PlanView]:
     from sqlite_provision.plan import build_plan
 
     if options.ld_so_conf and not options.dry_run:
         progress.warning(LD_SO_CONF_WARNING)
-    return planned_run("install", options, progress, build_plan)
+    return planned_run("install", options, env, progress, build_plan)
 
 
-def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
+def build(options: Options, env: Environment, progress: Progress) -> Union[Report, PlanView]:
     """Build and pack an artifact. Always builds: an install of the same version on this host is
     no reason to skip, and nothing is activated here."""
     from sqlite_provision.plan import build_artifact_plan
@@ -140,7 +144,7 @@ def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
     options = dataclasses.replace(options, force=True, no_profile=True)
     out = options.artifact_out
     assert out is not None  # noqa: S101 - the CLI requires --artifact
-    return planned_run("build", options, progress, lambda res: build_artifact_plan(res, out))
+    return planned_run("build", options, env, progress, lambda res: build_artifact_plan(res, out))
 
 
 def reaches(
@@ -155,12 +159,12 @@ def reaches(
     return found + [venv_reach(read_venv(runner, path).python) for path in options.venvs]
 
 
-def verify(options: Options) -> VerifyReport:
+def verify(options: Options, env: Environment) -> VerifyReport:
     """Each python, started as a fresh login would, loads the provisioned library (exit 6)."""
     from sqlite_provision.host.pythons import verification_failed, verify_python
     from sqlite_provision.store.manifest import read_manifest
 
-    runner = Runner()
+    runner = Runner(env.variables)
     layout = make_layout(options, CURRENT_LINK_NAME)
     profile = layout.profile_file
     if profile is not None and not profile.exists():
@@ -193,7 +197,7 @@ def verify(options: Options) -> VerifyReport:
     return report
 
 
-def status(options: Options) -> StatusReport:
+def status(options: Options, env: Environment) -> StatusReport:
     """What this host has now, read-only."""
     from sqlite_provision.files import read_link
     from sqlite_provision.host.facts import gather
@@ -210,9 +214,9 @@ def status(options: Options) -> StatusReport:
     from sqlite_provision.store.manifest import read_manifest
     from sqlite_provision.store.records import is_managed
 
-    runner = Runner()
+    runner = Runner(env.variables)
     pythons = resolve_pythons(runner, options.pythons)
-    facts = gather()
+    facts = gather(env)
     lib = system_library(runner)
     system = {"path": lib, "version": None}
     if lib:
@@ -323,18 +327,18 @@ def versions() -> List[ReleaseRow]:
     ]
 
 
-def rollback(options: Options, progress: Progress) -> RollbackResult:
+def rollback(options: Options, env: Environment, progress: Progress) -> RollbackResult:
     """Switch `current` back to `previous` and re-verify; on failure switch back (exit 6)."""
     from sqlite_provision.host.pythons import failures, verify_python
     from sqlite_provision.store.installs import switch_to_previous
 
     root = options.prefix_root
     profile = options.profile_file
-    with logged("rollback") as runner:
+    with logged("rollback", env) as runner:
         snippet = profile if profile.exists() else None
         checks = reaches(runner, options, root / CURRENT_LINK_NAME / "lib", snippet)
-        with locked(runner, options.lock_timeout, progress):
-            recovered(root_places(options, []), runner, progress)
+        with locked(runner, env, options.lock_timeout, progress):
+            recovered(root_places(options, env, []), runner, progress)
             switch = switch_to_previous(root)
             results = [
                 verify_python(
@@ -355,7 +359,7 @@ def rollback(options: Options, progress: Progress) -> RollbackResult:
     return RollbackResult(switch.from_target, switch.manifest.version, results)
 
 
-def root_places(options: Options, hooks: List[Path]) -> "Places":
+def root_places(options: Options, env: Environment, hooks: List[Path]) -> "Places":
     """Where a killed install, rollback or uninstall under this prefix root may have left
     something (rollback and uninstall know the prefix root and the snippet, not the rest)."""
     from sqlite_provision.config import ACTIVATION_RECORD, csh_twin
@@ -363,29 +367,27 @@ def root_places(options: Options, hooks: List[Path]) -> "Places":
 
     profile = options.profile_file
     files = [profile, csh_twin(profile), options.prefix_root / ACTIVATION_RECORD, *hooks]
-    return Places(
-        options.prefix_root, files, config.cache_dir(), config.build_dir(config.lock_path())
-    )
+    return Places(options.prefix_root, files, env.cache_dir, env.build_dir)
 
 
-def uninstall(options: Options, progress: Progress) -> UninstallResult:
+def uninstall(options: Options, env: Environment, progress: Progress) -> UninstallResult:
     """Remove installed versions: exactly the files in each manifest."""
     from sqlite_provision.host.facts import gather
     from sqlite_provision.host.venvs import read_venv
     from sqlite_provision.store.installs import uninstall as remove
 
-    with logged("uninstall") as runner:
+    with logged("uninstall", env) as runner:
         hooks = [read_venv(runner, path).hook for path in options.venvs]
-        with locked(runner, options.lock_timeout, progress):
-            recovered(root_places(options, hooks), runner, progress)
+        with locked(runner, env, options.lock_timeout, progress):
+            recovered(root_places(options, env, hooks), runner, progress)
             return remove(
                 options.prefix_root,
                 list(options.versions),
                 options.remove_all,
                 options.profile_file,
                 runner,
-                units_dir=config.systemd_dir(),
-                conf_dir=config.ld_so_conf_dir(),
-                systemd_running=gather().systemd_running,
+                units_dir=env.paths.systemd_dir,
+                conf_dir=env.paths.ld_so_conf_dir,
+                systemd_running=gather(env).systemd_running,
                 hooks=hooks,
             )

@@ -16,8 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from sqlite_provision import config
-from sqlite_provision.config import Layout, Options, csh_twin, make_layout, unit_base_name
+from sqlite_provision.config import (
+    DEFAULT_FETCH_POLICY,
+    Environment,
+    FetchPolicy,
+    Layout,
+    Options,
+    csh_twin,
+    make_layout,
+    unit_base_name,
+)
 from sqlite_provision.digests import Checksum
 from sqlite_provision.errors import VerifyError
 from sqlite_provision.host import preflight
@@ -94,6 +102,7 @@ class Resolution:
     venvs: Tuple[Venv, ...] = ()
     profile_readers: Tuple[str, ...] = ()
     build_user: Optional[BuildUser] = None  # as root: who runs configure and make
+    fetch_policy: FetchPolicy = DEFAULT_FETCH_POLICY
 
 
 @dataclass(frozen=True)
@@ -208,16 +217,17 @@ class Inputs:
     host: HostLibrary
     source: Source  # `latest` is still unresolved here
     layout: Layout
+    env: Environment
     artifact: Optional[Dict[str, Any]] = None
     artifact_checksum: Optional[Checksum] = None
     venvs: Tuple[Venv, ...] = ()
     profile_readers: Tuple[str, ...] = ()
 
 
-def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
+def read_inputs(command: str, options: Options, env: Environment, runner: Runner) -> Inputs:
     """The host's facts, the pythons, the system library and the source (with no network), and
     the places to write (exit 3 before anything else if they cannot be written)."""
-    facts = gather()
+    facts = gather(env)
     install = command == "install"
     if install:
         pythons = resolve_pythons(runner, options.pythons)
@@ -230,7 +240,7 @@ def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
     if install and options.artifact is not None:
         source, metadata, artifact_checksum = artifact_source(options.artifact, options)
     else:
-        source = resolve_source(options)
+        source = resolve_source(options, env.mirror)
     host = probe(runner, probe_python)
     layout = make_layout(options, source.version)
     if install:
@@ -239,30 +249,30 @@ def read_inputs(command: str, options: Options, runner: Runner) -> Inputs:
         assert options.artifact_out is not None  # noqa: S101 - `build` requires --artifact
         preflight.check_artifact_out(options.artifact_out)
     venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
-    readers = tuple(profile_readers(layout.profile_file)) if layout.profile_file else ()
-    return Inputs(command, options, facts, pythons, host, source, layout, metadata,
+    readers = tuple(profile_readers(layout.profile_file, env.home)) if layout.profile_file else ()
+    return Inputs(command, options, facts, pythons, host, source, layout, env, metadata,
                   artifact_checksum, venvs, readers)  # fmt: skip
 
 
 def recovery_places(inputs: Inputs) -> Places:
     """Where a killed run of the same request may have left something behind."""
-    options, layout = inputs.options, inputs.layout
+    options, layout, env = inputs.options, inputs.layout, inputs.env
     files: List[Path] = []
     if layout.profile_file is not None:
         files += [layout.profile_file, csh_twin(layout.profile_file)]
     if options.env_file is not None:
         files.append(options.env_file)
-    units = config.systemd_dir()
+    units = env.paths.systemd_dir
     files += [units / f"{unit_base_name(u)}.service.d" / DROPIN_NAME for u in options.systemd_units]
-    files.append(config.ld_so_conf_dir() / LD_SO_CONF_NAME)
+    files.append(env.paths.ld_so_conf_dir / LD_SO_CONF_NAME)
     files += [venv.hook for venv in inputs.venvs]
     if layout.activation_record is not None:
         files.append(layout.activation_record)
     return Places(
         prefix_parent=layout.prefix.parent,
         activation_files=files,
-        cache_dir=config.cache_dir(),
-        build_dir=config.build_dir(config.lock_path()),
+        cache_dir=env.cache_dir,
+        build_dir=env.build_dir,
         prefix_root=options.prefix is None,
         build_owners=build_owner_uids(options.build_user, os.geteuid()),
     )
@@ -293,7 +303,7 @@ def resolve(
         preflight.check_build(facts, options.install_deps, options.dry_run, runner)
         compiler_checked = True
         started = time.monotonic()
-        source = resolve_latest(options, fetch_page)
+        source = resolve_latest(options, fetch_page, inputs.env.mirror)
         records.append(
             StepRecord(
                 "resolve",
@@ -317,7 +327,7 @@ def resolve(
             installed = installed_reason(layout.prefix, request)
     if needs_compiler and installed is None and not compiler_checked:
         preflight.check_build(facts, options.install_deps, options.dry_run, runner)
-    build_dir = config.build_dir(config.lock_path())
+    build_dir = inputs.env.build_dir
     build_user = None
     if needs_compiler and installed is None:
         build_user = preflight.check_build_user(options.build_user, build_dir)
@@ -333,16 +343,17 @@ def resolve(
         request=request,
         installed=installed,
         templates=load_templates() if install else {},
-        cache_dir=config.cache_dir(),
+        cache_dir=inputs.env.cache_dir,
         build_dir=build_dir,
-        units_dir=config.systemd_dir(),
-        conf_dir=config.ld_so_conf_dir(),
+        units_dir=inputs.env.paths.systemd_dir,
+        conf_dir=inputs.env.paths.ld_so_conf_dir,
         artifact=inputs.artifact,
         artifact_checksum=inputs.artifact_checksum,
         resolved=tuple(records),
         venvs=inputs.venvs,
         profile_readers=inputs.profile_readers,
         build_user=build_user,
+        fetch_policy=inputs.env.fetch,
     )
 
 
@@ -387,7 +398,8 @@ def build_steps(res: Resolution, staging: Path, beside_prefix: bool) -> List[Ste
     )
     already, user = res.installed, res.build_user
     return [
-        Fetch(source.filename, source.url, source.local, source.checksum, res.cache_dir, already),
+        Fetch(source.filename, source.url, source.local, source.checksum, res.cache_dir, already,
+              res.fetch_policy),
         InstallCompiler(res.facts.package_manager or "yum", res.facts.compiler_missing, already),
         Extract(source.filename, res.build_dir, already, user),
         Configure(predicted, source.version_key, res.features, options.env_cflags, res.build_dir,

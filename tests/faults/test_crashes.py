@@ -6,8 +6,8 @@ lock, and no `current`, `previous` or snippet pointing at nothing.
 
 Kill points: while the tarball downloads (the mirror holds its answer; the .part file exists),
 while configure runs and while make compiles sqlite3.c (the test kills the whole process tree
-it finds), and at the tool's own crash points (SQLITE_PROVISION_TEST_CRASH_AT: the tool kills
-itself with SIGKILL there): between staging and the rename into the prefix, between the rename
+it finds), and at the tool's own crash points (SQLITE_PROVISION_TEST_CRASH_AT: the tests'
+launcher, support/launch.py, registers a crash hook that kills the tool with SIGKILL there): between staging and the rename into the prefix, between the rename
 and the `current` swap, between the swap and the profile, during verification, with the old
 build moved aside and the new one not yet in place (install --force), and during uninstall.
 The session prints `crashes: N injected, N converged`.
@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
-from support.clirun import Run, run_cli
+from support.clirun import Run, injected, run_cli
 from support.faults import (
     CRASHES,
     PATH_3442,
@@ -158,7 +158,7 @@ def kill_tree(pid: int) -> None:
 
 def start(host: FaultHost, args: List[str], env: Dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, "-m", "sqlite_provision", *args], env=env, stdin=subprocess.DEVNULL,
+        injected([PYTHON, "-m", "sqlite_provision", *args], env), env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 

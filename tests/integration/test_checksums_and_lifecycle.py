@@ -63,8 +63,8 @@ class Host:
         self.env = tool_env(self.state)
         self.env.update(
             TMPDIR=str(self.tmp),
-            SQLITE_PROVISION_SYSTEMD_DIR=str(self.systemd),
-            SQLITE_PROVISION_LD_SO_CONF_DIR=str(root / "etc" / "ld.so.conf.d"),
+            SQLITE_PROVISION_TEST_SYSTEMD_DIR=str(self.systemd),
+            SQLITE_PROVISION_TEST_LD_SO_CONF_DIR=str(root / "etc" / "ld.so.conf.d"),
         )
 
     @property

@@ -404,7 +404,7 @@ def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
     else:
         prefix = request.getfixturevalue("withdrawn").prefix
     library = prefix / "lib" / "libsqlite3.so.0"
-    assert "ENABLE_JSON1" not in read_library(Runner(), library)[1]  # the premise
+    assert "ENABLE_JSON1" not in read_library(Runner(os.environ), library)[1]  # the premise
     gate = AbiGate(host, False, library, version)
     runner = RecordingRunner()
 

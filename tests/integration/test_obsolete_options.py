@@ -8,6 +8,7 @@ in test_integration.py, beside those builds."""
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 from typing import Any, Dict, FrozenSet
@@ -120,7 +121,7 @@ def test_a_library_without_json_is_refused_naming_json(
     )
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.44.2").run(RunState(Runner()))
+        AbiGate(host, False, library, "3.44.2").run(RunState(Runner(os.environ)))
 
     error = caught.value
     assert error.exit_code == 6

@@ -17,7 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+from support.launch import INJECTED
+
 PYTHON = sys.executable
+LAUNCH = Path(__file__).resolve().parent / "launch.py"
 
 
 @dataclass
@@ -75,6 +78,24 @@ def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
     return env
 
 
+def injected(argv: Sequence[str], env: Dict[str, str]) -> List[str]:
+    """argv, started so that the tool gets what `env` injects (SQLITE_PROVISION_TEST_*: a crash
+    point, the host's places, a fetch policy): through the tests' launcher (support/launch.py),
+    since the shipped tool reads none of those variables. `python -m sqlite_provision ...` and
+    `python PYZ ...` can go through it; another command with injected variables is an error in
+    the test (the tool would ignore them, and write to the real places)."""
+    argv = [str(a) for a in argv]
+    names = sorted(name for name in INJECTED if name in env)
+    if not names:
+        return argv
+    if argv[1:3] == ["-m", "sqlite_provision"]:
+        return [argv[0], str(LAUNCH), *argv[3:]]
+    if len(argv) > 1 and argv[1].endswith(".pyz"):
+        return [argv[0], str(LAUNCH), "--pyz", argv[1], *argv[2:]]
+    raise AssertionError(f"{', '.join(names)} cannot be given to {argv[:2]}: only the launcher "
+                         "(python -m sqlite_provision, python PYZ) takes them")  # fmt: skip
+
+
 def run_cli(
     args: Sequence[str],
     env: Dict[str, str],
@@ -82,11 +103,16 @@ def run_cli(
     *,
     command: Optional[Sequence[str]] = None,
     umask: Optional[int] = None,
+    as_shipped: bool = False,
 ) -> Run:
     """The tool with args, from `python -m sqlite_provision` or another command line (a
-    launcher, another user), optionally under another umask."""
+    launcher, another user), optionally under another umask. What `env` injects goes through
+    the tests' launcher (`injected`), unless `as_shipped`: then the command runs as given, to
+    show that the shipped tool ignores those variables."""
     argv = list(command) if command is not None else [PYTHON, "-m", "sqlite_provision"]
     argv += [str(a) for a in args]
+    if not as_shipped:
+        argv = injected(argv, env)
     started = time.monotonic()
     proc = subprocess.run(
         argv,

@@ -186,7 +186,7 @@ def options_for(tmp_path: Path) -> Options:
 def run(tmp_path: Path, log: Log, steps: List[Step]) -> Report:
     layout = make_layout(options_for(tmp_path), VERSION)
     report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
-    return execute(steps, report, Runner(log), StderrProgress())
+    return execute(steps, report, Runner(os.environ, log), StderrProgress())
 
 
 def run_failing(tmp_path: Path, log: Log, steps: List[Step], error: type) -> BaseException:

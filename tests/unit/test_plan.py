@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Dict, List
@@ -237,7 +238,7 @@ def preflight(options: Options, facts: Facts, needs_build: bool = True) -> None:
     checks.check_writable(layout, facts.root)
     checks.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
     if needs_build:
-        checks.check_build(facts, options.install_deps, True, Runner())
+        checks.check_build(facts, options.install_deps, True, Runner(os.environ))
 
 
 def host_error(options: Options, facts: Facts) -> HostError:

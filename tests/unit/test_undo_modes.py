@@ -150,7 +150,7 @@ def test_undo_restores_mode_and_owner(tmp_path: Path, log: Log, other_gid: int, 
     layout = make_layout(options_for(tmp_path), VERSION)
     report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
     with pytest.raises(CommandFailed) as caught:
-        execute([step, Look(), Fails()], report, Runner(log), StderrProgress())
+        execute([step, Look(), Fails()], report, Runner(os.environ, log), StderrProgress())
 
     statuses = [(r.name, r.status) for r in caught.value.partial.steps]
     assert statuses == [(name, "ok"), ("look", "ok"), ("verify", "failed")]

@@ -6,9 +6,9 @@ import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from sqlite_provision.config import is_root, os_root
+from sqlite_provision.config import Environment, is_root
 
 # distro reports Oracle Linux (ID=ol) as "oracle".
 RHEL_IDS = frozenset(
@@ -107,10 +107,11 @@ def glibc_version() -> Optional[Tuple[int, ...]]:
         return None
 
 
-def gather(env: Mapping[str, str] = os.environ) -> Facts:
-    path = env.get("PATH", os.defpath)
+def gather(env: Environment) -> Facts:
+    """The host as the environment `env` shows it: the tools on its PATH, the OS of its root."""
+    path = env.search_path
     return Facts(
-        os=read_os(os_root(env)),
+        os=read_os(str(env.paths.os_root)),
         root=is_root(),
         gcc=shutil.which("gcc", path=path),
         make=shutil.which("make", path=path),
@@ -130,14 +131,14 @@ SHELL_STARTUP = ("/etc/profile", "/etc/bashrc", "/etc/bash.bashrc", "~/.profile"
 PROFILE_D = "/etc/profile.d"
 
 
-def profile_readers(profile: Path) -> List[str]:
+def profile_readers(profile: Path, home: Path) -> List[str]:
     """What reads the profile snippet: login shells when it is in /etc/profile.d, else the shell
-    start-up files that name it. Empty when nothing does (yet)."""
+    start-up files (the user's under `home`) that name it. Empty when nothing does (yet)."""
     if str(profile.parent) == PROFILE_D and profile.suffix == ".sh":
         return [f"login shells ({PROFILE_D})"]
     found = []
     for name in SHELL_STARTUP:
-        path = Path(os.path.expanduser(name))
+        path = home / name[2:] if name.startswith("~/") else Path(name)
         try:
             if str(profile) in path.read_text(encoding="utf-8", errors="replace"):
                 found.append(name)

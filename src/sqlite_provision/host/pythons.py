@@ -173,17 +173,37 @@ def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
     return activated_argv([python, "-c", PROBE_SCRIPT], profile_file)
 
 
-def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str, str]:
-    """A fresh login's environment: no inherited LD_LIBRARY_PATH; the snippet (or, with
-    --no-profile, the library directory itself) supplies it."""
-    env = clean_env()
-    if profile_file is None and lib_dir is not None:
-        env["LD_LIBRARY_PATH"] = str(lib_dir)
-    return env
+def probe_env(
+    base: Mapping[str, str], lib_dir: Optional[Path], profile_file: Optional[Path]
+) -> Dict[str, str]:
+    """A fresh login's environment, from the tool's (`base`): no inherited LD_LIBRARY_PATH; the
+    snippet (or, with --no-profile, the library directory itself) supplies it."""
+    return login_env(lib_dir, profile_file).environment(base)
 
 
 # systemd's PATH for services: what a unit's process has, with the drop-in's Environment=.
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
+
+
+@dataclass(frozen=True)
+class ProbeEnv:
+    """The environment a probe runs in: `variables` alone, or with `inherits`, the tool's environment
+    without LD_LIBRARY_PATH (a fresh login's) and `variables` on top. Built from the runner's
+    environment when the probe runs, so that a plan holds no copy of the environment."""
+
+    variables: Tuple[Tuple[str, str], ...] = ()
+    inherits: bool = False
+
+    def environment(self, base: Mapping[str, str]) -> Dict[str, str]:
+        env = clean_env(base) if self.inherits else {}
+        env.update(self.variables)
+        return env
+
+
+def login_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> ProbeEnv:
+    if profile_file is None and lib_dir is not None:
+        return ProbeEnv((("LD_LIBRARY_PATH", str(lib_dir)),), inherits=True)
+    return ProbeEnv(inherits=True)
 
 
 @dataclass(frozen=True)
@@ -193,11 +213,8 @@ class Reach:
 
     python: str
     argv: Tuple[str, ...]
-    env: Tuple[Tuple[str, str], ...]
+    env: ProbeEnv
     how: str
-
-    def environment(self) -> Dict[str, str]:
-        return dict(self.env)
 
 
 def login_reach(python: str, lib_dir: Path, profile_file: Optional[Path]) -> Reach:
@@ -207,28 +224,27 @@ def login_reach(python: str, lib_dir: Path, profile_file: Optional[Path]) -> Rea
         if profile_file is not None
         else f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
     )
-    env = probe_env(lib_dir, profile_file)
-    return Reach(python, tuple(probe_argv(python, profile_file)), tuple(sorted(env.items())), how)
+    env = login_env(lib_dir, profile_file)
+    return Reach(python, tuple(probe_argv(python, profile_file)), env, how)
 
 
 def venv_reach(venv_python: Path) -> Reach:
     """A bound venv's python in an empty environment, as `env -i` starts it."""
     python = str(venv_python)
-    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "bound venv, empty environment")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), ProbeEnv(), "bound venv, empty environment")
 
 
 def unit_reach(python: str, unit: str, lib_dir: Path) -> Reach:
     """A python as a systemd unit with the drop-in starts it: systemd's PATH, and the drop-in's
     Environment=LD_LIBRARY_PATH."""
-    env = (("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH))
+    env = ProbeEnv((("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH)))
     return Reach(
         python, (python, "-c", PROBE_SCRIPT), env, f"systemd unit {unit}.service: its drop-in"
     )
 
 
 def system_reach(python: str) -> Reach:
-    env = clean_env()
-    return Reach(python, (python, "-c", PROBE_SCRIPT), tuple(sorted(env.items())), "no activation")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), ProbeEnv(inherits=True), "no activation")
 
 
 def run_probe(
@@ -300,7 +316,7 @@ def verify_python(
     expected_version: Optional[str] = None,
 ) -> ProbeResult:
     """Start a python as `reach` says and judge what it loads."""
-    data, error = run_probe(runner, list(reach.argv), reach.environment())
+    data, error = run_probe(runner, list(reach.argv), reach.env.environment(runner.environment))
     result = judge(
         reach.python,
         data,
@@ -359,7 +375,7 @@ def probe_library(
     runner: Runner, lib_path: Path, proofs: Optional[Mapping[str, ProofSpec]] = None
 ) -> LibraryReading:
     """Version, compile options and proofs of a library file, read in a fresh process."""
-    result = runner.capture(library_argv(lib_path, proofs), env=clean_env())
+    result = runner.capture(library_argv(lib_path, proofs), env=runner.clean_env())
     if result.returncode != 0:
         raise RuntimeError(
             "could not load {}: {}".format(lib_path, result.stderr.strip()[-500:] or "no output")

@@ -10,10 +10,11 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from sqlite_provision.config import DEFAULT_FETCH_POLICY, FetchPolicy
 from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, matches, mismatch
-from sqlite_provision.errors import CommandFailed, HostError, VerifyError
+from sqlite_provision.errors import CommandFailed, HostError, UsageError, VerifyError
 from sqlite_provision.files import make_parents, remove_empty
 from sqlite_provision.host.build_user import BuildUser, hand_over, take_back
 from sqlite_provision.host.pythons import library_argv, read_library
@@ -39,6 +40,7 @@ class Fetch(Step):
     checksum: Optional[Checksum]  # None only for `latest` in a dry run (the page has it)
     cache_dir: Path
     already: Optional[str] = None
+    policy: FetchPolicy = DEFAULT_FETCH_POLICY  # attempts, timeouts, backoff, the CA bundle
     name = "fetch"
 
     def describe(self) -> str:
@@ -63,16 +65,20 @@ class Fetch(Step):
             state.tarball = self.local
             return f"{self.local} verified ({checksum.label})"
         assert self.url is not None  # noqa: S101 - a source is a file or a URL
-        result = fetch.fetch_to_cache(
-            self.url,
-            self.cache_dir,
-            self.filename,
-            checksum,
-            log=state.runner.log.write,
-            progress=lambda done, total, finished: state.progress.download(
-                self.filename, done, total, finished
-            ),
-        )
+        try:
+            result = fetch.fetch_to_cache(
+                self.url,
+                self.cache_dir,
+                self.filename,
+                checksum,
+                log=state.runner.log.write,
+                progress=lambda done, total, finished: state.progress.download(
+                    self.filename, done, total, finished
+                ),
+                policy=self.policy,
+            )
+        except fetch.RefusedRequest as exc:  # a URL or name no download can be made from
+            raise UsageError(exc.message, hint=exc.hint) from None
         state.tarball = result.path
         if not result.downloaded:
             return f"cached {result.path} verified ({checksum.label}), no download"
@@ -215,11 +221,13 @@ def read_built_file(path: Path) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
-def build_env(build_dir: Path, user: Optional[BuildUser], **overrides: str) -> Dict[str, str]:
-    """The environment of configure and make: TMPDIR inside the build directory, so that the
-    temporary files of a configure or compiler that is interrupted are removed with it; as the
-    build user, HOME there too (root's is not the build's)."""
-    env = dict(os.environ, **overrides)
+def build_env(
+    base: Mapping[str, str], build_dir: Path, user: Optional[BuildUser], **overrides: str
+) -> Dict[str, str]:
+    """The environment of configure and make, from the tool's (`base`): TMPDIR inside the build
+    directory, so that the temporary files of a configure or compiler that is interrupted are
+    removed with it; as the build user, HOME there too (root's is not the build's)."""
+    env = dict(base, **overrides)
     env["TMPDIR"] = str(build_dir / "tmp")
     if user is not None:
         env["HOME"] = str(build_dir)
@@ -258,7 +266,9 @@ class Configure(Step):
         era = flags.detect_era(state.srcdir)
         user = self.build_user
         helped = state.runner.capture(
-            as_builder(user, CONFIGURE_HELP), cwd=state.srcdir, env=build_env(self.build_dir, user)
+            as_builder(user, CONFIGURE_HELP),
+            cwd=state.srcdir,
+            env=build_env(state.runner.environment, self.build_dir, user),
         )
         config = flags.make_build_config(
             era=era,
@@ -271,7 +281,7 @@ class Configure(Step):
         state.runner.run(
             as_builder(user, config.configure_argv()),
             cwd=state.srcdir,
-            env=build_env(self.build_dir, user, CFLAGS=config.cflags),
+            env=build_env(state.runner.environment, self.build_dir, user, CFLAGS=config.cflags),
             what="configure",
             hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
         )
@@ -314,7 +324,7 @@ class Make(Step):
         state.runner.run(
             as_builder(user, flags.make_argv(self.jobs, overlay=overlay)),
             cwd=state.srcdir,
-            env=build_env(self.build_dir, user),
+            env=build_env(state.runner.environment, self.build_dir, user),
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
@@ -384,7 +394,7 @@ class Stage(Step):
         state.runner.run(
             as_builder(user, flags.install_argv(str(self.destdir))),
             cwd=state.srcdir,
-            env=build_env(self.build_dir, user),
+            env=build_env(state.runner.environment, self.build_dir, user),
             what="make install",
             hint=f"check free space under {self.build_dir.parent}",
         )

@@ -184,7 +184,7 @@ class SmokeTest(Step):
         return None
 
     def run(self, state: RunState) -> str:
-        env = probe_env(self.lib_dir, self.profile_file)
+        env = probe_env(state.runner.environment, self.lib_dir, self.profile_file)
         for tool, argv in zip(self.tools, self.commands()):
             result = state.runner.capture(argv, env=env, timeout=300)
             if result.returncode != 0:
