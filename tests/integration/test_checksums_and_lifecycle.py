@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
@@ -188,6 +189,37 @@ def test_the_withdrawn_release_is_called_withdrawn_once(
     assert "--allow-withdrawn" in data["hint"]
     assert sqlite_mirror.count() == before
     assert not host.prefix_root.exists()
+
+
+# --- the tests' variables are not the tool's ------------------------------------------------
+
+CRASH_AT = "SQLITE_PROVISION_TEST_CRASH_AT"
+
+
+def test_the_shipped_tool_ignores_the_crash_variable(
+    artifacts: Dict[str, Artifact], launcher: Launcher, tmp_path: Path
+) -> None:
+    """SQLITE_PROVISION_TEST_CRASH_AT names a crash point every install passes (`after:install`,
+    the new build in its prefix, `current` not yet switched). Through the tests' launcher
+    (support/launch.py), which registers a crash hook, the run dies there; the shipped tool
+    (the pyz as hosts run it, or `python -m sqlite_provision`) with the same variable set runs
+    to the end and installs."""
+    crash = {CRASH_AT: "after:install"}
+    killed = Host(tmp_path / "killed", launcher)
+    args = ["--artifact", str(artifacts["3.44.2"].path)]
+    run = run_cli(["install", *killed.places(), "--python", PYTHON, "--json", *args],
+                  dict(killed.env, **crash), command=launcher.argv)  # fmt: skip
+    assert run.proc.returncode == -signal.SIGKILL, run.describe()
+    assert (killed.prefix_root / "3.44.2").is_dir()
+    assert not (killed.prefix_root / "current").exists()
+
+    shipped = Host(tmp_path / "shipped", launcher)
+    env = {k: v for k, v in shipped.env.items() if not k.startswith("SQLITE_PROVISION_TEST_")}
+    run = run_cli(["install", *shipped.places(), "--python", PYTHON, "--json", *args],
+                  dict(env, **crash), command=launcher.argv, as_shipped=True)  # fmt: skip
+    assert ok(run)["version"] == "3.44.2", run.describe()
+    assert run.step("install")["status"] == "ok" and run.step("verify")["status"] == "ok"
+    assert os.readlink(str(shipped.prefix_root / "current")) == "3.44.2"
 
 
 # --- the installed host: 3.44.2, then 3.52.0 --------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import socket
 import stat
 import time
 from pathlib import Path
@@ -278,6 +280,64 @@ def test_a_refused_connection_is_a_download_error(tmp_path: Path) -> None:
 
     assert "2 attempts" in caught.value.message
     assert listing(tmp_path) == []
+
+
+URL = "http://mirror.example:8080/x.tar.gz"
+
+
+def as_requests_raises(cause: BaseException, text: str) -> BaseException:
+    """A socket error as requests hands it over: ConnectionError(MaxRetryError(reason=
+    NewConnectionError(text))), the socket's error the context of urllib3's."""
+    import urllib3
+
+    new = urllib3.exceptions.NewConnectionError(
+        None, f"Failed to establish a new connection: {text}"
+    )
+    new.__context__ = cause
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, URL, new))
+
+
+SOCKET_FAILURES = [
+    # (what the socket raised, text that says something else, the words)
+    (ConnectionRefusedError(111, "x"), "Name or service not known",
+     "mirror.example:8080 refused the connection: nothing listens there"),
+    (socket.gaierror(-2, "x"), "Connection refused", "cannot resolve mirror.example: no DNS or no network"),
+    (OSError(errno.ENETUNREACH, "x"), "Connection reset by peer",
+     "no route to mirror.example:8080: the network is unreachable"),
+    (OSError(errno.EHOSTUNREACH, "x"), "", "no route to mirror.example:8080: the network is unreachable"),
+    (ConnectionResetError(104, "x"), "No route to host", "mirror.example:8080 closed the connection"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cause, text, words", SOCKET_FAILURES)
+def test_socket_failures_are_told_apart_by_type_not_by_their_text(
+    cause: BaseException, text: str, words: str
+) -> None:
+    from sqlite_provision.source.fetch import _describe
+
+    assert _describe(as_requests_raises(cause, text), URL) == words
+
+
+def test_a_peer_that_hangs_up_mid_answer_is_told_by_type() -> None:
+    """urllib3 passes RemoteDisconnected as an argument of ProtocolError("Connection aborted.")."""
+    import http.client
+
+    import urllib3
+
+    from sqlite_provision.source.fetch import _describe
+
+    aborted = urllib3.exceptions.ProtocolError(
+        "Connection aborted.", http.client.RemoteDisconnected("Name or service not known")
+    )
+    said = _describe(requests.exceptions.ConnectionError(aborted), URL)
+    assert said == "mirror.example:8080 closed the connection"
+
+
+def test_words_in_a_message_alone_are_not_taken_for_a_cause() -> None:
+    from sqlite_provision.source.fetch import _describe
+
+    said = _describe(requests.exceptions.ConnectionError("Connection refused"), URL)
+    assert said == "Connection refused"
 
 
 def test_a_tls_failure_is_not_retried_and_hints_at_ca_bundles(

@@ -14,7 +14,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from sqlite_provision.config import ENV_MIRROR, Options, make_layout, validate
+from sqlite_provision.config import Options, make_layout, validate
 from sqlite_provision.errors import (
     EXIT_DOWNLOAD,
     EXIT_HOST,
@@ -60,11 +60,6 @@ def catalog_rows() -> Dict[str, Dict[str, str]]:
 def resolve_source(options: Options) -> Source:
     """As a run resolves it: once config.validate has checked the input."""
     return resolve_validated(validate(options))
-
-
-@pytest.fixture(autouse=True)
-def no_mirror_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_MIRROR, raising=False)
 
 
 @pytest.fixture
