@@ -418,6 +418,27 @@ def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
     assert runner.captured == gate.commands()  # what --dry-run shows is what ran
 
 
+def test_the_hosts_built_in_json_and_serialize_are_proved_by_the_first_install(
+    installed: Installed,
+) -> None:
+    """This machine's own library (Debian 12's 3.40.1) lists neither ENABLE_JSON1 nor
+    ENABLE_DESERIALIZE: both are built in to it. The first install's gate proved both under the
+    new library (the dry run against the log is compared above, proofs included)."""
+    detail = installed.first.step("abi")["detail"]
+    assert (
+        "ENABLE_JSON1 kept as built-in JSON (built in from 3.38.0), proved: SELECT json('{}') "
+        "gives '{}'"
+    ) in detail, detail
+    assert (
+        "ENABLE_DESERIALIZE kept as built-in sqlite3_serialize and sqlite3_deserialize (built in "
+        "from 3.36.0), proved: SELECT x FROM t on a database copied by sqlite3_serialize and "
+        "sqlite3_deserialize gives 'copied'"
+    ) in detail, detail
+    [abi] = [s for s in require_ok(installed.dry_run)["steps"] if s["name"] == "abi"]
+    [probe] = abi["commands"]
+    assert '"ENABLE_JSON1"' in probe and '"ENABLE_DESERIALIZE"' in probe, probe
+
+
 def test_tampered_tarball_is_refused_and_leaves_nothing(
     mirror: Mirror, shared_tarballs: Dict[str, Any], tmp_path: Path, launcher: Launcher
 ) -> None:

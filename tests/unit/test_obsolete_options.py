@@ -2,12 +2,13 @@
 an option the new library cannot list, and what `--compat host` passes for them.
 
 The table against the real sources (what each release's PRAGMA compile_options can list) and
-against real libraries is in tests/integration/test_obsolete_options.py."""
+against real libraries is in tests/integration/test_obsolete_options_real_libraries.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Set, Tuple
 
 import pytest
 
@@ -15,7 +16,7 @@ from sqlite_provision.config import Options
 from sqlite_provision.host.library import HostLibrary
 from sqlite_provision.plan import build_plan
 from sqlite_provision.recipe.features import FEATURES, host_features, select
-from sqlite_provision.recipe.obsolete import OBSOLETE, judge, proofs_for
+from sqlite_provision.recipe.obsolete import OBSOLETE, built_in, judge, proofs_for
 from sqlite_provision.steps.build import Configure
 from sqlite_provision.steps.gate import AbiGate
 from support.plans import make_facts, resolution_for
@@ -176,3 +177,35 @@ def test_the_plan_of_an_old_release_passes_both_flags(tmp_path: Path) -> None:
     configure, _ = plan_steps("3.33.0", tmp_path)
     assert "-DSQLITE_ENABLE_JSON1=1" in configure.predicted.cflags
     assert "-DSQLITE_ENABLE_DESERIALIZE=1" in configure.predicted.cflags
+
+
+# --- what a host from 3.38.0 on has without listing it ---------------------------------------------
+
+
+def test_built_in_is_what_the_host_release_has_without_listing_it() -> None:
+    assert built_in((3, 34, 1), ["ENABLE_JSON1"]) == []  # RHEL 9: it lists what it has
+    assert built_in((3, 37, 2), []) == ["ENABLE_DESERIALIZE"]
+    assert built_in((3, 40, 0), ["ENABLE_FTS5"]) == ["ENABLE_JSON1", "ENABLE_DESERIALIZE"]
+    assert built_in((3, 46, 1), ["OMIT_JSON", "OMIT_DESERIALIZE"]) == []  # compiled out of it
+    assert built_in((), []) == []  # an unreadable version: nothing is assumed
+
+
+@pytest.mark.parametrize(
+    "version, options, proved",
+    [
+        ("3.46.1", ("ENABLE_FTS5",), {"ENABLE_JSON1", "ENABLE_DESERIALIZE"}),
+        ("3.46.1", ("ENABLE_FTS5", "OMIT_JSON"), {"ENABLE_DESERIALIZE"}),
+        ("3.34.1", ("ENABLE_FTS5",), set()),
+        ("3.34.1", ("ENABLE_FTS5", "ENABLE_JSON1"), {"ENABLE_JSON1"}),
+    ],
+)
+def test_the_gate_proves_what_the_host_has_built_in(
+    version: str, options: Tuple[str, ...], proved: Set[str]
+) -> None:
+    """RHEL 10's 3.46.1 lists neither option but has both capabilities: the new library must
+    prove both (a build with SQLITE_OMIT_JSON would take json() from its programs)."""
+    host = HostLibrary("/usr/lib64/libsqlite3.so.0", version, options, frozenset({"sqlite3_open"}))
+    gate = AbiGate(host, False, Path("/new/lib/libsqlite3.so.0"))
+    [argv] = gate.commands()
+    assert set(json.loads(argv[4]) if len(argv) > 4 else {}) == proved
+    assert set(gate.compared()) == {"ENABLE_FTS5"} | proved

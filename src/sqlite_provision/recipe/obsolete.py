@@ -16,6 +16,14 @@ Where the facts come from:
   The other names 3.26.0 can list and 3.44.2 or 3.52.0 cannot are no feature options and no
   distribution's: ENABLE_FTS1/FTS2, HAS_CODEC, 64BIT_STATS, ENABLE_SELECTTRACE, MUTEX_NREF,
   NOINLINE, OMIT_BTREECOUNT, PCACHE_SEPARATE_HEADER, USER_AUTHENTICATION;
+- narrowed with src/ctime.c of Debian's source packages of 3.34.1, 3.40.1 and 3.46.1, and that
+  3.46.1's compile.html: ENABLE_STAT3, HAS_CODEC and OMIT_BTREECOUNT (a no-op) are gone by
+  3.34.1; ENABLE_JSON1 is still listed by 3.34.1 and gone by 3.40.1; ENABLE_SELECTTRACE (renamed
+  ENABLE_TREETRACE), ENABLE_FTS1/FTS2, MUTEX_NREF, NOINLINE and PCACHE_SEPARATE_HEADER go between
+  3.34.1 and 3.40.1, 64BIT_STATS between 3.40.1 and 3.46.1, USER_AUTHENTICATION between 3.46.1
+  and 3.52.0; OMIT_BUILTIN_TEST was renamed UNTESTABLE in 3.16.0 and ENABLE_STAT2 became a no-op
+  in 3.7.9, both before any RHEL library here. Neither 3.26.0's nor 3.34.1's ctime.c has
+  ENABLE_DESERIALIZE; 3.40.1's and later have OMIT_DESERIALIZE;
 - what real libraries list (ENABLE_JSON1 is the only such option among them): RHEL 7's and
   Amazon Linux 2's 3.7.17 and RHEL 8's 3.26.0 (built with their spec flags), Debian 11's 3.34.1
   (RHEL 9's release; RHEL 9 builds with -DSQLITE_ENABLE_JSON1 too), Debian 12's 3.40.1.
@@ -118,6 +126,20 @@ def proofs_for(host_options: Iterable[str]) -> Dict[str, Proof]:
         if row is not None and row.proof is not None:
             found[option] = row.proof
     return found
+
+
+def built_in(host_version: Tuple[int, ...], host_options: Iterable[str]) -> List[str]:
+    """The options a host library has without listing them: each the table can prove, built in
+    by the host's own release and not compiled out of it (its OMIT_ option unlisted). Amazon
+    Linux 2023's 3.40.0 or RHEL 10's 3.46.1 list no ENABLE_JSON1, yet programs on them may call
+    json(): a new library built with SQLITE_OMIT_JSON would take it away."""
+    names = set(option_names(host_options))
+    return [
+        row.option
+        for row in _OBSOLETE
+        if row.proof is not None and host_version and row.since <= host_version
+        and row.omit not in names
+    ]  # fmt: skip
 
 
 def option_names(options: Iterable[str]) -> List[str]:

@@ -26,7 +26,7 @@ from sqlite_provision.recipe.features import (
     public_symbols,
     unbuildable_host_features,
 )
-from sqlite_provision.recipe.obsolete import judge, proofs_for
+from sqlite_provision.recipe.obsolete import built_in, judge, proofs_for
 from sqlite_provision.steps.base import Argv, RunState, Step
 from sqlite_provision.versions import loose_version
 
@@ -63,10 +63,18 @@ class AbiGate(Step):
             )
         )
 
+    def compared(self) -> List[str]:
+        """The host's feature options the new library must keep: those the host lists, and those
+        built in to the host's own release, which it has without listing them (obsolete.built_in:
+        JSON on a 3.38.0 or later host)."""
+        listed = host_features(self.host.options)
+        implied = built_in(loose_version(self.host.version or ""), self.host.options)
+        return listed + [o for o in host_features(implied) if o not in listed]
+
     def proofs(self) -> Dict[str, ProofSpec]:
         """What the new library must prove it does: the host's options a later release builds
         in, so that no newer library can list them."""
-        return {o: p.as_json() for o, p in proofs_for(host_features(self.host.options)).items()}
+        return {o: p.as_json() for o, p in proofs_for(self.compared()).items()}
 
     def commands(self) -> List[Argv]:
         return [library_argv(self.library, self.proofs())] if self.comparable else []
@@ -79,7 +87,7 @@ class AbiGate(Step):
         missing = sorted(self.host.symbols - new_symbols)
         reading = probe_library(state.runner, self.library, self.proofs())
         judged = judge(
-            host_features(self.host.options),
+            self.compared(),
             loose_version(reading.version),
             reading.options,
             reading.proofs,

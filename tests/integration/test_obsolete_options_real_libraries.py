@@ -16,6 +16,7 @@ from typing import Any, Dict, FrozenSet
 import pytest
 
 from sqlite_provision.errors import VerifyError
+from sqlite_provision.host.library import probe
 from sqlite_provision.recipe.features import FEATURES
 from sqlite_provision.recipe.flags import known_compile_options
 from sqlite_provision.recipe.obsolete import OBSOLETE
@@ -23,7 +24,7 @@ from sqlite_provision.runner import Runner
 from sqlite_provision.steps.base import RunState
 from sqlite_provision.steps.gate import AbiGate
 from sqlite_provision.versions import parse_version
-from support.clirun import run_cli, tool_env
+from support.clirun import PYTHON, run_cli, tool_env
 from support.gate_libraries import RHEL8_LIKE, amalgamation_library, rhel8_host
 from support.system_sqlite import SYSTEM_SQLITE_DIR
 
@@ -131,3 +132,27 @@ def test_a_library_without_json_is_refused_naming_json(
         "SELECT json('{}'): no such function: json)"
     )
     assert error.hint is not None and "drop -DSQLITE_OMIT_JSON from CFLAGS" in error.hint
+
+
+def test_json_built_in_to_the_host_is_lost_to_a_library_without_json(
+    shared_tarballs: Dict[str, Any],
+) -> None:
+    """This machine's own library (Debian 12's 3.40.1, as Amazon Linux 2023's 3.40.0 or RHEL
+    10's 3.46.1) lists no ENABLE_JSON1: JSON is built in to it. The same real 3.44.2 built
+    with -DSQLITE_OMIT_JSON takes json() from its programs, so the gate names JSON among what
+    is lost, although the host lists no such option."""
+    host = probe(Runner(), PYTHON)
+    assert host.version is not None and parse_version(host.version) >= (3, 38, 0), host
+    assert "ENABLE_JSON1" not in host.options and "OMIT_JSON" not in host.options
+    library = amalgamation_library(
+        Path(shared_tarballs["3.44.2"]["path"]), (*RHEL8_LIKE, "-DSQLITE_OMIT_JSON")
+    )
+
+    with pytest.raises(VerifyError) as caught:
+        AbiGate(host, False, library, "3.44.2").run(RunState(Runner()))
+
+    assert (
+        "ENABLE_JSON1 (no built-in JSON, built in from 3.38.0: SELECT json('{}') gives "
+        "RuntimeError: SELECT json('{}'): no such function: json)"
+    ) in caught.value.message
+    assert "ENABLE_DESERIALIZE" not in caught.value.message  # proved: 3.44.2 has it built in
