@@ -204,7 +204,7 @@ def read_environment(
     env = dict(os.environ if variables is None else variables)
     env.update(tool_sets or {})
     # tempfile and expanduser read this process's environment themselves.
-    tmp = tempfile.gettempdir() if variables is None else env.get("TMPDIR", "/tmp")  # noqa: S108
+    tmp = _temporary_directory() if variables is None else env.get("TMPDIR", "/tmp")  # noqa: S108
     home = os.path.expanduser("~") if variables is None else env.get("HOME", "/root")
     return Environment(
         variables=MappingProxyType(env),
@@ -220,6 +220,15 @@ def read_environment(
         paths=paths,
         fetch=replace(fetch, ca_bundle=ca_bundle(env)),
     )
+
+
+def _temporary_directory() -> str:
+    """tempfile's directory; with none usable, $TMPDIR or /tmp as named, so that the tool still
+    starts and the run that needs one says which (preflight.check_tmp_exec)."""
+    try:
+        return tempfile.gettempdir()
+    except OSError:
+        return os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
 
 
 def ca_bundle(env: Mapping[str, str]) -> Optional[str]:

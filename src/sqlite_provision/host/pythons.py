@@ -187,9 +187,9 @@ SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 
 @dataclass(frozen=True)
 class ProbeEnv:
-    """The environment a probe runs in: `variables` alone, or with `inherits`, the tool's environment
-    without LD_LIBRARY_PATH (a fresh login's) and `variables` on top. Built from the runner's
-    environment when the probe runs, so that a plan holds no copy of the environment."""
+    """The environment a probe runs in: `variables` alone, or with `inherits`, the tool's
+    environment without LD_LIBRARY_PATH (a fresh login's) and `variables` on top. Built from
+    the runner's environment when the probe runs, so that a plan holds no copy of it."""
 
     variables: Tuple[Tuple[str, str], ...] = ()
     inherits: bool = False
