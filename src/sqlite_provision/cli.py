@@ -216,6 +216,9 @@ build_options = apply([
     lock_option,
     click.option("--dry-run", is_flag=True, help="Print the exact steps; no network, no writes."),
 ])  # fmt: skip
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print the exact steps; change nothing."
+)
 
 activation_options = apply([
     click.option("--systemd-unit", "systemd_units", multiple=True, metavar="NAME",
@@ -256,24 +259,29 @@ def cli() -> None:
     """
 
 
-def install_body(options: Options, json_out: bool) -> str:
-    from sqlite_provision import app, output
-    from sqlite_provision.results import PlanView
+def planned_body(command: str) -> Callable[[Options, bool], str]:
+    """The body of a command that changes the host: its result printed, or with --dry-run its
+    plan."""
 
-    result = app.install(options, progress())
-    if isinstance(result, PlanView):
-        return output.plan(result, json_out)
-    return output.report(result, json_out)
+    def body(options: Options, json_out: bool) -> str:
+        from sqlite_provision import app, output
+        from sqlite_provision.results import PlanView
 
+        result: Any
+        render: Callable[[Any, bool], str]
+        if command == "install":
+            result, render = app.install(options, progress()), output.report
+        elif command == "build":
+            result, render = app.build(options, progress()), output.report
+        elif command == "rollback":
+            result, render = app.rollback(options, progress()), output.rollback
+        else:
+            result, render = app.uninstall(options, progress()), output.uninstall
+        if isinstance(result, PlanView):
+            return output.plan(result, json_out)
+        return render(result, json_out)
 
-def build_body(options: Options, json_out: bool) -> str:
-    from sqlite_provision import app, output
-    from sqlite_provision.results import PlanView
-
-    result = app.build(options, progress())
-    if isinstance(result, PlanView):
-        return output.plan(result, json_out)
-    return output.report(result, json_out)
+    return body
 
 
 @cli.command(epilog=EPILOG_INSTALL)
@@ -296,7 +304,7 @@ def install(**kwargs: Any) -> None:
 
     Idempotent: a second run changes nothing, says so, and takes well under a second.
     """
-    run(install_body, kwargs)
+    run(planned_body("install"), kwargs)
 
 
 @cli.command(
@@ -337,7 +345,7 @@ def build(**kwargs: Any) -> None:
     The artifact holds the files, their sha256, the version, flags and compile options, the
     exported symbols, the arch and the minimum glibc. Nothing is installed on this host.
     """
-    run(build_body, kwargs)
+    run(planned_body("build"), kwargs)
 
 
 @cli.command(
@@ -385,6 +393,7 @@ def versions(**kwargs: Any) -> None:
     epilog="""\b
 Examples:
   sqlite-provision rollback
+  sqlite-provision rollback --dry-run --json     # the exact steps, nothing changed
   sqlite-provision rollback --json --python /opt/app/venv/bin/python
 """
 )
@@ -392,19 +401,18 @@ Examples:
 @python_options
 @venv_option
 @lock_option
+@dry_run_option
 @json_option
 def rollback(**kwargs: Any) -> None:
     """Switch `current` back to the previous version and re-verify (undone if it fails)."""
-    from sqlite_provision import app, output
-
-    run(lambda options, json_out: output.rollback(app.rollback(options, progress()), json_out),
-        kwargs)  # fmt: skip
+    run(planned_body("rollback"), kwargs)
 
 
 @cli.command(
     epilog="""\b
 Examples:
   sqlite-provision uninstall 3.44.2
+  sqlite-provision uninstall --all --dry-run     # the exact steps, nothing removed
   sqlite-provision uninstall --all --json
 """
 )
@@ -422,6 +430,7 @@ Examples:
     help="Unbind this virtual environment: remove the hook install --venv wrote (repeatable).",
 )
 @lock_option
+@dry_run_option
 @json_option
 def uninstall(**kwargs: Any) -> None:
     """Remove installed versions: exactly the files in each manifest, nothing else.
@@ -429,10 +438,7 @@ def uninstall(**kwargs: Any) -> None:
     The current version is refused unless --all. Files this tool did not install are left in
     place and reported.
     """
-    from sqlite_provision import app, output
-
-    run(lambda options, json_out: output.uninstall(app.uninstall(options, progress()), json_out),
-        kwargs)  # fmt: skip
+    run(planned_body("uninstall"), kwargs)
 
 
 def ascii_locale_on_python36() -> None:

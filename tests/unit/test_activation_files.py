@@ -55,7 +55,9 @@ def test_systemd_dropin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SQLITE_PROVISION_SYSTEMD_DIR", str(tmp_path / "system"))
     layout = Layout(Path("/opt/sqlite/3.53.4"), Path("/opt/sqlite/current"), Path(LIB), None)
     options = Options(systemd_units=("myapp.service", "worker"))
-    steps = activation.service_steps(TEMPLATES, options, layout, config.systemd_dir(), True)
+    steps = activation.service_steps(
+        TEMPLATES, options.systemd_units, options.env_file, layout, config.systemd_dir(), True
+    )
     paths = [getattr(s, "path") for s in steps]  # noqa: B009
     assert paths == [
         tmp_path / "system" / "myapp.service.d" / "sqlite-provision.conf",
@@ -93,7 +95,7 @@ def test_env_file_and_ld_so_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("SQLITE_PROVISION_LD_SO_CONF_DIR", str(tmp_path / "ld"))
     layout = Layout(Path("/opt/sqlite/3.53.4"), Path("/opt/sqlite/current"), Path(LIB), None)
     env_steps = activation.service_steps(
-        TEMPLATES, Options(env_file=tmp_path / "env"), layout, tmp_path / "system", False
+        TEMPLATES, (), tmp_path / "env", layout, tmp_path / "system", False
     )
     env_text = getattr(env_steps[0], "content")  # noqa: B009
     # systemd's EnvironmentFile and `set -a; . FILE` both read it.

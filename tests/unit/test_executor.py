@@ -28,7 +28,7 @@ from sqlite_provision.output import StderrProgress
 from sqlite_provision.results import Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.steps.activation import WriteProfile, render_profile
-from sqlite_provision.steps.base import RunState, Step
+from sqlite_provision.steps.base import RunState, Step, planned
 from sqlite_provision.steps.install import LinkCurrent
 from support.plans import TEMPLATES
 
@@ -186,7 +186,7 @@ def options_for(tmp_path: Path) -> Options:
 def run(tmp_path: Path, log: Log, steps: List[Step]) -> Report:
     layout = make_layout(options_for(tmp_path), VERSION)
     report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
-    return execute(steps, report, Runner(log), StderrProgress())
+    return execute(planned(steps), report, Runner(log), StderrProgress())
 
 
 def run_failing(tmp_path: Path, log: Log, steps: List[Step], error: type) -> BaseException:
