@@ -4,9 +4,15 @@ network, with made-up facts."""
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import pytest
 
 from sqlite_provision import output
 from sqlite_provision.config import Options, make_layout, validate
@@ -90,3 +96,32 @@ def steps_of(plan: Plan) -> List[Step]:
 def dry_run_steps(plan: Plan) -> List[Dict[str, Any]]:
     """The steps as `--dry-run --json` prints them: name, description, commands, skipped."""
     return list(json.loads(output.plan(plan.view(), True))["steps"])
+
+
+class NoEnvironment(dict):  # type: ignore[type-arg]
+    """os.environ while a plan is built: any read of it fails the test."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the plan read the environment")
+
+    __getitem__ = get = __iter__ = __len__ = __contains__ = keys = items = copy = _refuse  # type: ignore[assignment]
+
+
+def refuse(what: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the plan called {what}{args!r}")
+
+    return call
+
+
+@contextmanager
+def no_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every door to the filesystem, the environment and subprocess shut, as a pure plan
+    needs none of them (docs/ARCHITECTURE.md)."""
+    with monkeypatch.context() as shut:
+        shut.setattr(os, "environ", NoEnvironment())
+        for name in ("stat", "lstat", "open", "listdir", "scandir", "access", "readlink"):
+            shut.setattr(os, name, refuse(f"os.{name}"))
+        shut.setattr(builtins, "open", refuse("open"))
+        shut.setattr(subprocess, "Popen", refuse("subprocess.Popen"))
+        yield

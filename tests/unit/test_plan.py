@@ -34,7 +34,7 @@ from sqlite_provision.steps.build import Configure, InstallCompiler, Make
 from sqlite_provision.steps.install import LinkCurrent
 from sqlite_provision.store.manifest import Manifest, read_manifest, write_manifest
 from support import REPO_ROOT
-from support.plans import UBUNTU, dry_run_steps, make_facts, resolution_for, steps_of
+from support.plans import UBUNTU, dry_run_steps, make_facts, no_io, resolution_for, steps_of
 
 DATA_FILE = REPO_ROOT / "src" / "sqlite_provision" / "data" / "releases.csv"
 
@@ -403,3 +403,30 @@ def test_https_url_named_like_a_release_gets_the_catalog_hash() -> None:
     assert source.url == url and source.version == "3.44.2"
     assert source.checksum is not None
     assert source.checksum.hexdigest == catalog_rows()["3.44.2"]["sha256"]
+
+
+# --- build_plan is pure ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["defaults", "--prefix --no-profile", "units-venv-ld-so-conf"])
+def test_build_plan_reads_no_file_no_environment_and_runs_nothing(
+    tmp_path: Path, options: Options, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ARCHITECTURE.md says: from a Resolution to the Plan (and its dry-run view) with no
+    I/O. Every door to the filesystem, the environment and subprocess is shut while it runs."""
+    from sqlite_provision.host.venvs import Venv
+
+    if layout == "--prefix --no-profile":
+        options = replace(options, prefix=tmp_path / "custom", no_profile=True)
+    elif layout == "units-venv-ld-so-conf":
+        options = replace(options, systemd_units=("myapp",), ld_so_conf=True,
+                          env_file=tmp_path / "env")  # fmt: skip
+    res = resolution_for(options, make_facts(gcc=False), tmp_path / "work")
+    if layout == "units-venv-ld-so-conf":
+        venv = Venv(tmp_path / "venv", tmp_path / "venv/bin/python", tmp_path / "venv/site")
+        res = replace(res, inputs=replace(res.inputs, venvs=(venv,)))
+    with no_io(monkeypatch):
+        plan = build_plan(res)
+        shown = dry_run_steps(plan)
+    assert [s["name"] for s in shown] == [s.name for s in steps_of(plan)]
+    assert "verify" in [s["name"] for s in shown]
