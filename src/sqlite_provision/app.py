@@ -129,8 +129,6 @@ def planned_run(
     """Read, resolve, plan once, then show the plan (--dry-run) or run it: under the lock,
     after putting right what a killed run left. What every command that changes the host
     shares: install, build, rollback and uninstall."""
-    from sqlite_provision.source.fetch import fetch_text
-
     if options.dry_run:
         runner = Runner()
         return make_plan(resolve(read(options, runner), runner, None, ())).view()
@@ -138,43 +136,51 @@ def planned_run(
         inputs = read(options, runner)
         with locked(runner, options.lock_timeout, progress):
             done = recovered(places(inputs), runner, progress)
-            fetch = lambda url: fetch_text(url, log=runner.log.write)  # noqa: E731
-            res = resolve(inputs, runner, fetch, done)
+            res = resolve(inputs, runner, page_reader(runner), done)
             plan = make_plan(res)
             report = plan.new_report(runner.log.path)
             return res, execute(plan.steps, report, runner, progress, options.keep_failed)
 
 
+def page_reader(runner: Runner) -> Fetch:
+    """How resolving reads a page (`latest`'s download page), logged; the network code is
+    imported only if a page is read."""
+
+    def read(url: str) -> str:
+        from sqlite_provision.source.fetch import fetch_text
+
+        return fetch_text(url, log=runner.log.write)
+
+    return read
+
+
 def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
-    from sqlite_provision.plan.build import build_plan
-    from sqlite_provision.plan.inputs import read_inputs, recovery_places
     from sqlite_provision.plan.model import Command
-    from sqlite_provision.plan.resolve import resolve
 
     if options.ld_so_conf and not options.dry_run:
         progress.warning(LD_SO_CONF_WARNING)
-    outcome = planned_run(
-        Command.INSTALL, options, progress,
-        lambda o, runner: read_inputs(Command.INSTALL, o, runner),
-        lambda inputs: recovery_places(inputs, options),
-        lambda inputs, runner, fetch, done: resolve(inputs, options, runner, fetch, done),
-        build_plan,
-    )  # fmt: skip
-    return outcome if isinstance(outcome, PlanView) else outcome[1]
+    return install_or_build(Command.INSTALL, options, progress)
 
 
 def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
     """Build and pack an artifact. Always builds: an install of the same version on this host is
     no reason to skip, and nothing is activated here."""
-    from sqlite_provision.plan.build import build_plan
-    from sqlite_provision.plan.inputs import read_inputs, recovery_places
     from sqlite_provision.plan.model import Command
-    from sqlite_provision.plan.resolve import resolve
 
     options = dataclasses.replace(options, force=True, no_profile=True)
+    return install_or_build(Command.BUILD, options, progress)
+
+
+def install_or_build(
+    command: "Command", options: Options, progress: Progress
+) -> Union[Report, PlanView]:
+    from sqlite_provision.plan.build import build_plan
+    from sqlite_provision.plan.inputs import read_inputs, recovery_places
+    from sqlite_provision.plan.resolve import resolve
+
     outcome = planned_run(
-        Command.BUILD, options, progress,
-        lambda o, runner: read_inputs(Command.BUILD, o, runner),
+        command, options, progress,
+        lambda o, runner: read_inputs(command, o, runner),
         lambda inputs: recovery_places(inputs, options),
         lambda inputs, runner, fetch, done: resolve(inputs, options, runner, fetch, done),
         build_plan,
