@@ -2,7 +2,7 @@
 an option the new library cannot list, and what `--compat host` passes for them.
 
 The table against the real sources (what each release's PRAGMA compile_options can list) and
-against real libraries is in tests/integration/test_obsolete_options.py."""
+against real libraries is in tests/integration/test_obsolete_options_real_libraries.py."""
 
 from __future__ import annotations
 
