@@ -259,29 +259,38 @@ def cli() -> None:
     """
 
 
-def planned_body(command: str) -> Callable[[Options, bool], str]:
-    """The body of a command that changes the host: its result printed, or with --dry-run its
-    plan."""
+def planned(result: Any, render: Callable[[Any, bool], str], json_out: bool) -> str:
+    """What a command that changes the host prints: its result, or with --dry-run its plan."""
+    from sqlite_provision import output
+    from sqlite_provision.results import PlanView
 
-    def body(options: Options, json_out: bool) -> str:
-        from sqlite_provision import app, output
-        from sqlite_provision.results import PlanView
+    if isinstance(result, PlanView):
+        return output.plan(result, json_out)
+    return render(result, json_out)
 
-        result: Any
-        render: Callable[[Any, bool], str]
-        if command == "install":
-            result, render = app.install(options, progress()), output.report
-        elif command == "build":
-            result, render = app.build(options, progress()), output.report
-        elif command == "rollback":
-            result, render = app.rollback(options, progress()), output.rollback
-        else:
-            result, render = app.uninstall(options, progress()), output.uninstall
-        if isinstance(result, PlanView):
-            return output.plan(result, json_out)
-        return render(result, json_out)
 
-    return body
+def install_body(options: Options, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.install(options, progress()), output.report, json_out)
+
+
+def build_body(options: Options, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.build(options, progress()), output.report, json_out)
+
+
+def rollback_body(options: Options, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.rollback(options, progress()), output.rollback, json_out)
+
+
+def uninstall_body(options: Options, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.uninstall(options, progress()), output.uninstall, json_out)
 
 
 @cli.command(epilog=EPILOG_INSTALL)
@@ -304,7 +313,7 @@ def install(**kwargs: Any) -> None:
 
     Idempotent: a second run changes nothing, says so, and takes well under a second.
     """
-    run(planned_body("install"), kwargs)
+    run(install_body, kwargs)
 
 
 @cli.command(
@@ -345,7 +354,7 @@ def build(**kwargs: Any) -> None:
     The artifact holds the files, their sha256, the version, flags and compile options, the
     exported symbols, the arch and the minimum glibc. Nothing is installed on this host.
     """
-    run(planned_body("build"), kwargs)
+    run(build_body, kwargs)
 
 
 @cli.command(
@@ -405,7 +414,7 @@ Examples:
 @json_option
 def rollback(**kwargs: Any) -> None:
     """Switch `current` back to the previous version and re-verify (undone if it fails)."""
-    run(planned_body("rollback"), kwargs)
+    run(rollback_body, kwargs)
 
 
 @cli.command(
@@ -438,7 +447,7 @@ def uninstall(**kwargs: Any) -> None:
     The current version is refused unless --all. Files this tool did not install are left in
     place and reported.
     """
-    run(planned_body("uninstall"), kwargs)
+    run(uninstall_body, kwargs)
 
 
 def ascii_locale_on_python36() -> None:
