@@ -228,6 +228,9 @@ build_options = apply([
     lock_option,
     click.option("--dry-run", is_flag=True, help="Print the exact steps; no network, no writes."),
 ])  # fmt: skip
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print the exact steps; change nothing."
+)
 
 activation_options = apply([
     click.option("--systemd-unit", "systemd_units", multiple=True, metavar="NAME",
@@ -268,24 +271,38 @@ def cli() -> None:
     """
 
 
-def install_body(options: Options, env: Environment, json_out: bool) -> str:
-    from sqlite_provision import app, output
+def planned(result: Any, render: Callable[[Any, bool], str], json_out: bool) -> str:
+    """What a command that changes the host prints: its result, or with --dry-run its plan."""
+    from sqlite_provision import output
     from sqlite_provision.results import PlanView
 
-    result = app.install(options, env, progress())
     if isinstance(result, PlanView):
         return output.plan(result, json_out)
-    return output.report(result, json_out)
+    return render(result, json_out)
+
+
+def install_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.install(options, env, progress()), output.report, json_out)
 
 
 def build_body(options: Options, env: Environment, json_out: bool) -> str:
     from sqlite_provision import app, output
-    from sqlite_provision.results import PlanView
 
-    result = app.build(options, env, progress())
-    if isinstance(result, PlanView):
-        return output.plan(result, json_out)
-    return output.report(result, json_out)
+    return planned(app.build(options, env, progress()), output.report, json_out)
+
+
+def rollback_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.rollback(options, env, progress()), output.rollback, json_out)
+
+
+def uninstall_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.uninstall(options, env, progress()), output.uninstall, json_out)
 
 
 @cli.command(epilog=EPILOG_INSTALL)
@@ -397,6 +414,7 @@ def versions(**kwargs: Any) -> None:
     epilog="""\b
 Examples:
   sqlite-provision rollback
+  sqlite-provision rollback --dry-run --json     # the exact steps, nothing changed
   sqlite-provision rollback --json --python /opt/app/venv/bin/python
 """
 )
@@ -404,19 +422,18 @@ Examples:
 @python_options
 @venv_option
 @lock_option
+@dry_run_option
 @json_option
 def rollback(**kwargs: Any) -> None:
     """Switch `current` back to the previous version and re-verify (undone if it fails)."""
-    from sqlite_provision import app, output
-
-    run(lambda options, env, json_out:
-        output.rollback(app.rollback(options, env, progress()), json_out), kwargs)  # fmt: skip
+    run(rollback_body, kwargs)
 
 
 @cli.command(
     epilog="""\b
 Examples:
   sqlite-provision uninstall 3.44.2
+  sqlite-provision uninstall --all --dry-run     # the exact steps, nothing removed
   sqlite-provision uninstall --all --json
 """
 )
@@ -434,6 +451,7 @@ Examples:
     help="Unbind this virtual environment: remove the hook install --venv wrote (repeatable).",
 )
 @lock_option
+@dry_run_option
 @json_option
 def uninstall(**kwargs: Any) -> None:
     """Remove installed versions: exactly the files in each manifest, nothing else.
@@ -441,10 +459,7 @@ def uninstall(**kwargs: Any) -> None:
     The current version is refused unless --all. Files this tool did not install are left in
     place and reported.
     """
-    from sqlite_provision import app, output
-
-    run(lambda options, env, json_out:
-        output.uninstall(app.uninstall(options, env, progress()), json_out), kwargs)  # fmt: skip
+    run(uninstall_body, kwargs)
 
 
 def ascii_locale_on_python36() -> Dict[str, str]:

@@ -27,7 +27,7 @@ import pytest
 
 from sqlite_provision.source.catalog import default_release
 from support.artifacts import Artifact
-from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.clirun import PYTHON, Run, check_plan_ran, newest_log, run_cli, tool_env
 from support.launchers import Launcher
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
@@ -359,11 +359,20 @@ def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> 
 
 
 def test_a_rollback_switches_current_to_the_previous_version(host: Installed) -> None:
+    """`rollback --dry-run --json` changes nothing and shows the commands the rollback then
+    runs (its log records them, step by step)."""
+    before = snapshot(host.watched())
+    plan = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--dry-run", "--json"))
+    assert diff(before, snapshot(host.watched())) == {}
+    assert [s["name"] for s in plan["steps"]] == ["switch", "verify"]
+    assert plan["version"] == "3.44.2" and plan["dry_run"] is True
+
     back = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--json"))
 
     assert back["version"] == "3.44.2"
     assert os.readlink(str(host.prefix_root / "current")) == "3.44.2"
     assert {v["sqlite_version"] for v in back["verified"]} == {"3.44.2"}
+    check_plan_ran(plan, newest_log(host.state / "log", "rollback"))
 
 
 def test_the_current_version_is_not_removed_alone(host: Installed) -> None:
@@ -383,8 +392,13 @@ def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: In
     ours = [host.profile, host.csh, host.drop_in, host.env_file, host.record]
     for path in ours:
         assert path.is_file(), path
+    before = snapshot(host.watched())
+    plan = ok(host.run("uninstall", "--all", *host.places(), "--dry-run", "--json"))
+    assert diff(before, snapshot(host.watched())) == {}
+    assert {"unlink", "deactivate", "record", "remove"} <= {s["name"] for s in plan["steps"]}
 
     run = host.run("uninstall", "--all", *host.places(), "--json")
+    check_plan_ran(plan, newest_log(host.state / "log", "uninstall"))
 
     result = ok(run)
     assert sorted(result["removed_versions"]) == ["3.44.2", "3.52.0"]

@@ -158,3 +158,29 @@ def logged_commands(log: Path) -> Dict[str, List[Tuple[str, Optional[int]]]]:
     if command is not None:
         found[step].append((_WHERE.sub("", "\n".join(command)), None))
     return found
+
+
+def check_plan_ran(plan: Dict[str, Any], log: Path, ran: Optional[Sequence[str]] = None) -> None:
+    """What `--dry-run --json` printed is what the run did: for each step that ran (all of them,
+    unless `ran` names them), its commands are the ones the run's log records, in order, each
+    with exit status 0; and the log records no command of a step that the plan did not show.
+    Steps of one name (two versions removed) are compared together, as the log groups them."""
+    logged = logged_commands(log)
+    names = [step["name"] for step in plan["steps"]]
+    ran = names if ran is None else ran
+    shown: Dict[str, List[str]] = {}
+    for step in plan["steps"]:
+        if step["name"] in ran:
+            shown.setdefault(step["name"], []).extend(step["commands"])
+    assert [name for name in logged if name] == [n for n in dict.fromkeys(names) if n in logged]
+    for name, commands in shown.items():
+        assert [command for command, _ in logged.get(name, [])] == commands, name
+        assert all(status == 0 for _, status in logged.get(name, [])), logged[name]
+    assert sum(len(v) for k, v in logged.items() if k) == sum(len(v) for v in shown.values())
+
+
+def newest_log(log_dir: Path, command: str) -> Path:
+    """The log file of the last run of `command` (its name starts with the command)."""
+    found = sorted(log_dir.glob(f"{command}-*.log"), key=lambda p: p.stat().st_mtime)
+    assert found, f"no {command} log in {log_dir}"
+    return found[-1]

@@ -29,7 +29,7 @@ from sqlite_provision.config import (
     read_environment,
 )
 from sqlite_provision.host.pythons import SYSTEMD_PATH
-from sqlite_provision.plan import build_plan
+from sqlite_provision.plan.build import build_plan
 from sqlite_provision.runner import Runner
 from support import REPO_ROOT
 from support.launch import INJECTED, PREFIX
@@ -198,19 +198,16 @@ def test_a_plan_holds_no_copy_of_the_environment(
     options = Options(version="3.44.2", systemd_units=("myapp",), venvs=(), pythons=())
     plan = build_plan(resolution_for(options, make_facts(), tmp_path / "work"))
     assert "a-value-no-plan-may-hold" not in repr(plan)
-    [verify] = [step for step in plan.steps if step.name == "verify"]
+    [verify] = [p.step for p in plan.steps if p.step.name == "verify"]
     reaches = getattr(verify, "reaches")  # noqa: B009
-    assert [(r.env.inherits, dict(r.env.variables)) for r in reaches] == [
+    assert [(r.inherit, dict(r.env)) for r in reaches] == [
         (True, {}),  # a login shell: the tool's environment, the snippet on top
-        (
-            False,
-            {"LD_LIBRARY_PATH": "/opt/sqlite/current/lib", "PATH": SYSTEMD_PATH},
-        ),
+        (False, {"LD_LIBRARY_PATH": "/opt/sqlite/current/lib", "PATH": SYSTEMD_PATH}),
     ]
     base = {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/elsewhere", "HOME": "/root"}
-    assert reaches[0].env.environment(base) == {"PATH": "/usr/bin", "HOME": "/root"}
-    assert reaches[1].env.environment(base)["LD_LIBRARY_PATH"] == "/opt/sqlite/current/lib"
-    assert "HOME" not in reaches[1].env.environment(base)
+    assert reaches[0].environment(base) == {"PATH": "/usr/bin", "HOME": "/root"}
+    assert reaches[1].environment(base)["LD_LIBRARY_PATH"] == "/opt/sqlite/current/lib"
+    assert "HOME" not in reaches[1].environment(base)
 
 
 def test_main_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:

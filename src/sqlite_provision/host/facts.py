@@ -42,6 +42,7 @@ class Facts:
     systemd_running: bool = False
     arch: str = ""
     glibc: Optional[Tuple[int, ...]] = None
+    yum_is_dnf: bool = False  # yum is a link to dnf (RHEL 8 on): one tool, smoke-tested once
 
     def smoke_tools(self) -> Tuple[Tuple[str, ...], ...]:
         """The host's package tools, as the smoke test runs them. `rpm -qa` reads the whole
@@ -52,7 +53,7 @@ class Facts:
             tools.append(("rpm", "-qa"))
         if self.dnf:
             tools.append(("dnf", "--version"))
-        if self.yum and os.path.realpath(self.yum) != os.path.realpath(self.dnf or ""):
+        if self.yum and not self.yum_is_dnf:
             tools.append(("yum", "--version"))
         return tuple(tools)
 
@@ -110,18 +111,20 @@ def glibc_version() -> Optional[Tuple[int, ...]]:
 def gather(env: Environment) -> Facts:
     """The host as the environment `env` shows it: the tools on its PATH, the OS of its root."""
     path = env.search_path
+    yum, dnf = shutil.which("yum", path=path), shutil.which("dnf", path=path)
     return Facts(
         os=read_os(str(env.paths.os_root)),
         root=is_root(),
         gcc=shutil.which("gcc", path=path),
         make=shutil.which("make", path=path),
-        yum=shutil.which("yum", path=path),
-        dnf=shutil.which("dnf", path=path),
+        yum=yum,
+        dnf=dnf,
         cpus=cpu_count(),
         rpm=shutil.which("rpm", path=path),
         systemd_running=os.path.isdir("/run/systemd/system"),
         arch=platform.machine(),
         glibc=glibc_version(),
+        yum_is_dnf=bool(yum) and os.path.realpath(yum or "") == os.path.realpath(dnf or ""),
     )
 
 

@@ -178,7 +178,10 @@ def probe_env(
 ) -> Dict[str, str]:
     """A fresh login's environment, from the tool's (`base`): no inherited LD_LIBRARY_PATH; the
     snippet (or, with --no-profile, the library directory itself) supplies it."""
-    return login_env(lib_dir, profile_file).environment(base)
+    env = clean_env(base)
+    if profile_file is None and lib_dir is not None:
+        env["LD_LIBRARY_PATH"] = str(lib_dir)
+    return env
 
 
 # systemd's PATH for services: what a unit's process has, with the drop-in's Environment=.
@@ -186,65 +189,51 @@ SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 
 
 @dataclass(frozen=True)
-class ProbeEnv:
-    """The environment a probe runs in: `variables` alone, or with `inherits`, the tool's
-    environment without LD_LIBRARY_PATH (a fresh login's) and `variables` on top. Built from
-    the runner's environment when the probe runs, so that a plan holds no copy of it."""
-
-    variables: Tuple[Tuple[str, str], ...] = ()
-    inherits: bool = False
-
-    def environment(self, base: Mapping[str, str]) -> Dict[str, str]:
-        env = clean_env(base) if self.inherits else {}
-        env.update(self.variables)
-        return env
-
-
-def login_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> ProbeEnv:
-    if profile_file is None and lib_dir is not None:
-        return ProbeEnv((("LD_LIBRARY_PATH", str(lib_dir)),), inherits=True)
-    return ProbeEnv(inherits=True)
-
-
-@dataclass(frozen=True)
 class Reach:
     """How a python is started to be verified: its command, its environment, and the words
-    for it that the JSON `verified` rows carry (`reached`)."""
+    for it that the JSON `verified` rows carry (`reached`). The environment is a rule, not a
+    copy: `env` set on top of the tool's environment less LD_LIBRARY_PATH (`inherit`, a
+    login's), or `env` alone (systemd's, `env -i`'s), made from the runner's environment when
+    the python is started, so that a plan holds no copy of the environment."""
 
     python: str
     argv: Tuple[str, ...]
-    env: ProbeEnv
+    env: Tuple[Tuple[str, str], ...]
     how: str
+    inherit: bool = True
+
+    def environment(self, base: Mapping[str, str]) -> Dict[str, str]:
+        env = clean_env(base) if self.inherit else {}
+        env.update(self.env)
+        return env
 
 
 def login_reach(python: str, lib_dir: Path, profile_file: Optional[Path]) -> Reach:
     """A login shell through the profile snippet (or, with --no-profile, LD_LIBRARY_PATH)."""
-    how = (
-        f"login shell: sources {profile_file}"
-        if profile_file is not None
-        else f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
-    )
-    env = login_env(lib_dir, profile_file)
+    env: Tuple[Tuple[str, str], ...] = ()
+    how = f"login shell: sources {profile_file}"
+    if profile_file is None:
+        env = (("LD_LIBRARY_PATH", str(lib_dir)),)
+        how = f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
     return Reach(python, tuple(probe_argv(python, profile_file)), env, how)
 
 
 def venv_reach(venv_python: Path) -> Reach:
     """A bound venv's python in an empty environment, as `env -i` starts it."""
     python = str(venv_python)
-    return Reach(python, (python, "-c", PROBE_SCRIPT), ProbeEnv(), "bound venv, empty environment")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "bound venv, empty environment", False)
 
 
 def unit_reach(python: str, unit: str, lib_dir: Path) -> Reach:
     """A python as a systemd unit with the drop-in starts it: systemd's PATH, and the drop-in's
     Environment=LD_LIBRARY_PATH."""
-    env = ProbeEnv((("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH)))
-    return Reach(
-        python, (python, "-c", PROBE_SCRIPT), env, f"systemd unit {unit}.service: its drop-in"
-    )
+    env = (("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH))
+    how = f"systemd unit {unit}.service: its drop-in"
+    return Reach(python, (python, "-c", PROBE_SCRIPT), env, how, False)
 
 
 def system_reach(python: str) -> Reach:
-    return Reach(python, (python, "-c", PROBE_SCRIPT), ProbeEnv(inherits=True), "no activation")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "no activation")
 
 
 def run_probe(
@@ -316,7 +305,7 @@ def verify_python(
     expected_version: Optional[str] = None,
 ) -> ProbeResult:
     """Start a python as `reach` says and judge what it loads."""
-    data, error = run_probe(runner, list(reach.argv), reach.env.environment(runner.environment))
+    data, error = run_probe(runner, list(reach.argv), reach.environment(runner.environment))
     result = judge(
         reach.python,
         data,
@@ -346,9 +335,12 @@ def failures(results: Sequence[ProbeResult]) -> str:
     return "; ".join(said)
 
 
-def verification_failed(results: Sequence[ProbeResult], hint: str) -> VerifyError:
-    """The one wording of a failed verification (the verify command and the install's step)."""
-    return VerifyError("verification failed: " + failures(results), hint=hint)
+def verification_failed(
+    results: Sequence[ProbeResult], hint: str, failure: str = "verification failed", after: str = ""
+) -> VerifyError:
+    """The one wording of a failed verification (the verify command, and the Verify step of
+    install and rollback): `failure`, each python that failed and why, then `after`."""
+    return VerifyError(f"{failure}: {failures(results)}{after}", hint=hint)
 
 
 ProofSpec = Mapping[str, object]  # recipe.obsolete.Proof.as_json()
