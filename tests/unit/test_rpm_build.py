@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
@@ -29,6 +28,7 @@ from sqlite_provision.store.manifest import manifest_problems, read_manifest
 from sqlite_provision.store.rpm import BuiltRpm, SignWith, build_rpm
 from support import need, need_tool
 from support.gpg import ThrowawayKey
+from support.rpm_lookalike import build_user_dir
 
 VERSION = "3.40.1"
 PREFIX = "/opt/sqlite/" + VERSION
@@ -59,10 +59,8 @@ def tree(tmp_path: Path) -> Path:
 @pytest.fixture
 def work_parent() -> Iterator[Path]:
     """Where the work directory goes: one the build user (nobody, as root) can reach."""
-    parent = Path(tempfile.mkdtemp(prefix="sqlite-provision-rpm-test-", dir="/tmp"))
-    parent.chmod(0o755)
-    yield parent
-    shutil.rmtree(str(parent), ignore_errors=True)
+    with build_user_dir() as parent:
+        yield parent
 
 
 def metadata() -> Dict[str, Any]:
