@@ -132,6 +132,21 @@ def tree_listing(built: Built) -> List[str]:
     return sorted(files | directories)
 
 
+def files_as_built(built: Built) -> List[str]:
+    """The package's files whose digest is not the build's own (the artifact's metadata), but
+    for the two text files moved to the package's prefix (sqlite3.pc, libsqlite3.la)."""
+    listed = rpm_query(
+        "-qp", "--queryformat", "[%{FILENAMES} %{FILEDIGESTS}\n]", str(built.plain.rpm)
+    )
+    digests = dict(line.split(" ", 1) for line in listed if " " in line)
+    differ = []
+    for rel, digest in built.metadata["files"].items():  # type: ignore[attr-defined]
+        if digest is not None and not rel.endswith((".pc", ".la")):
+            if digests.get(f"{built.prefix}/{rel}") != digest:
+                differ.append(rel)
+    return differ
+
+
 def rpm_query(*args: str) -> List[str]:
     done = Runner().capture(["rpm", *args])
     assert done.returncode == 0, done
@@ -152,6 +167,7 @@ def test_the_package_of_a_real_build_provides_no_library_and_needs_its_glibc(
         assert "libc.so.6()(64bit)" in requires
         assert not [r for r in requires if "sqlite" in r], requires
         assert rpm_query("-qpl", rpm) == tree_listing(package)
+        assert files_as_built(package) == [], "stripped, or a build-id or payload rewritten"
         assert rpm_query("-qp", "--scripts", rpm) == []
         assert package.plain.provides == tuple(provides)
         assert package.plain.requires == tuple(requires)
