@@ -11,6 +11,7 @@ from __future__ import annotations
 import _sqlite3
 import os
 import platform
+import pwd
 import shutil
 import subprocess
 from pathlib import Path
@@ -104,6 +105,11 @@ def test_the_package_holds_the_tree_and_provides_no_library(
                       f"{PREFIX}/lib/libsqlite3.so.0.8.6",
                       f"{PREFIX}/sqlite-provision-manifest.json"]  # fmt: skip
     assert not (work_parent / "work").exists()
+    log = (tmp_path / "log").read_text()
+    assert "%global __provides_exclude_from ^/opt/sqlite/3\\\\.40\\\\.1/.*$" in log  # the spec
+    rpmbuild = next(line for line in log.splitlines() if "$ " in line and "rpmbuild" in line)
+    if os.geteuid() == 0:  # never as root: as nobody, through setpriv
+        assert f"--reuid={pwd.getpwnam('nobody').pw_uid} " in rpmbuild, rpmbuild
     owners = rpm(
         "-qp", "--qf", "[%{FILEUSERNAME}:%{FILEGROUPNAME} %{FILEMTIMES}\n]", str(built.rpm)
     )

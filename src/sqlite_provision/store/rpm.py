@@ -118,6 +118,7 @@ def build_rpm(
         if template is None:
             template = package_data("templates/" + TEMPLATE).decode("utf-8")
         spec = prepare(work, tree, recipe, metadata, template)
+        runner.log.write(f"{spec}:\n{spec.read_text(encoding='utf-8')}")
         if build_user is not None:
             hand_over(work, build_user)
         runner.run(
@@ -129,10 +130,10 @@ def build_rpm(
         if build_user is not None:
             take_back(work)
         built = take_package(work, recipe)
+        info = read_package(runner, built)
+        check_package(info, recipe)  # before it is signed
         if sign is not None and signer is not None:
             run_sign(runner, signer, built, sign)
-        info = read_package(runner, built)
-        check_package(info, recipe)
         return publish(built, out_dir, info, sign)
     finally:
         shutil.rmtree(str(work), ignore_errors=True)
