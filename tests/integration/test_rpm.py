@@ -108,7 +108,7 @@ def built(
                 recipe = package_recipe(metadata, prefix=prefix)
                 sign = SignWith(key.uid, key.home) if kind == "signed" else None
                 started = time.monotonic()
-                packages.append(build_rpm(Runner(Log(top / f"{version}-{kind}.log")), tree,
+                packages.append(build_rpm(Runner(os.environ, Log(top / f"{version}-{kind}.log")), tree,
                                           recipe, metadata, top / "out" / kind, work / kind,
                                           user, sign=sign))  # fmt: skip
                 TIMINGS[f"rpmbuild {version} {kind}"] = time.monotonic() - started
@@ -148,7 +148,7 @@ def files_as_built(built: Built) -> List[str]:
 
 
 def rpm_query(*args: str) -> List[str]:
-    done = Runner().capture(["rpm", *args])
+    done = Runner(os.environ).capture(["rpm", *args])
     assert done.returncode == 0, done
     return done.stdout.splitlines()
 
@@ -185,7 +185,7 @@ def test_the_signed_package_checks_out_with_its_key_and_only_then(
     built: Dict[str, Built], tmp_path: Path
 ) -> None:
     keyring = tmp_path / "keyring"
-    runner = Runner()
+    runner = Runner(os.environ)
     for package in built.values():
         assert check_signature(runner, package.plain.rpm, keyring).signed is False
         unknown = check_signature(runner, package.signed.rpm, keyring)

@@ -73,7 +73,7 @@ def metadata() -> Dict[str, Any]:
 def build(tree: Path, out: Path, work: Path, **kwargs: Any) -> BuiltRpm:
     recipe = recipe_from_metadata(metadata(), source_date_epoch=EPOCH)
     user = find_build_user(None, os.geteuid())
-    return build_rpm(Runner(Log(out.parent / "log")), tree, recipe, metadata(), out, work, user,
+    return build_rpm(Runner(os.environ, Log(out.parent / "log")), tree, recipe, metadata(), out, work, user,
                      **kwargs)  # fmt: skip
 
 
@@ -162,7 +162,7 @@ def test_a_signed_package_checks_out_against_its_key_only(
             tree, tmp_path / "out", work_parent / "work", sign=SignWith(key.uid, key.home)
         )
     assert built.signed_with == key.uid
-    runner = Runner()
+    runner = Runner(os.environ)
     keyring = tmp_path / "keyring"
     unknown = check_signature(runner, built.rpm, keyring)
     assert unknown.signed and not unknown.ok and unknown.key_ids == (key.key_id,)
