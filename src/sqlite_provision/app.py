@@ -11,10 +11,27 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
-from sqlite_provision import __version__, config
-from sqlite_provision.config import CURRENT_LINK_NAME, Options, make_layout
+from sqlite_provision import __version__
+from sqlite_provision.config import (
+    CURRENT_LINK_NAME,
+    Environment,
+    FetchPolicy,
+    Options,
+    make_layout,
+)
 from sqlite_provision.engine import lock
 from sqlite_provision.engine.executor import execute
 from sqlite_provision.errors import HostError, ProvisionError, VerifyError
@@ -34,7 +51,7 @@ from sqlite_provision.runner import Log, Runner
 
 if TYPE_CHECKING:
     from sqlite_provision.host.pythons import Reach
-    from sqlite_provision.plan import Plan, Resolution
+    from sqlite_provision.plan.model import Command, Plan
     from sqlite_provision.store.recovery import Places
 
 LD_SO_CONF_WARNING = (
@@ -44,14 +61,14 @@ LD_SO_CONF_WARNING = (
 
 
 @contextmanager
-def logged(command: str) -> Iterator[Runner]:
+def logged(command: str, env: Environment) -> Iterator[Runner]:
     """A runner writing to this run's log file. A failure leaves with the log's path on it; a
     filesystem failure the steps did not foresee becomes a HostError that says where."""
     name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
-    log = Log(config.log_dir() / name, deferred=True)
+    log = Log(env.log_dir / name, deferred=True)
     try:
         log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
-        yield Runner(log)
+        yield Runner(env.variables, log)
     except ProvisionError as exc:
         exc.log_path = log.path  # the log's lines come only with a failed command (errors.py)
         raise
@@ -69,16 +86,15 @@ def logged(command: str) -> Iterator[Runner]:
 
 
 @contextmanager
-def locked(runner: Runner, timeout: float, progress: Progress) -> Iterator[None]:
+def locked(runner: Runner, env: Environment, timeout: float, progress: Progress) -> Iterator[None]:
     """The run lock, and from then on the log file: what came before is written into it."""
-    with lock.held(config.lock_path(), timeout, progress.note):
-        start_log(runner.log)
+    with lock.held(env.lock_file, timeout, progress.note):
+        start_log(runner.log, env.log_dir)
         yield
 
 
 def recovered(places: "Places", runner: Runner, progress: Progress) -> Tuple[StepRecord, ...]:
     """Put right what a killed run left (under the lock: that run is dead); say what."""
-    from sqlite_provision.plan import recover_record
     from sqlite_provision.store.recovery import recover
 
     started = time.monotonic()
@@ -86,81 +102,113 @@ def recovered(places: "Places", runner: Runner, progress: Progress) -> Tuple[Ste
     for line in done:
         runner.log.write("recover: " + line)
         progress.note("recovered: " + line)
-    return (recover_record(done, time.monotonic() - started),) if done else ()
+    if not done:
+        return ()
+    seconds = round(time.monotonic() - started, 3)
+    return (StepRecord("recover", "ok", seconds, "; ".join(done), changed=True),)
 
 
-def start_log(log: Log) -> None:
+def start_log(log: Log, log_dir: Path) -> None:
     try:
         log.start()
     except OSError as exc:
         raise HostError(
-            f"cannot write the log under {config.log_dir()}: {exc}",
+            f"cannot write the log under {log_dir}: {exc}",
             hint="run as root, or set SQLITE_PROVISION_LOG_DIR to a writable directory",
         ) from exc
 
 
+Fetch = Callable[[str], str]
+In = TypeVar("In")  # what a command reads before the lock (plan.inputs)
+R = TypeVar("R")  # what it resolves under the lock (plan.resolve, plan.resolve_revert)
+
+
 def planned_run(
-    command: str,
+    command: "Command",
     options: Options,
+    env: Environment,
     progress: Progress,
-    make_plan: Callable[["Resolution"], "Plan"],
-) -> Union[Report, PlanView]:
-    """Resolve, plan once, then show the plan (--dry-run) or run it: under the lock, after
-    putting right what a killed run left. What `install` and `build` share."""
-    from sqlite_provision.plan import read_inputs, recovery_places, resolve
-    from sqlite_provision.source.fetch import fetch_text
-
+    read: Callable[[Options, Runner], In],
+    places: Callable[[In], "Places"],
+    resolve: Callable[[In, Runner, Optional[Fetch], Tuple[StepRecord, ...]], R],
+    make_plan: Callable[[R], "Plan"],
+) -> Union[PlanView, Tuple[R, Report]]:
+    """Read, resolve, plan once, then show the plan (--dry-run) or run it: under the lock,
+    after putting right what a killed run left. What every command that changes the host
+    shares: install, build, rollback and uninstall."""
     if options.dry_run:
-        runner = Runner()
-        return make_plan(resolve(read_inputs(command, options, runner), runner)).view()
-    with logged(command) as runner:
-        inputs = read_inputs(command, options, runner)
-        with locked(runner, options.lock_timeout, progress):
-            done = recovered(recovery_places(inputs), runner, progress)
-            res = resolve(inputs, runner, lambda url: fetch_text(url, log=runner.log.write), done)
+        runner = Runner(env.variables)
+        return make_plan(resolve(read(options, runner), runner, None, ())).view()
+    with logged(command.value, env) as runner:
+        inputs = read(options, runner)
+        with locked(runner, env, options.lock_timeout, progress):
+            done = recovered(places(inputs), runner, progress)
+            res = resolve(inputs, runner, page_reader(runner, env.fetch), done)
             plan = make_plan(res)
-            return execute(
-                plan.steps, plan.new_report(runner.log.path), runner, progress, options.keep_failed
-            )
+            report = plan.new_report(runner.log.path)
+            return res, execute(plan.steps, report, runner, progress, options.keep_failed)
 
 
-def install(options: Options, progress: Progress) -> Union[Report, PlanView]:
-    from sqlite_provision.plan import build_plan
+def page_reader(runner: Runner, policy: FetchPolicy) -> Fetch:
+    """How resolving reads a page (`latest`'s download page), logged, as `policy` says; the
+    network code is imported only if a page is read."""
+
+    def read(url: str) -> str:
+        from sqlite_provision.source.fetch import fetch_text
+
+        return fetch_text(url, log=runner.log.write, policy=policy)
+
+    return read
+
+
+def install(options: Options, env: Environment, progress: Progress) -> Union[Report, PlanView]:
+    from sqlite_provision.plan.model import Command
 
     if options.ld_so_conf and not options.dry_run:
         progress.warning(LD_SO_CONF_WARNING)
-    return planned_run("install", options, progress, build_plan)
+    return install_or_build(Command.INSTALL, options, env, progress)
 
 
-def build(options: Options, progress: Progress) -> Union[Report, PlanView]:
+def build(options: Options, env: Environment, progress: Progress) -> Union[Report, PlanView]:
     """Build and pack an artifact. Always builds: an install of the same version on this host is
     no reason to skip, and nothing is activated here."""
-    from sqlite_provision.plan import build_artifact_plan
+    from sqlite_provision.plan.model import Command
 
     options = dataclasses.replace(options, force=True, no_profile=True)
-    out = options.artifact_out
-    assert out is not None  # noqa: S101 - the CLI requires --artifact
-    return planned_run("build", options, progress, lambda res: build_artifact_plan(res, out))
+    return install_or_build(Command.BUILD, options, env, progress)
+
+
+def install_or_build(
+    command: "Command", options: Options, env: Environment, progress: Progress
+) -> Union[Report, PlanView]:
+    from sqlite_provision.plan.build import build_plan
+    from sqlite_provision.plan.inputs import read_inputs, recovery_places
+    from sqlite_provision.plan.resolve import resolve
+
+    outcome = planned_run(
+        command, options, env, progress,
+        lambda o, runner: read_inputs(command, o, env, runner),
+        lambda inputs: recovery_places(inputs, options),
+        lambda inputs, runner, fetch, done: resolve(inputs, options, runner, fetch, done),
+        build_plan,
+    )  # fmt: skip
+    return outcome if isinstance(outcome, PlanView) else outcome[1]
 
 
 def reaches(
     runner: Runner, options: Options, lib_dir: Path, profile: Optional[Path]
 ) -> List["Reach"]:
-    """How each python to verify is started: each --python as a login shell would (through the
-    profile snippet), then each --venv's python with no environment at all."""
-    from sqlite_provision.host.pythons import login_reach, resolve_pythons, venv_reach
-    from sqlite_provision.host.venvs import read_venv
+    from sqlite_provision.plan.inputs import python_reaches
 
-    found = [login_reach(p, lib_dir, profile) for p in resolve_pythons(runner, options.pythons)]
-    return found + [venv_reach(read_venv(runner, path).python) for path in options.venvs]
+    return python_reaches(runner, options, lib_dir, profile)
 
 
-def verify(options: Options) -> VerifyReport:
+def verify(options: Options, env: Environment) -> VerifyReport:
     """Each python, started as a fresh login would, loads the provisioned library (exit 6)."""
     from sqlite_provision.host.pythons import verification_failed, verify_python
     from sqlite_provision.store.manifest import read_manifest
 
-    runner = Runner()
+    runner = Runner(env.variables)
     layout = make_layout(options, CURRENT_LINK_NAME)
     profile = layout.profile_file
     if profile is not None and not profile.exists():
@@ -193,7 +241,7 @@ def verify(options: Options) -> VerifyReport:
     return report
 
 
-def status(options: Options) -> StatusReport:
+def status(options: Options, env: Environment) -> StatusReport:
     """What this host has now, read-only."""
     from sqlite_provision.files import read_link
     from sqlite_provision.host.facts import gather
@@ -210,9 +258,9 @@ def status(options: Options) -> StatusReport:
     from sqlite_provision.store.manifest import read_manifest
     from sqlite_provision.store.records import is_managed
 
-    runner = Runner()
+    runner = Runner(env.variables)
     pythons = resolve_pythons(runner, options.pythons)
-    facts = gather()
+    facts = gather(env)
     lib = system_library(runner)
     system = {"path": lib, "version": None}
     if lib:
@@ -323,69 +371,42 @@ def versions() -> List[ReleaseRow]:
     ]
 
 
-def rollback(options: Options, progress: Progress) -> RollbackResult:
-    """Switch `current` back to `previous` and re-verify; on failure switch back (exit 6)."""
-    from sqlite_provision.host.pythons import failures, verify_python
-    from sqlite_provision.store.installs import switch_to_previous
+def rollback(
+    options: Options, env: Environment, progress: Progress
+) -> Union[RollbackResult, PlanView]:
+    """Switch `current` back to `previous` and re-verify; on failure the executor switches it
+    back (exit 6)."""
+    from sqlite_provision.plan.inputs import read_rollback_inputs, revert_places
+    from sqlite_provision.plan.model import Command
+    from sqlite_provision.plan.resolve_revert import resolve_rollback
+    from sqlite_provision.plan.revert import rollback_plan
 
-    root = options.prefix_root
-    profile = options.profile_file
-    with logged("rollback") as runner:
-        snippet = profile if profile.exists() else None
-        checks = reaches(runner, options, root / CURRENT_LINK_NAME / "lib", snippet)
-        with locked(runner, options.lock_timeout, progress):
-            recovered(root_places(options, []), runner, progress)
-            switch = switch_to_previous(root)
-            results = [
-                verify_python(
-                    runner,
-                    reach,
-                    prefix=switch.prefix,
-                    min_version=options.min_version,
-                    expected_version=switch.manifest.version,
-                )
-                for reach in checks
-            ]
-            if not all(r.ok for r in results):
-                switch.undo()
-                raise VerifyError(
-                    f"rollback to {switch.manifest.version} failed verification: {failures(results)}; `current` was left at {switch.from_target}",
-                    hint="check --min-version, or install the version you need",
-                )
-    return RollbackResult(switch.from_target, switch.manifest.version, results)
+    outcome = planned_run(
+        Command.ROLLBACK, options, env, progress, read_rollback_inputs,
+        lambda inputs: revert_places(inputs, env),
+        lambda inputs, runner, fetch, done: resolve_rollback(inputs, done), rollback_plan,
+    )  # fmt: skip
+    if isinstance(outcome, PlanView):
+        return outcome
+    res, report = outcome
+    return RollbackResult(res.current, res.version, list(report.verified))
 
 
-def root_places(options: Options, hooks: List[Path]) -> "Places":
-    """Where a killed install, rollback or uninstall under this prefix root may have left
-    something (rollback and uninstall know the prefix root and the snippet, not the rest)."""
-    from sqlite_provision.config import ACTIVATION_RECORD, csh_twin
-    from sqlite_provision.store.recovery import Places
+def uninstall(
+    options: Options, env: Environment, progress: Progress
+) -> Union[UninstallResult, PlanView]:
+    """Remove installed versions (exactly the files in each manifest), and unbind venvs."""
+    from sqlite_provision.plan.inputs import read_uninstall_inputs, revert_places
+    from sqlite_provision.plan.model import Command
+    from sqlite_provision.plan.resolve_revert import resolve_uninstall
+    from sqlite_provision.plan.revert import uninstall_plan, uninstall_result
 
-    profile = options.profile_file
-    files = [profile, csh_twin(profile), options.prefix_root / ACTIVATION_RECORD, *hooks]
-    return Places(
-        options.prefix_root, files, config.cache_dir(), config.build_dir(config.lock_path())
-    )
-
-
-def uninstall(options: Options, progress: Progress) -> UninstallResult:
-    """Remove installed versions: exactly the files in each manifest."""
-    from sqlite_provision.host.facts import gather
-    from sqlite_provision.host.venvs import read_venv
-    from sqlite_provision.store.installs import uninstall as remove
-
-    with logged("uninstall") as runner:
-        hooks = [read_venv(runner, path).hook for path in options.venvs]
-        with locked(runner, options.lock_timeout, progress):
-            recovered(root_places(options, hooks), runner, progress)
-            return remove(
-                options.prefix_root,
-                list(options.versions),
-                options.remove_all,
-                options.profile_file,
-                runner,
-                units_dir=config.systemd_dir(),
-                conf_dir=config.ld_so_conf_dir(),
-                systemd_running=gather().systemd_running,
-                hooks=hooks,
-            )
+    outcome = planned_run(
+        Command.UNINSTALL, options, env, progress,
+        lambda o, runner: read_uninstall_inputs(o, env, runner),
+        lambda inputs: revert_places(inputs, env),
+        lambda inputs, runner, fetch, done: resolve_uninstall(inputs, done), uninstall_plan,
+    )  # fmt: skip
+    if isinstance(outcome, PlanView):
+        return outcome
+    return uninstall_result(outcome[0])

@@ -11,11 +11,17 @@ import click
 
 from sqlite_provision import version_text
 from sqlite_provision.config import (
+    DEFAULT_FETCH_POLICY,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_MIN_VERSION,
     DEFAULT_PREFIX_ROOT,
     DEFAULT_PROFILE_FILE,
+    REAL_HOST_PATHS,
+    Environment,
+    FetchPolicy,
+    HostPaths,
     Options,
+    read_environment,
     validate,
 )
 from sqlite_provision.errors import EXIT_INTERNAL, EXIT_USAGE, Interrupted, ProvisionError
@@ -67,8 +73,8 @@ def is_variadic_argument(ctx: click.Context, name: str) -> bool:
     )
 
 
-def make_options(kw: Dict[str, Any]) -> Options:
-    """Click's values into Options, as given; config.validate checks them."""
+def make_options(kw: Dict[str, Any], env: Environment) -> Options:
+    """Click's values into Options, as given (and $CFLAGS); config.validate checks them."""
     fields = {RENAMED.get(name, name): value for name, value in kw.items()}
     if "install_deps" in fields:
         fields["install_deps"] = not fields["install_deps"]
@@ -80,18 +86,24 @@ def make_options(kw: Dict[str, Any]) -> Options:
             fields[name] = default
     if fields.get("profile_file") is None:
         fields.pop("profile_file", None)
-    fields["env_cflags"] = os.environ.get("CFLAGS", "")
+    fields["env_cflags"] = env.cflags
     fields["given"] = given_options(click.get_current_context())
     return Options(**fields)
 
 
-def run(body: Callable[[Options, bool], str], kw: Dict[str, Any]) -> None:
-    """Validate the options, run a command body, print its result; errors become a message, a
-    hint and an exit code (and, with --json, still one JSON object on stdout)."""
+Body = Callable[[Options, Environment, bool], str]
+
+
+def run(body: Body, kw: Dict[str, Any]) -> None:
+    """Validate the options, run a command body with the environment `main` read, print its
+    result; errors become a message, a hint and an exit code (and, with --json, still one JSON
+    object on stdout)."""
     json_out = bool(kw.get("as_json"))
+    env = click.get_current_context().find_object(Environment)
+    assert env is not None  # noqa: S101 - main passes it as the context's object
     try:
-        options = validate(make_options(kw))
-        text = body(options, json_out)
+        options = validate(make_options(kw, env))
+        text = body(options, env, json_out)
     except KeyboardInterrupt:
         exc: ProvisionError = Interrupted(signal.SIGINT)
         fail(exc, json_out)
@@ -216,6 +228,9 @@ build_options = apply([
     lock_option,
     click.option("--dry-run", is_flag=True, help="Print the exact steps; no network, no writes."),
 ])  # fmt: skip
+dry_run_option = click.option(
+    "--dry-run", is_flag=True, help="Print the exact steps; change nothing."
+)
 
 activation_options = apply([
     click.option("--systemd-unit", "systemd_units", multiple=True, metavar="NAME",
@@ -256,24 +271,38 @@ def cli() -> None:
     """
 
 
-def install_body(options: Options, json_out: bool) -> str:
-    from sqlite_provision import app, output
+def planned(result: Any, render: Callable[[Any, bool], str], json_out: bool) -> str:
+    """What a command that changes the host prints: its result, or with --dry-run its plan."""
+    from sqlite_provision import output
     from sqlite_provision.results import PlanView
 
-    result = app.install(options, progress())
     if isinstance(result, PlanView):
         return output.plan(result, json_out)
-    return output.report(result, json_out)
+    return render(result, json_out)
 
 
-def build_body(options: Options, json_out: bool) -> str:
+def install_body(options: Options, env: Environment, json_out: bool) -> str:
     from sqlite_provision import app, output
-    from sqlite_provision.results import PlanView
 
-    result = app.build(options, progress())
-    if isinstance(result, PlanView):
-        return output.plan(result, json_out)
-    return output.report(result, json_out)
+    return planned(app.install(options, env, progress()), output.report, json_out)
+
+
+def build_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.build(options, env, progress()), output.report, json_out)
+
+
+def rollback_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.rollback(options, env, progress()), output.rollback, json_out)
+
+
+def uninstall_body(options: Options, env: Environment, json_out: bool) -> str:
+    from sqlite_provision import app, output
+
+    return planned(app.uninstall(options, env, progress()), output.uninstall, json_out)
 
 
 @cli.command(epilog=EPILOG_INSTALL)
@@ -355,7 +384,7 @@ def verify(**kwargs: Any) -> None:
     """Check that each python loads the provisioned SQLite (exit 6 if not)."""
     from sqlite_provision import app, output
 
-    run(lambda options, json_out: output.verify(app.verify(options), json_out), kwargs)
+    run(lambda options, env, json_out: output.verify(app.verify(options, env), json_out), kwargs)
 
 
 @cli.command(epilog="\b\nExamples:\n  sqlite-provision status\n  sqlite-provision status --json\n")
@@ -367,7 +396,7 @@ def status(**kwargs: Any) -> None:
     """Show the OS, the build tools, the system SQLite, what each python loads, and installs."""
     from sqlite_provision import app, output
 
-    run(lambda options, json_out: output.status(app.status(options), json_out), kwargs)
+    run(lambda options, env, json_out: output.status(app.status(options, env), json_out), kwargs)
 
 
 @cli.command(
@@ -378,13 +407,14 @@ def versions(**kwargs: Any) -> None:
     """List the releases in the built-in catalog; withdrawn ones are marked."""
     from sqlite_provision import app, output
 
-    run(lambda options, json_out: output.versions(app.versions(), json_out), kwargs)
+    run(lambda options, env, json_out: output.versions(app.versions(), json_out), kwargs)
 
 
 @cli.command(
     epilog="""\b
 Examples:
   sqlite-provision rollback
+  sqlite-provision rollback --dry-run --json     # the exact steps, nothing changed
   sqlite-provision rollback --json --python /opt/app/venv/bin/python
 """
 )
@@ -392,19 +422,18 @@ Examples:
 @python_options
 @venv_option
 @lock_option
+@dry_run_option
 @json_option
 def rollback(**kwargs: Any) -> None:
     """Switch `current` back to the previous version and re-verify (undone if it fails)."""
-    from sqlite_provision import app, output
-
-    run(lambda options, json_out: output.rollback(app.rollback(options, progress()), json_out),
-        kwargs)  # fmt: skip
+    run(rollback_body, kwargs)
 
 
 @cli.command(
     epilog="""\b
 Examples:
   sqlite-provision uninstall 3.44.2
+  sqlite-provision uninstall --all --dry-run     # the exact steps, nothing removed
   sqlite-provision uninstall --all --json
 """
 )
@@ -422,6 +451,7 @@ Examples:
     help="Unbind this virtual environment: remove the hook install --venv wrote (repeatable).",
 )
 @lock_option
+@dry_run_option
 @json_option
 def uninstall(**kwargs: Any) -> None:
     """Remove installed versions: exactly the files in each manifest, nothing else.
@@ -429,43 +459,43 @@ def uninstall(**kwargs: Any) -> None:
     The current version is refused unless --all. Files this tool did not install are left in
     place and reported.
     """
-    from sqlite_provision import app, output
-
-    run(lambda options, json_out: output.uninstall(app.uninstall(options, progress()), json_out),
-        kwargs)  # fmt: skip
+    run(uninstall_body, kwargs)
 
 
-def ascii_locale_on_python36() -> None:
+def ascii_locale_on_python36() -> Dict[str, str]:
     """Python 3.6 in a C or POSIX locale (cloud-init, `env -i`, cron on RHEL 7) reports ASCII as
     the locale's encoding, and click 8.0 then refuses to run. Python 3.7 coerces that locale to
-    UTF-8 (PEP 538); do the same here, with the first UTF-8 locale the host has. The tool's own
-    output is ASCII (its paths are checked, its JSON escaped), so without any UTF-8 locale the
-    check is skipped."""
+    UTF-8 (PEP 538); do the same here, with the first UTF-8 locale the host has, and return the
+    LC_ALL the tool's commands then run with. The tool's own output is ASCII (its paths are
+    checked, its JSON escaped), so without any UTF-8 locale the check is skipped."""
     import codecs
     import locale
 
     if sys.version_info >= (3, 7) or codecs.lookup(locale.getpreferredencoding()).name != "ascii":
-        return
+        return {}
     for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"):
         try:
             locale.setlocale(locale.LC_CTYPE, name)
         except locale.Error:
             continue
-        os.environ["LC_ALL"] = name
-        return
+        return {"LC_ALL": name}
     import click.core
 
     setattr(click.core, "_verify_python_env", lambda: None)  # noqa: B010
+    return {}
 
 
-def main() -> None:
-    ascii_locale_on_python36()
+def main(paths: HostPaths = REAL_HOST_PATHS, fetch: FetchPolicy = DEFAULT_FETCH_POLICY) -> None:
+    """The tool's start: the environment is read here, once, and passed down. `paths` and
+    `fetch` are the real ones unless a caller passes others (the tests' launcher,
+    tests/support/launch.py); nothing the shipped tool reads changes them."""
+    env = read_environment(paths, fetch, tool_sets=ascii_locale_on_python36())
     # Files and directories are world-readable whatever the caller's umask: a root umask of 077
     # would leave /opt/sqlite unreadable to users, whose programs would quietly keep the old
     # library. Modes that must differ are set explicitly where the file is written.
     os.umask(0o022)
     try:
-        cli.main(prog_name="sqlite-provision", standalone_mode=False)
+        cli.main(prog_name="sqlite-provision", standalone_mode=False, obj=env)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(Interrupted(signal.SIGINT).exit_code)
@@ -485,7 +515,7 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # an internal error: say so plainly, with the traceback in debug
-        if os.environ.get("SQLITE_PROVISION_DEBUG"):
+        if env.debug:
             raise
         click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("  please report it; set SQLITE_PROVISION_DEBUG=1 for a traceback", err=True)

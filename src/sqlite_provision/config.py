@@ -1,15 +1,19 @@
-"""What the user asked for (`Options`), where things go on disk (`Layout`), the defaults and the
-environment variables, and `validate`: the one place every piece of user input is checked.
+"""What the user asked for (`Options`), where things go on disk (`Layout`), the defaults, the
+environment read once (`Environment`, `read_environment`: the one place the tool reads
+os.environ), and `validate`: the one place every piece of user input is checked.
 
 validate() checks syntax and conflicts, with nothing but the input: each version, hash, URL,
 option name, unit name and path, and every pair of options that cannot go together. What needs
 the host or the catalog (does that python exist, is 3.99.0 a release) is resolution's business.
 """
 
+import hashlib
 import os
 import re
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, Mapping, Optional, Tuple
 from urllib.parse import urlparse
 
@@ -34,9 +38,7 @@ ENV_MIRROR = "SQLITE_PROVISION_MIRROR"
 ENV_CACHE_DIR = "SQLITE_PROVISION_CACHE_DIR"
 ENV_LOG_DIR = "SQLITE_PROVISION_LOG_DIR"
 ENV_LOCK_FILE = "SQLITE_PROVISION_LOCK_FILE"
-ENV_OS_ROOT = "SQLITE_PROVISION_OS_ROOT"
-ENV_SYSTEMD_DIR = "SQLITE_PROVISION_SYSTEMD_DIR"
-ENV_LD_SO_CONF_DIR = "SQLITE_PROVISION_LD_SO_CONF_DIR"
+ENV_DEBUG = "SQLITE_PROVISION_DEBUG"
 LOCK_NAME = "sqlite-provision.lock"
 
 
@@ -121,11 +123,127 @@ def csh_twin(profile: Path) -> Path:
     return profile.with_suffix(".csh") if profile.suffix == ".sh" else Path(str(profile) + ".csh")
 
 
-# --- paths the environment decides ---------------------------------------------------------------
+# --- the environment, read once ------------------------------------------------------------------
 
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class HostPaths:
+    """The host's own places: where unit drop-ins and ld.so.conf snippets go, and the root whose
+    etc/os-release names the OS. The real ones unless constructed otherwise, which only the
+    tests do (tests/support/launch.py); no environment variable moves them."""
+
+    systemd_dir: Path = DEFAULT_SYSTEMD_DIR
+    ld_so_conf_dir: Path = DEFAULT_LD_SO_CONF_DIR
+    os_root: Path = Path("/")
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """How source/fetch.py downloads: the connect and read timeouts (the read timeout applies to
+    each wait for data), the number of attempts (at least one), the backoff before the second
+    (doubled before each next one), and the CA bundle the environment names (SSL_CERT_FILE), if
+    any. With the defaults, a server that accepts and never answers costs about 2 minutes."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    attempts: int = 4  # one attempt and three retries: 500 three times, then 200, still works
+    backoff: float = 0.5
+    ca_bundle: Optional[str] = None
+
+    @property
+    def timeout(self) -> Tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+REAL_HOST_PATHS = HostPaths()
+DEFAULT_FETCH_POLICY = FetchPolicy()
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything the tool takes from the environment it starts in, read once by
+    `read_environment` (in cli.main) and passed down: no other module reads os.environ (the
+    pyz's start, pyz_boot, reads its own variables before the package is importable).
+    `variables` is the whole environment as it was read: the runner builds the environment of
+    every command it runs from it."""
+
+    variables: Mapping[str, str]
+    cache_dir: Path
+    log_dir: Path
+    lock_file: Path
+    tmp_dir: Path  # $TMPDIR, as tempfile finds it
+    home: Path
+    search_path: str  # $PATH, where the host's tools are looked for
+    mirror: Optional[str]  # $SQLITE_PROVISION_MIRROR, when --mirror is not given
+    cflags: str  # $CFLAGS, added to the build's
+    debug: bool  # $SQLITE_PROVISION_DEBUG: an internal error shows its traceback
+    paths: HostPaths = REAL_HOST_PATHS
+    fetch: FetchPolicy = DEFAULT_FETCH_POLICY
+
+    @property
+    def build_dir(self) -> Path:
+        """The build directory of the runs that share the lock, in TMPDIR. One name per lock,
+        so that --dry-run shows the path the run uses, and the next run (holding the lock, so
+        the one before is dead) removes what a killed run left there."""
+        token = hashlib.sha256(str(self.lock_file).encode("utf-8")).hexdigest()[:8]
+        return self.tmp_dir / f"sqlite-provision-build-{token}"
+
+
+def read_environment(
+    paths: HostPaths = REAL_HOST_PATHS,
+    fetch: FetchPolicy = DEFAULT_FETCH_POLICY,
+    variables: Optional[Mapping[str, str]] = None,
+    tool_sets: Optional[Mapping[str, str]] = None,
+) -> Environment:
+    """The environment as the tool reads it: this process's, unless `variables` is given (the
+    tests'), with what the tool itself sets for its commands (`tool_sets`: cli's locale)."""
+    env = dict(os.environ if variables is None else variables)
+    env.update(tool_sets or {})
+    # tempfile and expanduser read this process's environment themselves.
+    tmp = _temporary_directory() if variables is None else env.get("TMPDIR", "/tmp")  # noqa: S108
+    home = os.path.expanduser("~") if variables is None else env.get("HOME", "/root")
+    return Environment(
+        variables=MappingProxyType(env),
+        cache_dir=cache_dir(env),
+        log_dir=log_dir(env),
+        lock_file=lock_path(env),
+        tmp_dir=Path(tmp),
+        home=Path(home),
+        search_path=env.get("PATH", os.defpath),
+        mirror=env.get(ENV_MIRROR) or None,
+        cflags=env.get("CFLAGS", ""),
+        debug=bool(env.get(ENV_DEBUG)),
+        paths=paths,
+        fetch=replace(fetch, ca_bundle=ca_bundle(env)),
+    )
+
+
+def _temporary_directory() -> str:
+    """tempfile's directory; with none usable, $TMPDIR or /tmp as named, so that the tool still
+    starts and the run that needs one says which (preflight.check_tmp_exec)."""
+    try:
+        return tempfile.gettempdir()
+    except OSError:
+        return os.environ.get("TMPDIR") or "/tmp"  # noqa: S108
+
+
+def ca_bundle(env: Mapping[str, str]) -> Optional[str]:
+    """SSL_CERT_FILE, when it is the only CA setting given.
+
+    requests reads REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (those win) but ignores
+    SSL_CERT_FILE, which OpenSSL, curl and pip honour; hosts behind a TLS-inspecting proxy
+    commonly set only that one.
+    """
+    if env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE"):
+        return None
+    cert_file = env.get("SSL_CERT_FILE")
+    if cert_file and os.path.isfile(cert_file):
+        return cert_file
+    return None
 
 
 def _xdg_dir(env: Mapping[str, str], var: str, fallback: str) -> Path:
@@ -144,17 +262,17 @@ def _tool_dir(env: Mapping[str, str], override: str, system: str, xdg: str, fall
     return _xdg_dir(env, xdg, fallback) / "sqlite-provision"
 
 
-def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+def cache_dir(env: Mapping[str, str]) -> Path:
     return _tool_dir(env, ENV_CACHE_DIR, "/var/cache/sqlite-provision", "XDG_CACHE_HOME", ".cache")
 
 
-def log_dir(env: Mapping[str, str] = os.environ) -> Path:
+def log_dir(env: Mapping[str, str]) -> Path:
     return _tool_dir(
         env, ENV_LOG_DIR, "/var/log/sqlite-provision", "XDG_STATE_HOME", ".local/state"
     )
 
 
-def lock_path(env: Mapping[str, str] = os.environ) -> Path:
+def lock_path(env: Mapping[str, str]) -> Path:
     """Root's runs share /run/lock/sqlite-provision.lock; every other user has a lock of their
     own (in $XDG_RUNTIME_DIR, else beside their log), so that one who runs the tool after root
     is not refused root's file."""
@@ -168,29 +286,6 @@ def lock_path(env: Mapping[str, str] = os.environ) -> Path:
     if runtime and os.path.isabs(runtime) and os.access(runtime, os.W_OK):
         return Path(runtime) / LOCK_NAME
     return log_dir(env) / LOCK_NAME
-
-
-def build_dir(lock: Path) -> Path:
-    """The build directory of the runs that share `lock`, in TMPDIR. One name per lock, so that
-    --dry-run shows the path the run uses, and the next run (holding the lock, so the one before
-    is dead) removes what a killed run left there."""
-    import hashlib
-    import tempfile
-
-    token = hashlib.sha256(str(lock).encode("utf-8")).hexdigest()[:8]
-    return Path(tempfile.gettempdir()) / f"sqlite-provision-build-{token}"
-
-
-def systemd_dir(env: Mapping[str, str] = os.environ) -> Path:
-    return Path(env[ENV_SYSTEMD_DIR]) if env.get(ENV_SYSTEMD_DIR) else DEFAULT_SYSTEMD_DIR
-
-
-def ld_so_conf_dir(env: Mapping[str, str] = os.environ) -> Path:
-    return Path(env[ENV_LD_SO_CONF_DIR]) if env.get(ENV_LD_SO_CONF_DIR) else DEFAULT_LD_SO_CONF_DIR
-
-
-def os_root(env: Mapping[str, str] = os.environ) -> str:
-    return env.get(ENV_OS_ROOT) or "/"
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -243,14 +338,23 @@ def unit_base_name(name: str) -> str:
     return base
 
 
-def check_http_url(value: str, option: str) -> None:
+NOT_HTTP_HINT = (
+    "for a local file use --tarball FILE (with --sha3-256/--sha256 if its name is not a release's)"
+)
+
+
+def not_http_url(value: str, option: str) -> Optional[str]:
+    """What is wrong with `value` as an http(s) URL given by `option`; None when nothing is."""
     parsed = urlparse(value)
     if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
-        raise UsageError(
-            f"{option} {value!r} is not an http:// or https:// URL",
-            hint="for a local file use --tarball FILE (with --sha3-256/--sha256 if its name is "
-            "not a release's)",
-        )
+        return f"{option} {value!r} is not an http:// or https:// URL"
+    return None
+
+
+def check_http_url(value: str, option: str) -> None:
+    problem = not_http_url(value, option)
+    if problem is not None:
+        raise UsageError(problem, hint=NOT_HTTP_HINT)
 
 
 def _check_version(value: str, option: str) -> None:

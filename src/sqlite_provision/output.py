@@ -2,10 +2,11 @@
 errors.py: the result on stdout (one JSON object with --json), progress and errors on stderr."""
 
 import json
+import shlex
 import sys
 import time
 from dataclasses import asdict
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from sqlite_provision.errors import CommandOutput, ProvisionError
 from sqlite_provision.results import (
@@ -48,25 +49,47 @@ def plan(view: PlanView, json_out: bool) -> str:
                 "pythons": view.pythons,
                 "features": [{"option": o, "origin": w} for o, w in view.features],
                 "steps": [
-                    {"name": s.name, "description": s.description, "commands": s.commands}
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "commands": [shell_line(argv) for argv in s.commands],
+                        "skipped": s.skipped,
+                    }
                     for s in view.steps
                 ],
             }
         )
     lines = [
-        f"sqlite-provision {view.command} --dry-run: SQLite {view.version} from {view.origin}",
+        f"sqlite-provision {view.command} --dry-run: {view.summary}",
         "nothing will be downloaded or written; the real run does these steps:",
     ]
     for index, step in enumerate(view.steps, 1):
         lines.append(f"{index:>2}. {step.name}: {step.description}")
-        for command in step.shown:
-            lines.append(f"      $ {command}")
+        if step.skipped:
+            lines.append(f"      skipped: {step.skipped}")
+        for argv in step.commands:
+            lines.append(f"      $ {shell_line(brief(argv))}")
     if view.features:
         lines.append("SQLite options built in, and why:")
         for option, origin in view.features:
             lines.append(f"      {option:<28} {origin}")
     lines.append("Steps already satisfied at run time are skipped with their reason.")
     return "\n".join(lines)
+
+
+def shell_line(argv: Sequence[str]) -> str:
+    """A copy-pasteable shell rendering of argv, as the log writes it."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+def brief(argv: Sequence[str]) -> List[str]:
+    """argv for a person to read: a script given with -c is shown by its size."""
+    return [
+        f"<a python script of {len(arg.strip().splitlines())} lines>"
+        if index and argv[index - 1] == "-c" and "\n" in arg
+        else arg
+        for index, arg in enumerate(argv)
+    ]
 
 
 def report(result: Report, json_out: bool) -> str:

@@ -94,16 +94,17 @@ class Report:
 class StepView:
     name: str
     description: str
-    commands: List[str]  # shell-quoted, exactly as the run executes them (and logs them)
-    shown: List[str]  # the same for a person: a script given with -c shown by its size
+    commands: List[List[str]]  # the argv lists, exactly as the run executes them (and logs them)
+    skipped: Optional[str] = None  # why the plan skips it (then it runs no command)
 
 
 @dataclass
 class PlanView:
     """What --dry-run shows: the plan's steps with their exact commands."""
 
-    command: str  # install | build
-    version: str
+    command: str  # install | build | rollback | uninstall
+    summary: str  # what the plan does, in one line
+    version: Optional[str]
     url: Optional[str]
     tarball: Optional[str]
     checksum: Optional[str]  # "sha3_256:<hex>"

@@ -13,6 +13,7 @@ import signal
 import subprocess  # nosec B404: this module is the one reviewed place that runs commands
 import time
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from sqlite_provision.errors import CommandFailed
@@ -25,9 +26,9 @@ def quote_argv(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(str(a)) for a in argv)
 
 
-def clean_env(base: Optional[Mapping[str, str]] = None, **overrides: str) -> Dict[str, str]:
-    """A copy of the environment without LD_LIBRARY_PATH, so probes see the host as it is."""
-    env = dict(os.environ if base is None else base)
+def clean_env(base: Mapping[str, str], **overrides: str) -> Dict[str, str]:
+    """A copy of `base` without LD_LIBRARY_PATH, so probes see the host as it is."""
+    env = dict(base)
     env.pop("LD_LIBRARY_PATH", None)
     env.update(overrides)
     return env
@@ -107,10 +108,19 @@ class Completed(NamedTuple):
 
 class Runner:
     """Runs every command of a run. `run` streams output into the log and raises on failure;
-    `capture` returns the output of a short probe and lets the caller judge it."""
+    `capture` returns the output of a short probe and lets the caller judge it.
 
-    def __init__(self, log: Optional[Log] = None) -> None:
+    `environment` is the environment the tool was started with (config.Environment.variables):
+    a command given no `env` runs in it, and every environment a command is given is built
+    from it (`clean_env`), never from this process's own."""
+
+    def __init__(self, environment: Mapping[str, str], log: Optional[Log] = None) -> None:
+        self.environment: Mapping[str, str] = MappingProxyType(dict(environment))
         self.log = log if log is not None else Log(None)
+
+    def clean_env(self, **overrides: str) -> Dict[str, str]:
+        """The tool's environment without LD_LIBRARY_PATH, with `overrides`."""
+        return clean_env(self.environment, **overrides)
 
     def run(
         self,
@@ -131,7 +141,7 @@ class Runner:
             proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 argv,
                 cwd=str(cwd) if cwd else None,
-                env=dict(env) if env is not None else None,
+                env=dict(env if env is not None else self.environment),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -168,18 +178,18 @@ class Runner:
         timed out); the command, its exit status and its output go into the log."""
         argv = [str(a) for a in argv]
         self.log.command(argv, cwd)
-        result = _capture(argv, env, cwd, timeout)
+        result = _capture(argv, env if env is not None else self.environment, cwd, timeout)
         self.log.write(f"exit status {result.returncode}\n{result.stdout}{result.stderr}")
         return result
 
 
 def _capture(
-    argv: List[str], env: Optional[Mapping[str, str]], cwd: Optional[Path], timeout: float
+    argv: List[str], env: Mapping[str, str], cwd: Optional[Path], timeout: float
 ) -> Completed:
     try:
         proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
             argv,
-            env=dict(env) if env is not None else None,
+            env=dict(env),
             cwd=str(cwd) if cwd else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

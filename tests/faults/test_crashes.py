@@ -6,11 +6,14 @@ lock, and no `current`, `previous` or snippet pointing at nothing.
 
 Kill points: while the tarball downloads (the mirror holds its answer; the .part file exists),
 while configure runs and while make compiles sqlite3.c (the test kills the whole process tree
-it finds), and at the tool's own crash points (SQLITE_PROVISION_TEST_CRASH_AT: the tool kills
-itself with SIGKILL there): between staging and the rename into the prefix, between the rename
+it finds), and at the tool's own crash points (SQLITE_PROVISION_TEST_CRASH_AT: the tests'
+launcher, support/launch.py, registers a crash hook that kills the tool with SIGKILL there): between staging and the rename into the prefix, between the rename
 and the `current` swap, between the swap and the profile, during verification, with the old
-build moved aside and the new one not yet in place (install --force), and during uninstall.
-The session prints `crashes: N injected, N converged`.
+build moved aside and the new one not yet in place (install --force), during uninstall (after
+`current`, after an activation file, among the version's files, after them), and during
+rollback (between its two links, after them, during its verification: the recovery puts the
+links back as the rollback's journal says, and the same rollback then does it again). The
+session prints `crashes: N injected, N converged`.
 
 A build directory of a live run is another matter: a second run waits for the lock and, when
 it gives up, has removed nothing.
@@ -30,7 +33,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
-from support.clirun import Run, run_cli
+from support.clirun import Run, injected, run_cli
 from support.faults import (
     CRASHES,
     PATH_3442,
@@ -158,7 +161,7 @@ def kill_tree(pid: int) -> None:
 
 def start(host: FaultHost, args: List[str], env: Dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [PYTHON, "-m", "sqlite_provision", *args], env=env, stdin=subprocess.DEVNULL,
+        injected([PYTHON, "-m", "sqlite_provision", *args], env), env=env, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
 
@@ -335,13 +338,77 @@ def test_crashed_with_the_old_build_moved_aside_then_it_comes_back(
     assert "put back" in again.step("recover")["detail"]
 
 
+UNINSTALL_POINTS = [
+    ("after `current` is removed", "after:unlink"),
+    ("after the first activation file is removed", "after:deactivate"),
+    ("during uninstall", "during:uninstall"),
+    ("after the version's files are removed", "after:remove"),
+]
+
+
+@pytest.mark.parametrize("name, point", UNINSTALL_POINTS, ids=[c[1] for c in UNINSTALL_POINTS])
 def test_crashed_during_uninstall_then_the_same_command_converges(
-    clean: Dict[str, Any], tmp_path: Path
+    clean: Dict[str, Any], tmp_path: Path, name: str, point: str
 ) -> None:
     host = reinstalled_copy(clean["host"], FaultHost(tmp_path / "host"), clean["tarball"])
-    crashed_at(host, uninstall_args(host), host.env(), "during:uninstall")
-    assert (host.prefix_root / "3.44.2" / "sqlite-provision-manifest.json").exists()
-    converged("during uninstall", host, uninstall_args(host), clean["uninstalled"])
+    crashed_at(host, uninstall_args(host), host.env(), point)
+    if point == "during:uninstall":  # the manifest goes last: the next run knows what is left
+        assert (host.prefix_root / "3.44.2" / "sqlite-provision-manifest.json").exists()
+    converged(name, host, uninstall_args(host), clean["uninstalled"])
+
+
+# --- rollback ------------------------------------------------------------------------------------
+
+
+def with_a_previous_version(source: FaultHost, target: FaultHost, tarball: Path) -> FaultHost:
+    """An installed copy with a second build, `old` (a copy of 3.44.2's tree: one real build
+    is enough to switch between two), that `previous` names."""
+    import shutil
+
+    host = reinstalled_copy(source, target, tarball)
+    shutil.copytree(str(host.prefix_root / "3.44.2"), str(host.prefix_root / "old"),
+                    symlinks=True)  # fmt: skip
+    os.symlink("old", str(host.prefix_root / "previous"))
+    return host
+
+
+def rollback_args(host: FaultHost) -> List[str]:
+    return ["rollback", "--json", "--prefix-root", str(host.prefix_root), "--profile-file",
+            str(host.profile), "--python", PYTHON]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rolled_back(clean: Dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+    """A clean rollback's final state: `current` -> old, `previous` -> 3.44.2."""
+    host = with_a_previous_version(
+        clean["host"], FaultHost(tmp_path_factory.mktemp("clean-rollback") / "host"),
+        clean["tarball"],
+    )  # fmt: skip
+    run = run_cli(rollback_args(host), host.env())
+    assert run.proc.returncode == 0, run.describe()
+    assert os.readlink(str(host.current)) == "old"
+    return final_state(host)
+
+
+ROLLBACK_POINTS = [
+    ("between the rollback's two links", "during:switch"),
+    ("after the rollback's switch, before its verification", "after:switch"),
+    ("during the rollback's verification", "during:verify"),
+]
+
+
+@pytest.mark.parametrize("name, point", ROLLBACK_POINTS, ids=[c[1] for c in ROLLBACK_POINTS])
+def test_crashed_during_rollback_then_the_same_command_converges(
+    clean: Dict[str, Any], rolled_back: Dict[str, Any], tmp_path: Path, name: str, point: str
+) -> None:
+    """A rollback killed once it began to switch the links: the next run's recovery puts them
+    back as its journal says, and the same rollback then switches and verifies them."""
+    host = with_a_previous_version(clean["host"], FaultHost(tmp_path / "host"), clean["tarball"])
+    crashed_at(host, rollback_args(host), host.env(), point)
+    assert (host.prefix_root / ".sqlite-provision-switch.json").is_file()
+    again = converged(name, host, rollback_args(host), rolled_back)
+    assert again.data["version"] == "3.44.2" and again.data["from"] == "3.44.2"
+    assert "a killed rollback" in again.proc.stderr
 
 
 def test_a_live_runs_build_directory_is_left_alone(clean: Dict[str, Any], tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import pytest
 
+from support.clirun import injected
 from support.faults import (
     PYTHON,
     FakeRhel,
@@ -206,7 +207,7 @@ def test_signal_leaves_no_orphan_and_no_trace(
             # In a session of its own, as under systemd or cloud-init: its process group is
             # its own, and whatever is left in it afterwards is an orphan.
             tool = subprocess.Popen(
-                [PYTHON, "-m", "sqlite_provision", *args],
+                injected([PYTHON, "-m", "sqlite_provision", *args], env),
                 env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                 start_new_session=True, preexec_fn=default_sigint,
             )  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any, Dict
 
 import pytest
 
-from support.clirun import run_cli
+from support.clirun import injected, run_cli
 from support.faults import (
     PYTHON,
     Case,
@@ -77,7 +77,8 @@ def test_second_concurrent_run_gives_up_on_the_lock(seed: Seed, tmp_path: Path) 
     args = ["--version", "3.44.2", "--mirror", seed.mirror.url, "--systemd-unit", "myapp"]
     with host.fault("second run while the lock is held") as case:
         first = subprocess.Popen(
-            [PYTHON, "-m", "sqlite_provision", *host.args(*args, python=str(slow))],
+            injected([PYTHON, "-m", "sqlite_provision", *host.args(*args, python=str(slow))],
+                     host.env()),
             env=host.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -9,7 +9,6 @@ itself is the "500s then 200" case, on the tarball.
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -18,8 +17,6 @@ import pytest
 
 from support.faults import (
     PATH_3442,
-    PYTHON,
-    SUPPORT_DIR,
     TALLY,
     TARBALL_3442,
     CountingProxy,
@@ -192,14 +189,13 @@ def test_a_port_where_nothing_listens(host: FaultHost) -> None:
 def test_hung_server_is_bounded(
     host: FaultHost, mirror: Mirror, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A server that accepts and never answers. The defaults bound it at retries x the read
-    timeout plus the backoff (printed below); the case runs with a 1 s read timeout."""
-    from sqlite_provision.source.fetch import fetch_to_cache
+    """A server that accepts and never answers. The default FetchPolicy bounds it at attempts x
+    the read timeout plus the backoff (printed below); the case runs with a 1 s read timeout (a
+    FetchPolicy the tests' launcher gives the tool), the rest of the policy as shipped."""
+    from sqlite_provision.config import FetchPolicy
 
-    params = inspect.signature(fetch_to_cache).parameters
-    attempts = int(params["retries"].default)
-    backoff = float(params["backoff"].default)
-    read = params["timeout"].default[1]
+    policy = FetchPolicy()
+    attempts, backoff, read = policy.attempts, policy.backoff, policy.read_timeout
     waits = sum(backoff * 2 ** (n - 1) for n in range(1, attempts))
     bound = attempts * read + waits
     with capsys.disabled():
@@ -210,9 +206,9 @@ def test_hung_server_is_bounded(
     assert bound < 600  # bounded: unattended runs must end
 
     mirror.hang(PATH_3442)
-    launcher = [PYTHON, str(SUPPORT_DIR / "short_timeouts.py"), "2", "1"]
+    short = host.env(SQLITE_PROVISION_TEST_FETCH="connect_timeout=2,read_timeout=1")
     with host.fault("server accepts but never answers") as case:
-        run = host.run(*pinned(mirror.url), command=launcher, timeout=120)
+        run = host.run(*pinned(mirror.url), env=short, timeout=120)
     expect(run, 4, "timed out", f"after {attempts} attempts", "HTTPS_PROXY")
     assert mirror.count(PATH_3442) == attempts
     assert run.seconds < attempts * 1 + waits + 30, run.seconds

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List
 import pytest
 
 from support.artifacts import BUILT_BY, Artifact
-from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.clirun import PYTHON, Run, check_plan_ran, run_cli, tool_env
 from support.compilers import calls, recording_wrappers
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
@@ -68,6 +68,24 @@ def test_the_pyz_builds_write_the_same_artifact(
     made = artifacts[version]
     assert made.launcher.is_pyz and made.launcher.name == BUILT_BY[version]
     assert_artifact(made.path, made.run, version)
+
+
+@pytest.mark.parametrize("version", sorted(BUILT_BY))
+def test_each_eras_dry_run_shows_the_commands_its_build_ran(
+    artifacts: Dict[str, Artifact], version: str
+) -> None:
+    """Both build-system eras (3.44.2 autoconf, 3.52.0 autosetup), built for real through the
+    pyz: `build --dry-run --json` showed exactly the commands the build's log records, the
+    probe of configure's options, configure's predicted options and make's line included."""
+    made = artifacts[version]
+    plan = made.dry_run.data
+    assert made.dry_run.proc.returncode == 0 and plan["dry_run"] is True, made.dry_run.describe()
+    ran = [s["name"] for s in made.run.data["steps"] if s["status"] == "ok"]
+    assert {"probe-configure", "configure", "make", "stage"} <= set(ran), ran
+    check_plan_ran(plan, Path(made.run.data["log_file"]), ran)
+    make = next(s for s in plan["steps"] if s["name"] == "make")
+    overlay = "-f Makefile -f sqlite-provision-shell.mk" in make["commands"][0]
+    assert overlay is (version == "3.52.0")  # the autosetup era's shell.c overlay
 
 
 def assert_artifact(path: Path, run: Run, version: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 from typing import Any, Dict, List, Set
 
@@ -26,7 +27,7 @@ import pytest
 
 from sqlite_provision.source.catalog import default_release
 from support.artifacts import Artifact
-from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.clirun import PYTHON, Run, check_plan_ran, newest_log, run_cli, tool_env
 from support.launchers import Launcher
 from support.mirror import Mirror
 from support.snapshot import diff, snapshot
@@ -63,8 +64,8 @@ class Host:
         self.env = tool_env(self.state)
         self.env.update(
             TMPDIR=str(self.tmp),
-            SQLITE_PROVISION_SYSTEMD_DIR=str(self.systemd),
-            SQLITE_PROVISION_LD_SO_CONF_DIR=str(root / "etc" / "ld.so.conf.d"),
+            SQLITE_PROVISION_TEST_SYSTEMD_DIR=str(self.systemd),
+            SQLITE_PROVISION_TEST_LD_SO_CONF_DIR=str(root / "etc" / "ld.so.conf.d"),
         )
 
     @property
@@ -188,6 +189,37 @@ def test_the_withdrawn_release_is_called_withdrawn_once(
     assert "--allow-withdrawn" in data["hint"]
     assert sqlite_mirror.count() == before
     assert not host.prefix_root.exists()
+
+
+# --- the tests' variables are not the tool's ------------------------------------------------
+
+CRASH_AT = "SQLITE_PROVISION_TEST_CRASH_AT"
+
+
+def test_the_shipped_tool_ignores_the_crash_variable(
+    artifacts: Dict[str, Artifact], launcher: Launcher, tmp_path: Path
+) -> None:
+    """SQLITE_PROVISION_TEST_CRASH_AT names a crash point every install passes (`after:install`,
+    the new build in its prefix, `current` not yet switched). Through the tests' launcher
+    (support/launch.py), which registers a crash hook, the run dies there; the shipped tool
+    (the pyz as hosts run it, or `python -m sqlite_provision`) with the same variable set runs
+    to the end and installs."""
+    crash = {CRASH_AT: "after:install"}
+    killed = Host(tmp_path / "killed", launcher)
+    args = ["--artifact", str(artifacts["3.44.2"].path)]
+    run = run_cli(["install", *killed.places(), "--python", PYTHON, "--json", *args],
+                  dict(killed.env, **crash), command=launcher.argv)  # fmt: skip
+    assert run.proc.returncode == -signal.SIGKILL, run.describe()
+    assert (killed.prefix_root / "3.44.2").is_dir()
+    assert not (killed.prefix_root / "current").exists()
+
+    shipped = Host(tmp_path / "shipped", launcher)
+    env = {k: v for k, v in shipped.env.items() if not k.startswith("SQLITE_PROVISION_TEST_")}
+    run = run_cli(["install", *shipped.places(), "--python", PYTHON, "--json", *args],
+                  dict(env, **crash), command=launcher.argv, as_shipped=True)  # fmt: skip
+    assert ok(run)["version"] == "3.44.2", run.describe()
+    assert run.step("install")["status"] == "ok" and run.step("verify")["status"] == "ok"
+    assert os.readlink(str(shipped.prefix_root / "current")) == "3.44.2"
 
 
 # --- the installed host: 3.44.2, then 3.52.0 --------------------------------------------------
@@ -327,11 +359,20 @@ def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> 
 
 
 def test_a_rollback_switches_current_to_the_previous_version(host: Installed) -> None:
+    """`rollback --dry-run --json` changes nothing and shows the commands the rollback then
+    runs (its log records them, step by step)."""
+    before = snapshot(host.watched())
+    plan = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--dry-run", "--json"))
+    assert diff(before, snapshot(host.watched())) == {}
+    assert [s["name"] for s in plan["steps"]] == ["switch", "verify"]
+    assert plan["version"] == "3.44.2" and plan["dry_run"] is True
+
     back = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--json"))
 
     assert back["version"] == "3.44.2"
     assert os.readlink(str(host.prefix_root / "current")) == "3.44.2"
     assert {v["sqlite_version"] for v in back["verified"]} == {"3.44.2"}
+    check_plan_ran(plan, newest_log(host.state / "log", "rollback"))
 
 
 def test_the_current_version_is_not_removed_alone(host: Installed) -> None:
@@ -351,8 +392,13 @@ def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: In
     ours = [host.profile, host.csh, host.drop_in, host.env_file, host.record]
     for path in ours:
         assert path.is_file(), path
+    before = snapshot(host.watched())
+    plan = ok(host.run("uninstall", "--all", *host.places(), "--dry-run", "--json"))
+    assert diff(before, snapshot(host.watched())) == {}
+    assert {"unlink", "deactivate", "record", "remove"} <= {s["name"] for s in plan["steps"]}
 
     run = host.run("uninstall", "--all", *host.places(), "--json")
+    check_plan_ran(plan, newest_log(host.state / "log", "uninstall"))
 
     result = ok(run)
     assert sorted(result["removed_versions"]) == ["3.44.2", "3.52.0"]

@@ -1,6 +1,7 @@
 """Integration: gcc and make missing on a RHEL 9 host, installed by yum, then a real build.
 
-The OS is a fake root with RHEL 9's os-release (SQLITE_PROVISION_OS_ROOT). The compiler is
+The OS is a fake root with RHEL 9's os-release (SQLITE_PROVISION_TEST_OS_ROOT, given to the
+tool by the tests' launcher support/launch.py). The compiler is
 hidden by PATH: a directory that mirrors every entry of /usr/bin, /usr/sbin, /bin and /sbin as
 links, minus the compiler family (a hand-picked PATH breaks configure in odd ways). A fake
 `yum`, first on PATH, records its argv and "installs" gcc, cc and make by linking the real ones
@@ -87,7 +88,7 @@ class Host:
         }
         env.update(
             PATH=self.path,
-            SQLITE_PROVISION_OS_ROOT=str(self.os_root),
+            SQLITE_PROVISION_TEST_OS_ROOT=str(self.os_root),
             SQLITE_PROVISION_CACHE_DIR=str(self.state / "cache"),
             SQLITE_PROVISION_LOG_DIR=str(self.state / "log"),
             SQLITE_PROVISION_LOCK_FILE=str(self.state / "lock"),

@@ -19,7 +19,7 @@ from sqlite_provision.host.library import probe
 from sqlite_provision.recipe.features import public_symbols
 from sqlite_provision.runner import Runner
 from support import unavailable
-from support.clirun import PYTHON, Run, run_cli, tool_env
+from support.clirun import PYTHON, Run, injected, run_cli, tool_env
 from support.faults import log_tail_block
 from support.interpreters import old_pythons
 from support.mirror import Mirror
@@ -55,7 +55,7 @@ class Host:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.env = tool_env(root / "state")
-        self.env["SQLITE_PROVISION_SYSTEMD_DIR"] = str(root / "systemd")
+        self.env["SQLITE_PROVISION_TEST_SYSTEMD_DIR"] = str(root / "systemd")
 
     def watched(self) -> List[Path]:
         return [self.root / "opt", self.root / "profile.d", self.root / "systemd"]
@@ -70,7 +70,7 @@ def host44(sqlite_mirror: Mirror, tmp_path_factory: pytest.TempPathFactory) -> H
 
 
 def test_default_build_keeps_every_public_symbol_of_the_system_library(host44: Host) -> None:
-    system = probe(Runner(), PYTHON)
+    system = probe(Runner(os.environ), PYTHON)
     assert system.path and len(system.symbols) > 250, system
     new = public_symbols(
         exported_functions(host44.root / "opt" / "current" / "lib" / "libsqlite3.so.0")
@@ -169,7 +169,7 @@ def test_second_run_waits_for_the_lock_or_gives_up(host44: Host, sqlite_mirror: 
     first_args = args(sqlite_mirror, host44.root, "--version", "3.44.2")
     first_args[first_args.index("--python") + 1] = str(slow)
     first = subprocess.Popen(
-        [PYTHON, "-m", "sqlite_provision", *first_args], env=host44.env,
+        injected([PYTHON, "-m", "sqlite_provision", *first_args], host44.env), env=host44.env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -203,10 +203,10 @@ def test_host_library_is_the_distributions_even_when_ours_is_loaded(host44: Host
     lib = host44.root / "opt" / "current" / "lib"
     wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH={lib} exec "{PYTHON}" "$@"\n')
     wrapper.chmod(0o755)
-    seen = probe(Runner(), str(wrapper))
+    seen = probe(Runner(os.environ), str(wrapper))
     assert seen.path and not os.path.realpath(seen.path).startswith(str(host44.root))
-    assert seen.version == probe(Runner(), PYTHON).version
-    assert seen.symbols == probe(Runner(), PYTHON).symbols
+    assert seen.version == probe(Runner(os.environ), PYTHON).version
+    assert seen.symbols == probe(Runner(os.environ), PYTHON).symbols
 
 
 def test_update_delete_limit_is_not_claimed_and_would_not_work(host44: Host) -> None:
@@ -253,6 +253,6 @@ def test_status_shows_what_each_python_loads_with_and_without_the_snippet(host44
     assert [row["version"] for row in data["installed"]] == ["3.44.2"]  # type: ignore[index]
     features = dict(data["installed"][0]["features"])  # type: ignore[index]
     assert features["ENABLE_COLUMN_METADATA"] == "rhel baseline"
-    assert data["pythons"][0]["sqlite_version"] == probe(Runner(), PYTHON).version  # type: ignore[index]
+    assert data["pythons"][0]["sqlite_version"] == probe(Runner(os.environ), PYTHON).version  # type: ignore[index]
     assert data["pythons_with_profile"][0]["sqlite_version"] == "3.44.2"  # type: ignore[index]
     assert data["profile_file"]["managed"] is True  # type: ignore[index]

@@ -155,7 +155,8 @@ def test_dry_run_shows_exactly_the_commands_the_run_executed(installed: Installe
     plan = require_ok(installed.dry_run)
     logged = logged_commands(Path(require_ok(installed.first)["log_file"]))
     ran = [step["name"] for step in installed.first.data["steps"] if step["status"] == "ok"]
-    assert "configure" in ran and "verify" in ran  # a fresh install: every step really ran
+    # A fresh install: every step really ran, the probe of configure's options included.
+    assert "probe-configure" in ran and "configure" in ran and "verify" in ran
     for step in plan["steps"]:
         if step["name"] not in ran:
             continue
@@ -404,7 +405,7 @@ def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
     else:
         prefix = request.getfixturevalue("withdrawn").prefix
     library = prefix / "lib" / "libsqlite3.so.0"
-    assert "ENABLE_JSON1" not in read_library(Runner(), library)[1]  # the premise
+    assert "ENABLE_JSON1" not in read_library(Runner(os.environ), library)[1]  # the premise
     gate = AbiGate(host, False, library, version)
     runner = RecordingRunner()
 

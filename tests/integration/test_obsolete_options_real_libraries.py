@@ -8,6 +8,7 @@ in test_integration.py, beside those builds."""
 
 from __future__ import annotations
 
+import os
 import tarfile
 from pathlib import Path
 from typing import Any, Dict, FrozenSet
@@ -121,7 +122,7 @@ def test_a_library_without_json_is_refused_naming_json(
     )
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.44.2").run(RunState(Runner()))
+        AbiGate(host, False, library, "3.44.2").run(RunState(Runner(os.environ)))
 
     error = caught.value
     assert error.exit_code == 6
@@ -140,7 +141,7 @@ def test_json_built_in_to_the_host_is_lost_to_a_library_without_json(
     10's 3.46.1) lists no ENABLE_JSON1: JSON is built in to it. The same real 3.44.2 built
     with -DSQLITE_OMIT_JSON takes json() from its programs, so the gate names JSON among what
     is lost, although the host lists no such option."""
-    host = probe(Runner(), PYTHON)
+    host = probe(Runner(os.environ), PYTHON)
     assert host.version is not None and parse_version(host.version) >= (3, 38, 0), host
     assert "ENABLE_JSON1" not in host.options and "OMIT_JSON" not in host.options
     library = amalgamation_library(
@@ -148,7 +149,7 @@ def test_json_built_in_to_the_host_is_lost_to_a_library_without_json(
     )
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.44.2").run(RunState(Runner()))
+        AbiGate(host, False, library, "3.44.2").run(RunState(Runner(os.environ)))
 
     assert (
         "ENABLE_JSON1 (no built-in JSON, built in from 3.38.0: SELECT json('{}') gives "

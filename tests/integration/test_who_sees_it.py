@@ -83,8 +83,8 @@ def world(sqlite_mirror: Mirror) -> Iterator[World]:
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
     profile_d = base / "profile.d"
     profile_d.mkdir()
-    env = dict(tool_env(base / "state"), SQLITE_PROVISION_SYSTEMD_DIR=str(base / "systemd"),
-               SQLITE_PROVISION_LD_SO_CONF_DIR=str(base / "ld.so.conf.d"))  # fmt: skip
+    env = dict(tool_env(base / "state"), SQLITE_PROVISION_TEST_SYSTEMD_DIR=str(base / "systemd"),
+               SQLITE_PROVISION_TEST_LD_SO_CONF_DIR=str(base / "ld.so.conf.d"))  # fmt: skip
     run = run_cli(
         ["install", "--mirror", sqlite_mirror.url, "--version", VERSION, "--json",
          "--prefix-root", str(base / "opt"), "--profile-file", str(profile_d / "sqlite.sh"),

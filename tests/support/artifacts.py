@@ -22,6 +22,7 @@ class Artifact:
     path: Path
     run: Run  # the `build --json` that made it
     launcher: Launcher
+    dry_run: Run  # `build --dry-run --json` with the same arguments, just before `run`
 
 
 def build_artifact(version: str, launcher: Launcher, mirror_url: str, root: Path) -> Artifact:
@@ -33,7 +34,9 @@ def build_artifact(version: str, launcher: Launcher, mirror_url: str, root: Path
                        "--prefix-root", str(built_for), "--artifact", str(out), "--json"]  # fmt: skip
     if version == "3.52.0":
         args.append("--allow-withdrawn")
-    run = run_cli(args, tool_env(root / "state"), command=launcher.argv)
+    env = tool_env(root / "state")
+    dry_run = run_cli([*args, "--dry-run"], env, command=launcher.argv)
+    run = run_cli(args, env, command=launcher.argv)
     assert run.proc.returncode == 0, run.describe()
     assert not built_for.exists(), "build must not install anything"
-    return Artifact(version, out, run, launcher)
+    return Artifact(version, out, run, launcher, dry_run)

@@ -17,7 +17,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
+from support.launch import INJECTED
+
 PYTHON = sys.executable
+LAUNCH = Path(__file__).resolve().parent / "launch.py"
 
 
 @dataclass
@@ -75,6 +78,24 @@ def tool_env(state: Path, path: Optional[str] = None) -> Dict[str, str]:
     return env
 
 
+def injected(argv: Sequence[str], env: Dict[str, str]) -> List[str]:
+    """argv, started so that the tool gets what `env` injects (SQLITE_PROVISION_TEST_*: a crash
+    point, the host's places, a fetch policy): through the tests' launcher (support/launch.py),
+    since the shipped tool reads none of those variables. `python -m sqlite_provision ...` and
+    `python PYZ ...` can go through it; another command with injected variables is an error in
+    the test (the tool would ignore them, and write to the real places)."""
+    argv = [str(a) for a in argv]
+    names = sorted(name for name in INJECTED if name in env)
+    if not names:
+        return argv
+    if argv[1:3] == ["-m", "sqlite_provision"]:
+        return [argv[0], str(LAUNCH), *argv[3:]]
+    if len(argv) > 1 and argv[1].endswith(".pyz"):
+        return [argv[0], str(LAUNCH), "--pyz", argv[1], *argv[2:]]
+    raise AssertionError(f"{', '.join(names)} cannot be given to {argv[:2]}: only the launcher "
+                         "(python -m sqlite_provision, python PYZ) takes them")  # fmt: skip
+
+
 def run_cli(
     args: Sequence[str],
     env: Dict[str, str],
@@ -82,11 +103,16 @@ def run_cli(
     *,
     command: Optional[Sequence[str]] = None,
     umask: Optional[int] = None,
+    as_shipped: bool = False,
 ) -> Run:
     """The tool with args, from `python -m sqlite_provision` or another command line (a
-    launcher, another user), optionally under another umask."""
+    launcher, another user), optionally under another umask. What `env` injects goes through
+    the tests' launcher (`injected`), unless `as_shipped`: then the command runs as given, to
+    show that the shipped tool ignores those variables."""
     argv = list(command) if command is not None else [PYTHON, "-m", "sqlite_provision"]
     argv += [str(a) for a in args]
+    if not as_shipped:
+        argv = injected(argv, env)
     started = time.monotonic()
     proc = subprocess.run(
         argv,
@@ -132,3 +158,29 @@ def logged_commands(log: Path) -> Dict[str, List[Tuple[str, Optional[int]]]]:
     if command is not None:
         found[step].append((_WHERE.sub("", "\n".join(command)), None))
     return found
+
+
+def check_plan_ran(plan: Dict[str, Any], log: Path, ran: Optional[Sequence[str]] = None) -> None:
+    """What `--dry-run --json` printed is what the run did: for each step that ran (all of them,
+    unless `ran` names them), its commands are the ones the run's log records, in order, each
+    with exit status 0; and the log records no command of a step that the plan did not show.
+    Steps of one name (two versions removed) are compared together, as the log groups them."""
+    logged = logged_commands(log)
+    names = [step["name"] for step in plan["steps"]]
+    ran = names if ran is None else ran
+    shown: Dict[str, List[str]] = {}
+    for step in plan["steps"]:
+        if step["name"] in ran:
+            shown.setdefault(step["name"], []).extend(step["commands"])
+    assert [name for name in logged if name] == [n for n in dict.fromkeys(names) if n in logged]
+    for name, commands in shown.items():
+        assert [command for command, _ in logged.get(name, [])] == commands, name
+        assert all(status == 0 for _, status in logged.get(name, [])), logged[name]
+    assert sum(len(v) for k, v in logged.items() if k) == sum(len(v) for v in shown.values())
+
+
+def newest_log(log_dir: Path, command: str) -> Path:
+    """The log file of the last run of `command` (its name starts with the command)."""
+    found = sorted(log_dir.glob(f"{command}-*.log"), key=lambda p: p.stat().st_mtime)
+    assert found, f"no {command} log in {log_dir}"
+    return found[-1]

@@ -1,7 +1,8 @@
 """The fault matrix's machinery: a temporary host, the session tally, and the fault servers.
 
-Every case runs the real CLI (`python -m sqlite_provision`) against a `FaultHost`: a temporary
-root holding the prefix root, the profile dir, the systemd dir, the ld.so.conf dir, the download
+Every case runs the real CLI (`python -m sqlite_provision`, through the tests' launcher
+support/launch.py, which gives it the host's places) against a `FaultHost`: a temporary root
+holding the prefix root, the profile dir, the systemd dir, the ld.so.conf dir, the download
 cache, the log dir and TMPDIR. `FaultHost.fault(name)` snapshots the watched trees before the
 fault is injected and after the run, and records the case in `TALLY`:
 
@@ -347,8 +348,8 @@ class FaultHost:
             SQLITE_PROVISION_PYZ_CACHE=pyz_cache(),  # the launcher's, not the host's state
             SQLITE_PROVISION_LOG_DIR=str(self.log),
             SQLITE_PROVISION_LOCK_FILE=str(self.lock),
-            SQLITE_PROVISION_SYSTEMD_DIR=str(self.systemd),
-            SQLITE_PROVISION_LD_SO_CONF_DIR=str(self.ld_so_conf),
+            SQLITE_PROVISION_TEST_SYSTEMD_DIR=str(self.systemd),
+            SQLITE_PROVISION_TEST_LD_SO_CONF_DIR=str(self.ld_so_conf),
             TMPDIR=str(self.tmp),
             HOME=str(self.home),
         )
@@ -688,7 +689,7 @@ def tar_symlink(name: str, target: str) -> Tuple[tarfile.TarInfo, bytes]:
 
 
 class FakeRhel:
-    """SQLITE_PROVISION_OS_ROOT with RHEL 9's os-release, a PATH mirroring the system
+    """An OS root with RHEL 9's os-release (SQLITE_PROVISION_TEST_OS_ROOT, support/launch.py), a PATH mirroring the system
     directories without gcc, cc, make (and rpm, dnf, yum), and a fake `yum` first on PATH."""
 
     def __init__(self, base: Path, yum_body: str) -> None:
@@ -711,7 +712,7 @@ class FakeRhel:
     def env(self, host: FaultHost) -> Dict[str, str]:
         return host.env(
             PATH=f"{self.yum_bin}{os.pathsep}{self.bin}",
-            SQLITE_PROVISION_OS_ROOT=str(self.os_root),
+            SQLITE_PROVISION_TEST_OS_ROOT=str(self.os_root),
         )
 
     def yum_calls(self) -> List[str]:
@@ -894,12 +895,10 @@ def running_in(directory: Path) -> List[Proc]:
 
 
 def default_attempts() -> int:
-    """The number of HTTP attempts fetch_to_cache makes by default (its `retries`)."""
-    import inspect
+    """The number of HTTP attempts the tool makes by default (its FetchPolicy's)."""
+    from sqlite_provision.config import FetchPolicy
 
-    from sqlite_provision.source.fetch import fetch_to_cache
-
-    return int(inspect.signature(fetch_to_cache).parameters["retries"].default)
+    return FetchPolicy().attempts
 
 
 @dataclass

@@ -38,7 +38,7 @@ class RecordingRunner(Runner):
     """A real Runner that also keeps the argv of each command it captures."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(os.environ)
         self.captured: List[List[str]] = []
 
     def capture(self, argv: Sequence[str], **kwargs: Any) -> Completed:
@@ -97,7 +97,7 @@ def rhel8_host(directory: Path) -> Tuple[HostLibrary, str]:
     from support.system_sqlite import build_system_sqlite
 
     python = python_seeing(build_system_sqlite("3.26.0", directory / "rhel8"), directory)
-    host = probe(Runner(), python)
+    host = probe(Runner(os.environ), python)
     assert host.version == "3.26.0" and host.problem is None, host
     assert "ENABLE_JSON1" in host.options and len(host.symbols) > 200, host
     return host, python

@@ -1,18 +1,30 @@
 """A Resolution made from chosen facts instead of this host's: what the pure build_plan takes.
-It does what plan.resolve does for a source that needs no network, with made-up facts."""
+It does what plan.inputs.read_inputs and plan.resolve.resolve do for a source that needs no
+network, with made-up facts."""
 
 from __future__ import annotations
 
+import builtins
+import json
+import os
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+import pytest
+
+from sqlite_provision import output
 from sqlite_provision.config import Options, make_layout, validate
 from sqlite_provision.host.facts import Facts, OsInfo
 from sqlite_provision.host.library import NOT_PROBED, HostLibrary
-from sqlite_provision.plan import Resolution, build_request
+from sqlite_provision.plan.inputs import Inputs, choices
+from sqlite_provision.plan.model import Command, Plan
+from sqlite_provision.plan.resolve import Resolution, build_request
 from sqlite_provision.recipe.features import select
 from sqlite_provision.source.resolve import resolve_source
 from sqlite_provision.steps.activation import load_templates
+from sqlite_provision.steps.base import Step
 
 RHEL9 = OsInfo(id="rhel", version="9.4", like=("fedora",), name="Red Hat Enterprise Linux 9.4")
 UBUNTU = OsInfo(id="ubuntu", version="22.04", like=("debian",), name="Ubuntu 22.04.4 LTS")
@@ -52,24 +64,64 @@ def resolution_for(
     installed: Optional[str] = None,
 ) -> Resolution:
     """The Resolution of `options` on a host with `facts`; its own directories under `work`
-    (cache, build, systemd and ld.so.conf.d), none of them created."""
+    (cache, build, systemd and ld.so.conf.d), none of them created. `installed`: why no build
+    is needed (this build is installed and intact), or None."""
     options = validate(options)
     source = resolve_source(options)
     features = select(options.compat, source.version_key, host.options, options.enable)
-    return Resolution(
-        command="install",
-        options=options,
+    layout = make_layout(options, source.version)
+    inputs = Inputs(
+        command=Command.INSTALL,
+        choices=choices(options, facts),
         facts=facts,
-        source=source,
-        layout=make_layout(options, source.version),
         pythons=pythons,
         host=host,
-        features=features,
-        request=build_request(source, options, features),
-        installed=installed,
+        source=source,
+        layout=layout,
         templates=TEMPLATES,
         cache_dir=work / "cache",
         build_dir=work / "build",
         units_dir=work / "systemd",
         conf_dir=work / "ld.so.conf.d",
     )
+    request = build_request(source, options, features)
+    return Resolution(inputs, source, layout, features, request, up_to_date=installed)
+
+
+def steps_of(plan: Plan) -> List[Step]:
+    """The plan's steps, without the plan's reasons to skip them."""
+    return [planned.step for planned in plan.steps]
+
+
+def dry_run_steps(plan: Plan) -> List[Dict[str, Any]]:
+    """The steps as `--dry-run --json` prints them: name, description, commands, skipped."""
+    return list(json.loads(output.plan(plan.view(), True))["steps"])
+
+
+class NoEnvironment(dict):  # type: ignore[type-arg]
+    """os.environ while a plan is built: any read of it fails the test."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the plan read the environment")
+
+    __getitem__ = get = __iter__ = __len__ = __contains__ = keys = items = copy = _refuse  # type: ignore[assignment]
+
+
+def refuse(what: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"the plan called {what}{args!r}")
+
+    return call
+
+
+@contextmanager
+def no_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every door to the filesystem, the environment and subprocess shut, as a pure plan
+    needs none of them (docs/ARCHITECTURE.md)."""
+    with monkeypatch.context() as shut:
+        shut.setattr(os, "environ", NoEnvironment())
+        for name in ("stat", "lstat", "open", "listdir", "scandir", "access", "readlink"):
+            shut.setattr(os, name, refuse(f"os.{name}"))
+        shut.setattr(builtins, "open", refuse("open"))
+        shut.setattr(subprocess, "Popen", refuse("subprocess.Popen"))
+        yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,7 +77,7 @@ def host_library(functions: Sequence[str], options: Sequence[str]) -> HostLibrar
 
 def state_with_stderr() -> Tuple[RunState, io.StringIO]:
     stream = io.StringIO()
-    return RunState(Runner(), StderrProgress(stream)), stream
+    return RunState(Runner(os.environ), StderrProgress(stream)), stream
 
 
 # --- the compiled library is what the gate reads -------------------------------------------------
@@ -89,7 +90,7 @@ def test_the_fake_library_reports_what_it_was_built_with(tmp_path: Path) -> None
 
     library = fake_library(tmp_path, [*COMMON, METADATA], ["ENABLE_FTS5", "THREADSAFE=1"])
     assert {*COMMON, METADATA} <= exported_functions(library)
-    assert read_library(Runner(), library) == ("3.99.0", ["ENABLE_FTS5", "THREADSAFE=1"])
+    assert read_library(Runner(os.environ), library) == ("3.99.0", ["ENABLE_FTS5", "THREADSAFE=1"])
 
 
 # --- the gate ---------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_a_lost_compile_option_is_refused(tmp_path: Path) -> None:
     host = host_library(COMMON, ["ENABLE_FTS4", "ENABLE_FTS5", "THREADSAFE=1"])
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library).run(RunState(Runner()))
+        AbiGate(host, False, library).run(RunState(Runner(os.environ)))
 
     error = caught.value
     assert error.exit_code == EXIT_VERIFY == 6
@@ -128,7 +129,7 @@ def test_a_missing_symbol_is_refused_with_the_option_that_provides_it(tmp_path: 
     host = host_library([*COMMON, METADATA], ["ENABLE_FTS5"])
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library).run(RunState(Runner()))
+        AbiGate(host, False, library).run(RunState(Runner(os.environ)))
 
     message = caught.value.message
     assert caught.value.exit_code == 6
@@ -201,7 +202,7 @@ def test_json1_before_3_38_is_a_plain_lost_option(tmp_path: Path) -> None:
     host = host_library(COMMON, ["ENABLE_FTS5", "ENABLE_JSON1"])
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.37.2").run(RunState(Runner()))
+        AbiGate(host, False, library, "3.37.2").run(RunState(Runner(os.environ)))
 
     assert caught.value.message == (
         f"the new library lacks compile option(s) {HOST_PATH} was built with: ENABLE_JSON1"

@@ -12,8 +12,7 @@ from typing import Optional
 
 import pytest
 
-from sqlite_provision import config
-from sqlite_provision.config import Layout, Options, unit_base_name
+from sqlite_provision.config import HostPaths, Layout, Options, unit_base_name
 from sqlite_provision.errors import UsageError
 from sqlite_provision.steps import activation
 from support import need_tool
@@ -51,11 +50,13 @@ def test_csh_snippet_sourced_twice(csh_file: Path, start: Optional[str]) -> None
         assert parts == [LIB]
 
 
-def test_systemd_dropin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SQLITE_PROVISION_SYSTEMD_DIR", str(tmp_path / "system"))
+def test_systemd_dropin(tmp_path: Path) -> None:
+    host_paths = HostPaths(systemd_dir=tmp_path / "system")
     layout = Layout(Path("/opt/sqlite/3.53.4"), Path("/opt/sqlite/current"), Path(LIB), None)
     options = Options(systemd_units=("myapp.service", "worker"))
-    steps = activation.service_steps(TEMPLATES, options, layout, config.systemd_dir(), True)
+    steps = activation.service_steps(
+        TEMPLATES, options.systemd_units, options.env_file, layout, host_paths.systemd_dir, True
+    )
     paths = [getattr(s, "path") for s in steps]  # noqa: B009
     assert paths == [
         tmp_path / "system" / "myapp.service.d" / "sqlite-provision.conf",
@@ -89,21 +90,21 @@ def test_unit_names_are_checked() -> None:
             unit_base_name(bad)
 
 
-def test_env_file_and_ld_so_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SQLITE_PROVISION_LD_SO_CONF_DIR", str(tmp_path / "ld"))
+def test_env_file_and_ld_so_conf(tmp_path: Path) -> None:
+    host_paths = HostPaths(ld_so_conf_dir=tmp_path / "ld")
     layout = Layout(Path("/opt/sqlite/3.53.4"), Path("/opt/sqlite/current"), Path(LIB), None)
     env_steps = activation.service_steps(
-        TEMPLATES, Options(env_file=tmp_path / "env"), layout, tmp_path / "system", False
+        TEMPLATES, (), tmp_path / "env", layout, tmp_path / "system", False
     )
     env_text = getattr(env_steps[0], "content")  # noqa: B009
     # systemd's EnvironmentFile and `set -a; . FILE` both read it.
     out = subprocess.run(["sh", "-c", 'set -a; . "$1"; echo "$LD_LIBRARY_PATH"', "sh", "/dev/stdin"],
                          input=env_text, capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert out.strip() == LIB
-    step = activation.ld_so_conf_step(TEMPLATES, layout, config.ld_so_conf_dir())
+    step = activation.ld_so_conf_step(TEMPLATES, layout, host_paths.ld_so_conf_dir)
     assert step.path == tmp_path / "ld" / "sqlite-provision.conf"
     lines = [ln for ln in getattr(step, "content").splitlines() if not ln.startswith("#")]  # noqa: B009
     assert lines == [LIB]
     assert step.commands() == []  # ldconfig only for the real /etc/ld.so.conf.d
-    real = activation.ld_so_conf_step(TEMPLATES, layout, config.DEFAULT_LD_SO_CONF_DIR)
+    real = activation.ld_so_conf_step(TEMPLATES, layout, HostPaths().ld_so_conf_dir)
     assert real.commands() == [["ldconfig"]]

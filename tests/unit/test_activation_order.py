@@ -13,9 +13,11 @@ from typing import List
 import pytest
 
 from sqlite_provision.config import DEFAULT_LD_SO_CONF_DIR, DEFAULT_SYSTEMD_DIR, Options
-from sqlite_provision.plan import Plan, build_plan
+from sqlite_provision.plan.build import build_plan
+from sqlite_provision.plan.model import Plan
+from sqlite_provision.plan.resolve import Resolution
 from sqlite_provision.steps.activation import RecordActivation, WriteActivation
-from support.plans import make_facts, resolution_for
+from support.plans import dry_run_steps, make_facts, resolution_for, steps_of
 
 REAL_CONF_DIR = Path("/etc/ld.so.conf.d")
 REAL_UNITS_DIR = Path("/etc/systemd/system")
@@ -34,17 +36,22 @@ def real_dirs_plan(tmp_path: Path, systemd_running: bool = True, **extra: object
     resolution = resolution_for(
         options_for(tmp_path, **extra), make_facts(systemd_running=systemd_running), tmp_path
     )
-    return build_plan(
-        dataclasses.replace(resolution, units_dir=REAL_UNITS_DIR, conf_dir=REAL_CONF_DIR)
+    return build_plan(on_real_dirs(resolution))
+
+
+def on_real_dirs(resolution: Resolution) -> Resolution:
+    inputs = dataclasses.replace(
+        resolution.inputs, units_dir=REAL_UNITS_DIR, conf_dir=REAL_CONF_DIR
     )
+    return dataclasses.replace(resolution, inputs=inputs)
 
 
 def names(plan: Plan) -> List[str]:
-    return [s.name for s in plan.steps]
+    return [s.name for s in steps_of(plan)]
 
 
 def only(plan: Plan, name: str) -> WriteActivation:
-    found = [s for s in plan.steps if s.name == name]
+    found = [s for s in steps_of(plan) if s.name == name]
     assert len(found) == 1, names(plan)
     step = found[0]
     assert isinstance(step, WriteActivation)
@@ -74,23 +81,23 @@ def test_ld_so_conf_on_the_real_directory_runs_ldconfig(tmp_path: Path) -> None:
     lines = [line for line in step.content.splitlines() if not line.startswith("#")]
     assert lines == [str(tmp_path / "opt" / "sqlite" / "current" / "lib")]
     assert step.commands() == [["ldconfig"]]
-    shown = {s.name: s.commands for s in plan.view().steps}
+    shown = {s["name"]: s["commands"] for s in dry_run_steps(plan)}
     assert shown["ld-so-conf"] == ["ldconfig"]
-    record = next(s for s in plan.steps if s.name == "record")
+    record = next(s for s in steps_of(plan) if s.name == "record")
     assert isinstance(record, RecordActivation)
     assert str(step.path) in record.files  # so that uninstall --all removes it
 
 
 def test_a_drop_in_on_the_real_directory_reloads_systemd(tmp_path: Path) -> None:
     plan = real_dirs_plan(tmp_path, systemd_units=("myapp", "worker.service"))
-    drop_ins = [s for s in plan.steps if s.name == "systemd"]
+    drop_ins = [s for s in steps_of(plan) if s.name == "systemd"]
     assert [s.path for s in drop_ins] == [
         REAL_UNITS_DIR / "myapp.service.d" / "sqlite-provision.conf",
         REAL_UNITS_DIR / "worker.service.d" / "sqlite-provision.conf",
     ]
     # One daemon-reload, after the last drop-in, and before the smoke test.
     assert [s.commands() for s in drop_ins] == [[], [["systemctl", "daemon-reload"]]]
-    shown = [s.commands for s in plan.view().steps if s.name == "systemd"]
+    shown = [s["commands"] for s in dry_run_steps(plan) if s["name"] == "systemd"]
     assert shown == [[], ["systemctl daemon-reload"]]  # what --dry-run prints
     assert names(plan).index("systemd") < names(plan).index("smoke")
 
@@ -109,9 +116,7 @@ def test_daemon_reload_only_where_systemd_reads_the_drop_in(
     options = options_for(tmp_path, systemd_units=("myapp",), ld_so_conf=True)
     resolution = resolution_for(options, make_facts(systemd_running=systemd_running), tmp_path)
     if real_dirs:
-        resolution = dataclasses.replace(
-            resolution, units_dir=REAL_UNITS_DIR, conf_dir=REAL_CONF_DIR
-        )
+        resolution = on_real_dirs(resolution)
     plan = build_plan(resolution)
     assert only(plan, "systemd").commands() == expected
     assert only(plan, "ld-so-conf").commands() == ([["ldconfig"]] if real_dirs else [])

@@ -3,6 +3,7 @@ pyelftools, on the host's real libsqlite3 and on a library compiled here."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,7 +54,7 @@ def pyelftools_functions(path: Path) -> set:
 
 @pytest.fixture(scope="module")
 def host_lib() -> Path:
-    path = system_library(Runner())
+    path = system_library(Runner(os.environ))
     need(path, "a system libsqlite3 is missing")
     return Path(str(path))
 

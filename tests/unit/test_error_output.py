@@ -5,6 +5,7 @@ through the Runner into a real log."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List
 
@@ -59,7 +60,7 @@ def test_an_error_no_command_explains_is_message_fix_and_log_path(
 
 def test_a_failed_command_shows_the_logs_last_lines_of_its_output(tmp_path: Path) -> None:
     log = Log(tmp_path / "install.log")
-    runner = Runner(log)
+    runner = Runner(os.environ, log)
     runner.capture(["sh", "-c", "echo probe-output"])  # what came before: not in the tail
     script = "i=0; while [ $i -lt 30 ]; do echo line-$i; i=$((i+1)); done; echo failing >&2; exit 3"
     with pytest.raises(CommandFailed) as caught:
@@ -95,7 +96,7 @@ def test_the_smoke_test_shows_its_output(tmp_path: Path) -> None:
 def test_a_command_that_could_not_start_has_no_tail(tmp_path: Path) -> None:
     log = Log(tmp_path / "install.log")
     with pytest.raises(CommandFailed) as caught:
-        Runner(log).run([str(tmp_path / "no-such-program")], what="yum")
+        Runner(os.environ, log).run([str(tmp_path / "no-such-program")], what="yum")
     log.close()
     lines = stderr_of(caught.value, tmp_path / "install.log")
     assert HEADER not in lines and lines[0].startswith("error: yum could not start")

@@ -28,7 +28,7 @@ from sqlite_provision.output import StderrProgress
 from sqlite_provision.results import Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.steps.activation import WriteProfile, render_profile
-from sqlite_provision.steps.base import RunState, Step
+from sqlite_provision.steps.base import PlannedStep, RunState, Step, planned
 from sqlite_provision.steps.install import LinkCurrent
 from support.plans import TEMPLATES
 
@@ -186,7 +186,7 @@ def options_for(tmp_path: Path) -> Options:
 def run(tmp_path: Path, log: Log, steps: List[Step]) -> Report:
     layout = make_layout(options_for(tmp_path), VERSION)
     report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
-    return execute(steps, report, Runner(log), StderrProgress())
+    return execute(planned(steps), report, Runner(os.environ, log), StderrProgress())
 
 
 def run_failing(tmp_path: Path, log: Log, steps: List[Step], error: type) -> BaseException:
@@ -547,3 +547,95 @@ def test_success_cleanup_never_runs_on_failure(tmp_path: Path, log: Log, host: P
         CommandFailed,
     )  # fmt: skip
     assert backup.read_bytes() == b"previous build"
+
+
+# --- where skipping is decided, and a step that cannot be undone ----------------------------------
+
+
+@dataclass(frozen=True)
+class ProvesAChange(Labelled):
+    """Like the smoke test: a check worth running only in a run that changed the host."""
+
+    label: str
+    journal: Journal = field(compare=False)
+    unless_changed = "nothing changed since the run that passed it"
+
+    def describe(self) -> str:
+        return "check the change"
+
+    def run(self, state: RunState) -> str:
+        self.journal.append(("run", self.label))
+        return "checked"
+
+
+@dataclass(frozen=True)
+class Irreversible(Labelled):
+    """Like removing a version's files: no undo; once it starts, the run rolls forward."""
+
+    label: str
+    path: Path
+    journal: Journal = field(compare=False)
+    changes_host = True
+    reversible = False
+
+    def describe(self) -> str:
+        return f"remove {self.path}"
+
+    def run(self, state: RunState) -> str:
+        self.path.unlink()
+        self.journal.append(("run", self.label))
+        return "removed"
+
+
+def test_the_plans_reason_skips_a_step_that_would_run(tmp_path: Path, log: Log, host: Path) -> None:
+    journal: Journal = []
+    step = WriteFile("write", host / "a.conf", b"new", journal)
+    layout = make_layout(options_for(tmp_path), VERSION)
+    report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
+    execute(
+        [PlannedStep(step, "this build is installed and intact")], report, Runner(os.environ, log)
+    )
+    assert statuses(report) == [("write", "skipped")]
+    assert report.steps[0].detail == "this build is installed and intact"
+    assert journal == [] and not (host / "a.conf").exists() and report.changed is False
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["nothing-changed", "a-step-changed"])
+def test_a_check_that_proves_a_change_runs_only_after_one(
+    tmp_path: Path, log: Log, host: Path, changed: bool
+) -> None:
+    journal: Journal = []
+    (host / "present").write_bytes(b"x")
+    first: Step = (
+        WriteFile("write", host / "a.conf", b"a", journal)
+        if changed
+        else SkipIfExists("skipped", host / "present", journal)
+    )
+    report = run(tmp_path, log, [first, ProvesAChange("smoke", journal)])
+    assert statuses(report)[-1] == ("smoke", "ok" if changed else "skipped")
+    assert (("run", "smoke") in journal) is changed
+    if not changed:
+        assert report.steps[-1].detail == "nothing changed since the run that passed it"
+
+
+def test_a_step_that_cannot_be_undone_keeps_what_came_before(
+    tmp_path: Path, log: Log, host: Path
+) -> None:
+    """A failure after an irreversible step started undoes only what came after it began: what
+    came before stays (a snippet is not put back around a half-removed tree)."""
+    journal: Journal = []
+    before, after, gone = host / "before.conf", host / "after.conf", host / "gone"
+    gone.write_bytes(b"ours")
+    steps: List[Step] = [
+        WriteFile("before", before, b"1", journal),
+        Irreversible("remove", gone, journal),
+        WriteFile("after", after, b"3", journal),
+        Raise("boom", CommandFailed("boom"), journal),
+    ]
+    run_failing(tmp_path, log, steps, CommandFailed)
+    assert before.read_bytes() == b"1"  # kept: it came before the irreversible step
+    assert not after.exists()  # undone: it came after
+    assert not gone.exists()
+    assert [e for e in journal if e[0] == "undo"] == [("undo", "after")]
+    text = (tmp_path / "logs" / "run.log").read_text()
+    assert f"kept (a step that cannot be undone follows): restore {before}" in text

@@ -79,13 +79,14 @@ def test_dry_run_shows_each_option_and_its_origin(tmp_path: Path) -> None:
     features = {f["option"]: f["origin"] for f in json.loads(out)["features"]}
     assert features["ENABLE_GEOPOLY"] == "--enable"
     assert features["ENABLE_COLUMN_METADATA"] == "rhel baseline"
-    configure = next(s for s in json.loads(out)["steps"] if s["name"] == "configure")
+    steps = {s["name"]: s for s in json.loads(out)["steps"]}
+    configure, probe = steps["configure"], steps["probe-configure"]
     assert "-DSQLITE_ENABLE_GEOPOLY=1" in configure["description"]
     assert (
-        configure["commands"][0].endswith(" -- ./configure --help")
-        or configure["commands"][0] == "./configure --help"
+        probe["commands"][0].endswith(" -- ./configure --help")
+        or probe["commands"][0] == "./configure --help"
     )
-    assert "--geopoly" in configure["commands"][1]
+    assert "--geopoly" in configure["commands"][0]
     assert not (tmp_path / "opt").exists() and not (tmp_path / "log").exists()
 
 

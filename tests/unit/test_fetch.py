@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import socket
 import stat
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any, Dict, List
 import pytest
 import requests
 
+from sqlite_provision.config import FetchPolicy, read_environment
 from sqlite_provision.digests import (
     HASH_ALGORITHMS,
     Checksum,
@@ -22,7 +25,13 @@ from sqlite_provision.digests import (
 )
 from sqlite_provision.errors import ChecksumError, DownloadError, UsageError
 from sqlite_provision.output import StderrProgress
-from sqlite_provision.source.fetch import USER_AGENT, fetch_text, fetch_to_cache, make_session
+from sqlite_provision.source.fetch import (
+    USER_AGENT,
+    RefusedRequest,
+    fetch_text,
+    fetch_to_cache,
+    make_session,
+)
 from support.mirror import Mirror
 
 TARBALL = "sqlite-autoconf-3440200.tar.gz"
@@ -122,7 +131,7 @@ def test_one_changed_byte_is_a_checksum_error_and_leaves_nothing(
     cache = tmp_path / "cache"
 
     with pytest.raises(ChecksumError) as caught:
-        fetch_to_cache(url, cache, TARBALL, PAYLOAD_SHA3, backoff=0)
+        fetch_to_cache(url, cache, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(backoff=0))
 
     error = caught.value
     assert error.exit_code == 4
@@ -156,7 +165,9 @@ def test_404_fails_at_once_naming_the_url(mirror: Mirror, tmp_path: Path) -> Non
     url = mirror.url + "/2023/sqlite-autoconf-3999900.tar.gz"
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, "x.tar.gz", PAYLOAD_SHA3, retries=3, backoff=0)
+        fetch_to_cache(
+            url, tmp_path, "x.tar.gz", PAYLOAD_SHA3, policy=FetchPolicy(attempts=3, backoff=0)
+        )
 
     assert not isinstance(caught.value, ChecksumError)
     assert url in caught.value.message
@@ -172,7 +183,7 @@ def test_other_4xx_fail_at_once(mirror: Mirror, tmp_path: Path) -> None:
     mirror.fail(TARBALL_PATH, [403])
 
     with pytest.raises(DownloadError, match="403"):
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, backoff=0)
+        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(backoff=0))
 
     assert mirror.count(TARBALL_PATH) == 1
 
@@ -182,7 +193,9 @@ def test_two_500s_then_success(mirror: Mirror, tmp_path: Path) -> None:
     mirror.fail(TARBALL_PATH, [500, 500])
     log = Log()
 
-    result = fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, log=log, backoff=0.01)
+    result = fetch_to_cache(
+        url, tmp_path, TARBALL, PAYLOAD_SHA3, log=log, policy=FetchPolicy(backoff=0.01)
+    )
 
     assert result.downloaded
     assert result.attempts == 3
@@ -197,7 +210,9 @@ def test_persistent_5xx_gives_up_after_the_last_attempt(mirror: Mirror, tmp_path
     mirror.fail(TARBALL_PATH, [503, 502, 500, 500])
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, retries=3, backoff=0)
+        fetch_to_cache(
+            url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(attempts=3, backoff=0)
+        )
 
     message = caught.value.message
     assert url in message and "3 attempts" in message and "HTTP 500" in message
@@ -209,7 +224,7 @@ def test_a_truncated_body_is_retried(mirror: Mirror, tmp_path: Path) -> None:
     url = mirror.add(TARBALL_PATH, PAYLOAD)
     mirror.truncate(TARBALL_PATH, 70000, times=1)
 
-    result = fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, backoff=0)
+    result = fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(backoff=0))
 
     assert result.attempts == 2
     assert result.path.read_bytes() == PAYLOAD
@@ -221,7 +236,9 @@ def test_truncated_every_time_fails_and_leaves_no_part_file(mirror: Mirror, tmp_
     mirror.truncate(TARBALL_PATH, 1000, times=5)
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, retries=3, backoff=0)
+        fetch_to_cache(
+            url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(attempts=3, backoff=0)
+        )
 
     assert not isinstance(caught.value, ChecksumError)
     assert "3 attempts" in caught.value.message
@@ -235,7 +252,13 @@ def test_a_hung_server_is_bounded_by_the_timeout(mirror: Mirror, tmp_path: Path)
     started = time.monotonic()
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, timeout=(1, 1), retries=2, backoff=0)
+        fetch_to_cache(
+            url,
+            tmp_path,
+            TARBALL,
+            PAYLOAD_SHA3,
+            policy=FetchPolicy(connect_timeout=1, read_timeout=1, attempts=2, backoff=0),
+        )
 
     elapsed = time.monotonic() - started
     assert elapsed < 8, elapsed
@@ -251,10 +274,70 @@ def test_a_refused_connection_is_a_download_error(tmp_path: Path) -> None:
     # the port is closed now
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, retries=2, backoff=0)
+        fetch_to_cache(
+            url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(attempts=2, backoff=0)
+        )
 
     assert "2 attempts" in caught.value.message
     assert listing(tmp_path) == []
+
+
+URL = "http://mirror.example:8080/x.tar.gz"
+
+
+def as_requests_raises(cause: BaseException, text: str) -> BaseException:
+    """A socket error as requests hands it over: ConnectionError(MaxRetryError(reason=
+    NewConnectionError(text))), the socket's error the context of urllib3's."""
+    import urllib3
+
+    new = urllib3.exceptions.NewConnectionError(
+        None, f"Failed to establish a new connection: {text}"
+    )
+    new.__context__ = cause
+    return requests.exceptions.ConnectionError(urllib3.exceptions.MaxRetryError(None, URL, new))
+
+
+SOCKET_FAILURES = [
+    # (what the socket raised, text that says something else, the words)
+    (ConnectionRefusedError(111, "x"), "Name or service not known",
+     "mirror.example:8080 refused the connection: nothing listens there"),
+    (socket.gaierror(-2, "x"), "Connection refused", "cannot resolve mirror.example: no DNS or no network"),
+    (OSError(errno.ENETUNREACH, "x"), "Connection reset by peer",
+     "no route to mirror.example:8080: the network is unreachable"),
+    (OSError(errno.EHOSTUNREACH, "x"), "", "no route to mirror.example:8080: the network is unreachable"),
+    (ConnectionResetError(104, "x"), "No route to host", "mirror.example:8080 closed the connection"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("cause, text, words", SOCKET_FAILURES)
+def test_socket_failures_are_told_apart_by_type_not_by_their_text(
+    cause: BaseException, text: str, words: str
+) -> None:
+    from sqlite_provision.source.fetch import _describe
+
+    assert _describe(as_requests_raises(cause, text), URL) == words
+
+
+def test_a_peer_that_hangs_up_mid_answer_is_told_by_type() -> None:
+    """urllib3 passes RemoteDisconnected as an argument of ProtocolError("Connection aborted.")."""
+    import http.client
+
+    import urllib3
+
+    from sqlite_provision.source.fetch import _describe
+
+    aborted = urllib3.exceptions.ProtocolError(
+        "Connection aborted.", http.client.RemoteDisconnected("Name or service not known")
+    )
+    said = _describe(requests.exceptions.ConnectionError(aborted), URL)
+    assert said == "mirror.example:8080 closed the connection"
+
+
+def test_words_in_a_message_alone_are_not_taken_for_a_cause() -> None:
+    from sqlite_provision.source.fetch import _describe
+
+    said = _describe(requests.exceptions.ConnectionError("Connection refused"), URL)
+    assert said == "Connection refused"
 
 
 def test_a_tls_failure_is_not_retried_and_hints_at_ca_bundles(
@@ -265,7 +348,9 @@ def test_a_tls_failure_is_not_retried_and_hints_at_ca_bundles(
     url = f"https://127.0.0.1:{mirror.port}{TARBALL_PATH}"
 
     with pytest.raises(DownloadError) as caught:
-        fetch_to_cache(url, tmp_path, TARBALL, PAYLOAD_SHA3, retries=3, backoff=0)
+        fetch_to_cache(
+            url, tmp_path, TARBALL, PAYLOAD_SHA3, policy=FetchPolicy(attempts=3, backoff=0)
+        )
 
     assert caught.value.hint is not None
     assert "SSL_CERT_FILE" in caught.value.hint and "REQUESTS_CA_BUNDLE" in caught.value.hint
@@ -286,7 +371,6 @@ def test_a_certifi_that_cannot_say_where_its_bundle_is_falls_back(
         raise FileNotFoundError("certifi/cacert.pem")
 
     monkeypatch.setattr(certifi, "where", where)
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     host = [b for b in fetch.SYSTEM_CA_BUNDLES if os.path.isfile(b)]
     with make_session() as session:
         assert session.verify == (host[0] if host else fetch._extracted_bundle[0])
@@ -317,11 +401,21 @@ def test_keyboard_interrupt_mid_download_leaves_no_part_file(
 
 
 def test_only_http_and_https_urls(tmp_path: Path) -> None:
+    """Refused before any connection, with the network layer's own error: the caller (the
+    Fetch step, resolve_latest) says it was a usage error."""
     for url in ("ftp://example.org/x.tar.gz", "file:///etc/passwd", "example.org/x.tar.gz"):
-        with pytest.raises(UsageError):
+        with pytest.raises(RefusedRequest) as caught:
             fetch_to_cache(url, tmp_path, "x.tar.gz", PAYLOAD_SHA3)
-        with pytest.raises(UsageError):
+        assert caught.value.message == f"the download URL {url!r} is not an http:// or https:// URL"
+        assert caught.value.hint is not None and "--tarball FILE" in caught.value.hint
+        with pytest.raises(RefusedRequest):
             fetch_text(url)
+    for name in ("", ".", "..", "a/b.tar.gz"):
+        with pytest.raises(RefusedRequest) as caught:
+            fetch_to_cache("http://127.0.0.1:9/x", tmp_path, name, PAYLOAD_SHA3)
+        assert caught.value.message == f"not a plain file name: {name!r}"
+    assert not isinstance(RefusedRequest("x"), UsageError)
+    assert listing(tmp_path) == []
 
 
 class Terminal(io.StringIO):
@@ -390,20 +484,23 @@ def test_fetch_text_retries_like_downloads(mirror: Mirror) -> None:
     mirror.add("/download.html", b"<html>hello</html>")
     mirror.fail("/download.html", [500])
 
-    assert fetch_text(mirror.url + "/download.html", backoff=0) == "<html>hello</html>"
+    assert (
+        fetch_text(mirror.url + "/download.html", policy=FetchPolicy(backoff=0))
+        == "<html>hello</html>"
+    )
     assert mirror.count("/download.html") == 2
 
 
 def test_fetch_text_404(mirror: Mirror) -> None:
     with pytest.raises(DownloadError, match="404"):
-        fetch_text(mirror.url + "/download.html", backoff=0)
+        fetch_text(mirror.url + "/download.html", policy=FetchPolicy(backoff=0))
     assert mirror.count() == 1
 
 
 def test_fetch_text_refuses_more_than_5_mb(mirror: Mirror) -> None:
     mirror.add("/download.html", b"a" * (5 * 1024 * 1024 + 1))
     with pytest.raises(DownloadError, match="larger than 5 MB"):
-        fetch_text(mirror.url + "/download.html", backoff=0)
+        fetch_text(mirror.url + "/download.html", policy=FetchPolicy(backoff=0))
     assert mirror.count() == 1
 
 
@@ -464,11 +561,10 @@ def ca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_ssl_cert_file_is_used_when_it_is_the_only_setting(
-    ca_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    session = make_session()
+def test_ssl_cert_file_is_used_when_it_is_the_only_setting(ca_file: Path) -> None:
+    policy = read_environment(variables={"SSL_CERT_FILE": str(ca_file)}).fetch
+    assert policy.ca_bundle == str(ca_file)
+    session = make_session(policy.ca_bundle)
     assert session.verify == str(ca_file)
     assert session.trust_env is True
     assert session.headers["User-Agent"] == USER_AGENT
@@ -480,23 +576,24 @@ def test_requests_own_variables_win_over_ssl_cert_file(
 ) -> None:
     other = tmp_path / "other.pem"
     other.write_text("x")
-    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-    monkeypatch.setenv(winner, str(other))
-    session = make_session()
+    variables = {"SSL_CERT_FILE": str(ca_file), winner: str(other)}
+    policy = read_environment(variables=variables).fetch
+    assert policy.ca_bundle is None
+    monkeypatch.setenv(winner, str(other))  # requests reads its own variables itself
+    session = make_session(policy.ca_bundle)
     assert session.verify is True  # requests applies REQUESTS_CA_BUNDLE per request itself
     settings = session.merge_environment_settings("https://www.sqlite.org/", {}, None, None, None)
     assert settings["verify"] == str(other)
 
 
 def test_verification_stays_on_without_ca_variables(ca_file: Path) -> None:
-    assert make_session().verify is True
+    assert make_session(read_environment(variables={}).fetch.ca_bundle).verify is True
 
 
-def test_a_missing_ssl_cert_file_is_ignored(
-    ca_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nope.pem"))
-    assert make_session().verify is True
+def test_a_missing_ssl_cert_file_is_ignored(ca_file: Path, tmp_path: Path) -> None:
+    policy = read_environment(variables={"SSL_CERT_FILE": str(tmp_path / "nope.pem")}).fetch
+    assert policy.ca_bundle is None
+    assert make_session(policy.ca_bundle).verify is True
 
 
 # the mirror itself

@@ -23,7 +23,7 @@ import pytest
 from support import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "src" / "sqlite_provision"
-SUBPACKAGES = {"host", "source", "recipe", "steps", "store", "engine"}
+SUBPACKAGES = {"host", "source", "recipe", "steps", "store", "engine", "plan"}
 BASE = {"errors", "versions", "digests", "files", "results", "runner", "config", "faultpoints"}
 LOWER = {"host", "source", "recipe"}
 UPPER = {"steps", "store", "engine", "plan", "app", "output", "cli"}

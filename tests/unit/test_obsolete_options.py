@@ -14,12 +14,12 @@ import pytest
 
 from sqlite_provision.config import Options
 from sqlite_provision.host.library import HostLibrary
-from sqlite_provision.plan import build_plan
+from sqlite_provision.plan.build import build_plan
 from sqlite_provision.recipe.features import FEATURES, host_features, select
 from sqlite_provision.recipe.obsolete import OBSOLETE, built_in, judge, proofs_for
 from sqlite_provision.steps.build import Configure
 from sqlite_provision.steps.gate import AbiGate
-from support.plans import make_facts, resolution_for
+from support.plans import make_facts, resolution_for, steps_of
 
 JSON_PROVED = {"ENABLE_JSON1": (True, "'{}'")}
 NO_JSON = {"ENABLE_JSON1": (False, "RuntimeError: SELECT json('{}'): no such function: json")}
@@ -154,8 +154,8 @@ def plan_steps(version: str, tmp_path: Path) -> Tuple[Configure, AbiGate]:
         frozenset({"sqlite3_open", "sqlite3_column_table_name"}),
     )
     plan = build_plan(resolution_for(options, make_facts(), tmp_path / "work", host=host))
-    [configure] = [s for s in plan.steps if isinstance(s, Configure)]
-    [gate] = [s for s in plan.steps if isinstance(s, AbiGate)]
+    [configure] = [s for s in steps_of(plan) if isinstance(s, Configure)]
+    [gate] = [s for s in steps_of(plan) if isinstance(s, AbiGate)]
     return configure, gate
 
 
@@ -164,7 +164,7 @@ def test_the_plan_of_a_recent_release_has_no_obsolete_flag_and_proves_instead(
     version: str, tmp_path: Path
 ) -> None:
     configure, gate = plan_steps(version, tmp_path)
-    cflags = configure.predicted.cflags
+    cflags = configure.config.cflags
     assert "-DSQLITE_ENABLE_COLUMN_METADATA=1" in cflags
     assert "-DSQLITE_ENABLE_JSON1" not in cflags and "-DSQLITE_ENABLE_DESERIALIZE" not in cflags
     shown = " ".join(" ".join(argv) for argv in configure.commands()) + configure.describe()
@@ -175,8 +175,8 @@ def test_the_plan_of_a_recent_release_has_no_obsolete_flag_and_proves_instead(
 
 def test_the_plan_of_an_old_release_passes_both_flags(tmp_path: Path) -> None:
     configure, _ = plan_steps("3.33.0", tmp_path)
-    assert "-DSQLITE_ENABLE_JSON1=1" in configure.predicted.cflags
-    assert "-DSQLITE_ENABLE_DESERIALIZE=1" in configure.predicted.cflags
+    assert "-DSQLITE_ENABLE_JSON1=1" in configure.config.cflags
+    assert "-DSQLITE_ENABLE_DESERIALIZE=1" in configure.config.cflags
 
 
 # --- what a host from 3.38.0 on has without listing it ---------------------------------------------

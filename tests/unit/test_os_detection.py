@@ -1,6 +1,6 @@
 """Layer 1: RHEL-family detection (host/facts.py: read_os and OsInfo.rhel_family) on the
 os-release files of the distributions the README names, written into a temporary root and read
-with read_os(root), as the tool reads SQLITE_PROVISION_OS_ROOT. The files are those the
+with read_os(root), as the tool reads HostPaths.os_root (/ on a host). The files are those the
 distributions ship (trimmed of URLs and support lines that do not matter here)."""
 
 from __future__ import annotations

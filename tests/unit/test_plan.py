@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
-from sqlite_provision.config import ENV_MIRROR, Options, make_layout, validate
+from sqlite_provision.config import Options, make_layout, validate
 from sqlite_provision.errors import (
     EXIT_DOWNLOAD,
     EXIT_HOST,
@@ -24,7 +25,8 @@ from sqlite_provision.errors import (
 )
 from sqlite_provision.host import preflight as checks
 from sqlite_provision.host.facts import Facts
-from sqlite_provision.plan import Plan, build_plan
+from sqlite_provision.plan.build import build_plan
+from sqlite_provision.plan.model import Plan
 from sqlite_provision.runner import Runner
 from sqlite_provision.source.resolve import Source
 from sqlite_provision.source.resolve import resolve_source as resolve_validated
@@ -33,11 +35,12 @@ from sqlite_provision.steps.build import Configure, InstallCompiler, Make
 from sqlite_provision.steps.install import LinkCurrent
 from sqlite_provision.store.manifest import Manifest, read_manifest, write_manifest
 from support import REPO_ROOT
-from support.plans import UBUNTU, make_facts, resolution_for
+from support.plans import UBUNTU, dry_run_steps, make_facts, no_io, resolution_for, steps_of
 
 DATA_FILE = REPO_ROOT / "src" / "sqlite_provision" / "data" / "releases.csv"
 
-BUILD_STEPS = ["fetch", "compiler", "extract", "configure", "make", "stage", "abi", "install"]
+BUILD_STEPS = ["fetch", "compiler", "extract", "probe-configure", "configure", "make", "stage",
+               "abi", "install"]  # fmt: skip
 PROFILE_STEPS = ["profile", "profile-csh"]  # the sh snippet and its csh twin
 # The step names, in order, for each layout. `record` lists the activation files for uninstall;
 # it exists only under a prefix root (with `current`) and when something is written.
@@ -61,11 +64,6 @@ def resolve_source(options: Options) -> Source:
     return resolve_validated(validate(options))
 
 
-@pytest.fixture(autouse=True)
-def no_mirror_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ENV_MIRROR, raising=False)
-
-
 @pytest.fixture
 def options(tmp_path: Path) -> Options:
     return Options(
@@ -80,8 +78,8 @@ def plan_for(options: Options, facts: Facts, tmp_path: Path) -> Plan:
 
 
 def step(plan: Plan, name: str) -> Any:
-    found = [s for s in plan.steps if s.name == name]
-    assert len(found) == 1, [s.name for s in plan.steps]
+    found = [s for s in steps_of(plan) if s.name == name]
+    assert len(found) == 1, [s.name for s in steps_of(plan)]
     return found[0]
 
 
@@ -98,15 +96,17 @@ def test_step_names_in_order(
         options = replace(options, prefix=tmp_path / "custom")
     options = replace(options, no_profile="--no-profile" in layout)
     plan = plan_for(options, make_facts(root=root, gcc=gcc), tmp_path)
-    assert [s.name for s in plan.steps] == STEP_TABLE[layout]
-    assert any(isinstance(s, LinkCurrent) for s in plan.steps) is ("--prefix" not in layout)
-    assert any(isinstance(s, WriteProfile) for s in plan.steps) is ("--no-profile" not in layout)
+    assert [s.name for s in steps_of(plan)] == STEP_TABLE[layout]
+    assert any(isinstance(s, LinkCurrent) for s in steps_of(plan)) is ("--prefix" not in layout)
+    assert any(isinstance(s, WriteProfile) for s in steps_of(plan)) is (
+        "--no-profile" not in layout
+    )
 
 
 def test_default_layout_links_current_and_activates_it(tmp_path: Path, options: Options) -> None:
     plan = plan_for(options, make_facts(), tmp_path)
     root = options.prefix_root
-    assert plan.layout.prefix == root / "3.44.2"
+    assert plan.prefix == root / "3.44.2"
     link = step(plan, "link")
     assert isinstance(link, LinkCurrent)
     assert (link.link, link.target) == (root / "current", "3.44.2")
@@ -134,9 +134,9 @@ def test_the_report_names_the_active_library_before_any_step_ran(
 def test_explicit_prefix_is_activated_directly(tmp_path: Path, options: Options) -> None:
     custom = tmp_path / "custom"
     plan = plan_for(replace(options, prefix=custom), make_facts(), tmp_path)
-    assert plan.layout.prefix == custom
-    assert plan.layout.current_link is None
-    assert all(not isinstance(s, LinkCurrent) for s in plan.steps)
+    assert plan.prefix == custom
+    assert plan.library == custom / "lib" / "libsqlite3.so.0"  # no `current` link between
+    assert all(not isinstance(s, LinkCurrent) for s in steps_of(plan))
     profile = step(plan, "profile")
     assert profile.lib_dir == custom / "lib"
     assert f"{custom}/lib" in profile.content
@@ -164,8 +164,9 @@ def test_compiler_step_commands(
     compiler = step(plan, "compiler")
     assert isinstance(compiler, InstallCompiler)
     assert compiler.commands() == commands
-    shown = next(entry for entry in plan.view().steps if entry.name == "compiler")
-    assert shown.commands == [" ".join(argv) for argv in commands]
+    shown = next(entry for entry in dry_run_steps(plan) if entry["name"] == "compiler")
+    assert shown["commands"] == [" ".join(argv) for argv in commands]
+    assert shown["skipped"] == (None if commands else "gcc and make are present")
 
 
 @pytest.mark.parametrize(
@@ -186,8 +187,9 @@ def test_configure_command_has_the_prefix(
     expected_prefix = tmp_path / "custom" if explicit_prefix else options.prefix_root / version
     configure = step(plan, "configure")
     assert isinstance(configure, Configure)
-    [help_argv, argv] = configure.commands()
+    [help_argv] = step(plan, "probe-configure").commands()
     assert help_argv == ["./configure", "--help"]
+    [argv] = configure.commands()
     assert argv[0] == "./configure"
     assert f"--prefix={expected_prefix}" in argv
     assert [a for a in argv if a.startswith("--prefix=")] == [f"--prefix={expected_prefix}"]
@@ -214,11 +216,13 @@ def test_plan_view_is_json(tmp_path: Path, options: Options) -> None:
     plan = build_plan(resolution)
     data = [asdict(entry) for entry in plan.view().steps]
     assert json.loads(json.dumps(data)) == data
-    assert [entry["name"] for entry in data] == [s.name for s in plan.steps]
-    for entry, planned in zip(data, plan.steps):
+    shown = dry_run_steps(plan)
+    assert [entry["name"] for entry in shown] == [s.name for s in steps_of(plan)]
+    for entry, planned in zip(shown, plan.steps):
         assert isinstance(entry["description"], str) and entry["description"]
         assert all(isinstance(c, str) for c in entry["commands"])
-        assert len(entry["commands"]) == len(planned.commands())
+        assert len(entry["commands"]) == len(planned.step.commands())
+        assert entry["skipped"] is None
     json.dumps(resolution.request)
 
 
@@ -237,7 +241,7 @@ def preflight(options: Options, facts: Facts, needs_build: bool = True) -> None:
     checks.check_writable(layout, facts.root)
     checks.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
     if needs_build:
-        checks.check_build(facts, options.install_deps, True, Runner())
+        checks.check_build(facts, options.install_deps, True, Runner(os.environ))
 
 
 def host_error(options: Options, facts: Facts) -> HostError:
@@ -395,3 +399,30 @@ def test_https_url_named_like_a_release_gets_the_catalog_hash() -> None:
     assert source.url == url and source.version == "3.44.2"
     assert source.checksum is not None
     assert source.checksum.hexdigest == catalog_rows()["3.44.2"]["sha256"]
+
+
+# --- build_plan is pure ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["defaults", "--prefix --no-profile", "units-venv-ld-so-conf"])
+def test_build_plan_reads_no_file_no_environment_and_runs_nothing(
+    tmp_path: Path, options: Options, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ARCHITECTURE.md says: from a Resolution to the Plan (and its dry-run view) with no
+    I/O. Every door to the filesystem, the environment and subprocess is shut while it runs."""
+    from sqlite_provision.host.venvs import Venv
+
+    if layout == "--prefix --no-profile":
+        options = replace(options, prefix=tmp_path / "custom", no_profile=True)
+    elif layout == "units-venv-ld-so-conf":
+        options = replace(options, systemd_units=("myapp",), ld_so_conf=True,
+                          env_file=tmp_path / "env")  # fmt: skip
+    res = resolution_for(options, make_facts(gcc=False), tmp_path / "work")
+    if layout == "units-venv-ld-so-conf":
+        venv = Venv(tmp_path / "venv", tmp_path / "venv/bin/python", tmp_path / "venv/site")
+        res = replace(res, inputs=replace(res.inputs, venvs=(venv,)))
+    with no_io(monkeypatch):
+        plan = build_plan(res)
+        shown = dry_run_steps(plan)
+    assert [s["name"] for s in shown] == [s.name for s in steps_of(plan)]
+    assert "verify" in [s["name"] for s in shown]

@@ -12,7 +12,14 @@ from typing import Callable, Dict, List
 
 from sqlite_provision.config import MANIFEST_NAME
 from sqlite_provision.files import swap_symlink, write_atomic
-from sqlite_provision.store.recovery import Places, backup_path, recover, staging_dir
+from sqlite_provision.store.recovery import (
+    SWITCH_JOURNAL,
+    Places,
+    backup_path,
+    recover,
+    staging_dir,
+    write_switch_journal,
+)
 
 
 def layout(tmp_path: Path) -> Dict[str, Path]:
@@ -120,3 +127,35 @@ def test_the_names_recovery_knows_are_the_ones_the_writers_make(tmp_path: Path) 
 
     assert names(paths["etc"]) == [] and names(paths["root"]) == [], done
     assert len(done) == 2, done
+
+
+def test_a_killed_rollback_is_put_back_as_its_journal_says(tmp_path: Path) -> None:
+    """A rollback killed between its two links, or before its verification ended: `current` and
+    `previous` name again what they named before it, and its journal goes."""
+    paths = layout(tmp_path)
+    root = paths["root"]
+    version(root, "3.44.2")
+    version(root, "3.52.0")
+    write_switch_journal(root, "3.52.0", "3.44.2")  # written before the switch began
+    swap_symlink(root / "current", "3.44.2")  # killed after the first of the two links
+    swap_symlink(root / "previous", "3.44.2")
+    (root / f".{SWITCH_JOURNAL}.x9.tmp").write_text("half")  # a later journal, half written
+
+    done = recover(places(paths, tmp_path))
+
+    assert os.readlink(str(root / "current")) == "3.52.0"
+    assert os.readlink(str(root / "previous")) == "3.44.2"
+    assert names(root) == ["3.44.2", "3.52.0", "current", "previous"], done
+    assert len(done) == 2 and "a killed rollback" in done[1], done
+    assert recover(places(paths, tmp_path)) == []
+
+
+def test_a_journal_of_a_rollback_from_no_current_removes_the_link(tmp_path: Path) -> None:
+    paths = layout(tmp_path)
+    root = paths["root"]
+    version(root, "3.44.2")
+    write_switch_journal(root, "", "3.44.2")
+    swap_symlink(root / "current", "3.44.2")
+    recover(places(paths, tmp_path))
+    assert names(root) == ["3.44.2", "previous"]
+    assert os.readlink(str(root / "previous")) == "3.44.2"

@@ -48,7 +48,7 @@ def test_probe_script_runs_on_old_pythons(minor: str) -> None:
     pythons = [p for p in old_pythons() if p.endswith(minor)]
     need(pythons, f"a python{minor} (pyenv) is missing")
     result = subprocess.run(
-        [pythons[0], "-c", PROBE_SCRIPT], capture_output=True, text=True, env=clean_env(),
+        [pythons[0], "-c", PROBE_SCRIPT], capture_output=True, text=True, env=clean_env(os.environ),
         check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr

@@ -31,7 +31,7 @@ from sqlite_provision.steps.activation import (
     profile_steps,
     service_steps,
 )
-from sqlite_provision.steps.base import RunState, Step
+from sqlite_provision.steps.base import RunState, Step, planned
 from support import unavailable
 from support.plans import TEMPLATES
 
@@ -89,8 +89,9 @@ def activation_step(tmp_path: Path, name: str) -> Step:
     options = options_for(tmp_path)
     layout = make_layout(options, VERSION)
     written = profile_steps(TEMPLATES, layout, "") + service_steps(
-        TEMPLATES, options, layout, tmp_path / "etc" / "systemd" / "system", False
-    )
+        TEMPLATES, options.systemd_units, options.env_file, layout,
+        tmp_path / "etc" / "systemd" / "system", False,
+    )  # fmt: skip
     if name == "record":
         assert layout.activation_record is not None
         return RecordActivation(layout.activation_record, tuple(str(s.path) for s in written))
@@ -150,7 +151,7 @@ def test_undo_restores_mode_and_owner(tmp_path: Path, log: Log, other_gid: int, 
     layout = make_layout(options_for(tmp_path), VERSION)
     report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
     with pytest.raises(CommandFailed) as caught:
-        execute([step, Look(), Fails()], report, Runner(log), StderrProgress())
+        execute(planned([step, Look(), Fails()]), report, Runner(os.environ, log), StderrProgress())
 
     statuses = [(r.name, r.status) for r in caught.value.partial.steps]
     assert statuses == [(name, "ok"), ("look", "ok"), ("verify", "failed")]
@@ -166,7 +167,7 @@ def test_the_cases_cover_every_file_an_install_writes_before_verify(tmp_path: Pa
     options = options_for(tmp_path)
     layout = make_layout(options, VERSION)
     written = profile_steps(TEMPLATES, layout, "") + service_steps(
-        TEMPLATES, options, layout, tmp_path / "systemd", False
+        TEMPLATES, options.systemd_units, options.env_file, layout, tmp_path / "systemd", False
     )
     assert sorted([s.name for s in written] + ["record"]) == sorted(BEFORE)
     assert isinstance(written[0], WriteProfile)

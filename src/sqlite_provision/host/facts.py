@@ -6,9 +6,9 @@ import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Optional, Tuple
 
-from sqlite_provision.config import is_root, os_root
+from sqlite_provision.config import Environment, is_root
 
 # distro reports Oracle Linux (ID=ol) as "oracle".
 RHEL_IDS = frozenset(
@@ -42,6 +42,7 @@ class Facts:
     systemd_running: bool = False
     arch: str = ""
     glibc: Optional[Tuple[int, ...]] = None
+    yum_is_dnf: bool = False  # yum is a link to dnf (RHEL 8 on): one tool, smoke-tested once
 
     def smoke_tools(self) -> Tuple[Tuple[str, ...], ...]:
         """The host's package tools, as the smoke test runs them. `rpm -qa` reads the whole
@@ -52,7 +53,7 @@ class Facts:
             tools.append(("rpm", "-qa"))
         if self.dnf:
             tools.append(("dnf", "--version"))
-        if self.yum and os.path.realpath(self.yum) != os.path.realpath(self.dnf or ""):
+        if self.yum and not self.yum_is_dnf:
             tools.append(("yum", "--version"))
         return tuple(tools)
 
@@ -107,20 +108,23 @@ def glibc_version() -> Optional[Tuple[int, ...]]:
         return None
 
 
-def gather(env: Mapping[str, str] = os.environ) -> Facts:
-    path = env.get("PATH", os.defpath)
+def gather(env: Environment) -> Facts:
+    """The host as the environment `env` shows it: the tools on its PATH, the OS of its root."""
+    path = env.search_path
+    yum, dnf = shutil.which("yum", path=path), shutil.which("dnf", path=path)
     return Facts(
-        os=read_os(os_root(env)),
+        os=read_os(str(env.paths.os_root)),
         root=is_root(),
         gcc=shutil.which("gcc", path=path),
         make=shutil.which("make", path=path),
-        yum=shutil.which("yum", path=path),
-        dnf=shutil.which("dnf", path=path),
+        yum=yum,
+        dnf=dnf,
         cpus=cpu_count(),
         rpm=shutil.which("rpm", path=path),
         systemd_running=os.path.isdir("/run/systemd/system"),
         arch=platform.machine(),
         glibc=glibc_version(),
+        yum_is_dnf=bool(yum) and os.path.realpath(yum or "") == os.path.realpath(dnf or ""),
     )
 
 
@@ -130,14 +134,14 @@ SHELL_STARTUP = ("/etc/profile", "/etc/bashrc", "/etc/bash.bashrc", "~/.profile"
 PROFILE_D = "/etc/profile.d"
 
 
-def profile_readers(profile: Path) -> List[str]:
+def profile_readers(profile: Path, home: Path) -> List[str]:
     """What reads the profile snippet: login shells when it is in /etc/profile.d, else the shell
-    start-up files that name it. Empty when nothing does (yet)."""
+    start-up files (the user's under `home`) that name it. Empty when nothing does (yet)."""
     if str(profile.parent) == PROFILE_D and profile.suffix == ".sh":
         return [f"login shells ({PROFILE_D})"]
     found = []
     for name in SHELL_STARTUP:
-        path = Path(os.path.expanduser(name))
+        path = home / name[2:] if name.startswith("~/") else Path(name)
         try:
             if str(profile) in path.read_text(encoding="utf-8", errors="replace"):
                 found.append(name)

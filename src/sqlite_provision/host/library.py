@@ -11,7 +11,7 @@ from sqlite_provision.config import MANIFEST_NAME
 from sqlite_provision.host.elf import ElfError, exported_functions
 from sqlite_provision.host.pythons import read_library, system_probe
 from sqlite_provision.recipe.features import public_symbols
-from sqlite_provision.runner import Runner, clean_env
+from sqlite_provision.runner import Runner
 
 _LDCONFIG_LINE = re.compile(r"^\s*(libsqlite3\.so\.0)\s+\(([^)]*)\)\s+=>\s+(\S+)\s*$")
 LDCONFIG_PATHS = ("/sbin/ldconfig", "/usr/sbin/ldconfig", "ldconfig")
@@ -73,7 +73,7 @@ def parse_ldconfig(text: str) -> List[Tuple[str, str]]:
 def system_library(runner: Runner) -> Optional[str]:
     """The libsqlite3.so.0 the loader's cache names for this arch."""
     for ldconfig in LDCONFIG_PATHS:
-        result = runner.capture([ldconfig, "-p"], env=clean_env(), timeout=20)
+        result = runner.capture([ldconfig, "-p"], env=runner.clean_env(), timeout=20)
         if result.returncode == 0:
             for flags, path in parse_ldconfig(result.stdout):
                 if "x86-64" in flags or "64bit" in flags or os.uname().machine not in flags:

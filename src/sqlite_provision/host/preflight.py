@@ -1,6 +1,7 @@
-"""Host preconditions, checked before any download or change (exit 3). Resolution calls each
-check once, as soon as what it needs is known: the places to write before the network, the
-prefix's owner once the version is known, the compiler only when a build is needed."""
+"""Host preconditions, checked before any download or change (exit 3; a release older than the
+system library, exit 6). Resolution calls each check once, as soon as what it needs is known:
+the places to write before the network, the prefix's owner and the system library's version once
+the version is known, the compiler only when a build is needed."""
 
 import os
 import tempfile
@@ -8,11 +9,14 @@ from pathlib import Path
 from typing import Optional
 
 from sqlite_provision.config import Layout
-from sqlite_provision.errors import HostError
+from sqlite_provision.errors import HostError, VerifyError
 from sqlite_provision.files import nearest_existing
 from sqlite_provision.host.build_user import BuildUser, check_reachable, find_build_user
 from sqlite_provision.host.facts import Facts
+from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.recipe.api import added_after, describe
 from sqlite_provision.runner import Runner
+from sqlite_provision.versions import loose_version
 
 
 def check_writable(layout: Layout, root: bool) -> None:
@@ -31,6 +35,28 @@ def check_prefix_is_ours(prefix: Path, has_manifest: bool) -> None:
             hint="choose an empty or new --prefix; this tool never overwrites files it did not "
             "install",
         )
+
+
+def check_not_older(version: str, host: HostLibrary, allow_abi_loss: bool) -> None:
+    """A release older than the system library is refused before anything is downloaded or
+    built (exit 6): programs linked to the system library may call functions it lacks."""
+    if not version or not host.version or allow_abi_loss:
+        return
+    if loose_version(version) >= loose_version(host.version):
+        return
+    lacks = added_after(version, host.symbols)
+    what = (
+        f"it lacks {len(lacks)} public function(s) that {host.path} exports, whatever it is "
+        f"built with: {describe(lacks)}"
+        if lacks
+        else "the catalog cannot tell which of the system library's functions it lacks"
+    )
+    raise VerifyError(
+        f"SQLite {version} is older than the system library ({host.version}, {host.path}): {what}",
+        hint=f"install {host.version} or newer (`sqlite-provision versions` lists them), or pass "
+        "--allow-abi-loss to install it anyway, at the risk of breaking programs linked to "
+        "the system library",
+    )
 
 
 def check_build(facts: Facts, install_deps: bool, dry_run: bool, runner: Runner) -> None:

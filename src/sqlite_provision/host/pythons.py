@@ -173,10 +173,12 @@ def probe_argv(python: str, profile_file: Optional[Path]) -> List[str]:
     return activated_argv([python, "-c", PROBE_SCRIPT], profile_file)
 
 
-def probe_env(lib_dir: Optional[Path], profile_file: Optional[Path]) -> Dict[str, str]:
-    """A fresh login's environment: no inherited LD_LIBRARY_PATH; the snippet (or, with
-    --no-profile, the library directory itself) supplies it."""
-    env = clean_env()
+def probe_env(
+    base: Mapping[str, str], lib_dir: Optional[Path], profile_file: Optional[Path]
+) -> Dict[str, str]:
+    """A fresh login's environment, from the tool's (`base`): no inherited LD_LIBRARY_PATH; the
+    snippet (or, with --no-profile, the library directory itself) supplies it."""
+    env = clean_env(base)
     if profile_file is None and lib_dir is not None:
         env["LD_LIBRARY_PATH"] = str(lib_dir)
     return env
@@ -189,46 +191,49 @@ SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"
 @dataclass(frozen=True)
 class Reach:
     """How a python is started to be verified: its command, its environment, and the words
-    for it that the JSON `verified` rows carry (`reached`)."""
+    for it that the JSON `verified` rows carry (`reached`). The environment is a rule, not a
+    copy: `env` set on top of the tool's environment less LD_LIBRARY_PATH (`inherit`, a
+    login's), or `env` alone (systemd's, `env -i`'s), made from the runner's environment when
+    the python is started, so that a plan holds no copy of the environment."""
 
     python: str
     argv: Tuple[str, ...]
     env: Tuple[Tuple[str, str], ...]
     how: str
+    inherit: bool = True
 
-    def environment(self) -> Dict[str, str]:
-        return dict(self.env)
+    def environment(self, base: Mapping[str, str]) -> Dict[str, str]:
+        env = clean_env(base) if self.inherit else {}
+        env.update(self.env)
+        return env
 
 
 def login_reach(python: str, lib_dir: Path, profile_file: Optional[Path]) -> Reach:
     """A login shell through the profile snippet (or, with --no-profile, LD_LIBRARY_PATH)."""
-    how = (
-        f"login shell: sources {profile_file}"
-        if profile_file is not None
-        else f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
-    )
-    env = probe_env(lib_dir, profile_file)
-    return Reach(python, tuple(probe_argv(python, profile_file)), tuple(sorted(env.items())), how)
+    env: Tuple[Tuple[str, str], ...] = ()
+    how = f"login shell: sources {profile_file}"
+    if profile_file is None:
+        env = (("LD_LIBRARY_PATH", str(lib_dir)),)
+        how = f"LD_LIBRARY_PATH={lib_dir} (no profile snippet)"
+    return Reach(python, tuple(probe_argv(python, profile_file)), env, how)
 
 
 def venv_reach(venv_python: Path) -> Reach:
     """A bound venv's python in an empty environment, as `env -i` starts it."""
     python = str(venv_python)
-    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "bound venv, empty environment")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "bound venv, empty environment", False)
 
 
 def unit_reach(python: str, unit: str, lib_dir: Path) -> Reach:
     """A python as a systemd unit with the drop-in starts it: systemd's PATH, and the drop-in's
     Environment=LD_LIBRARY_PATH."""
     env = (("LD_LIBRARY_PATH", str(lib_dir)), ("PATH", SYSTEMD_PATH))
-    return Reach(
-        python, (python, "-c", PROBE_SCRIPT), env, f"systemd unit {unit}.service: its drop-in"
-    )
+    how = f"systemd unit {unit}.service: its drop-in"
+    return Reach(python, (python, "-c", PROBE_SCRIPT), env, how, False)
 
 
 def system_reach(python: str) -> Reach:
-    env = clean_env()
-    return Reach(python, (python, "-c", PROBE_SCRIPT), tuple(sorted(env.items())), "no activation")
+    return Reach(python, (python, "-c", PROBE_SCRIPT), (), "no activation")
 
 
 def run_probe(
@@ -300,7 +305,7 @@ def verify_python(
     expected_version: Optional[str] = None,
 ) -> ProbeResult:
     """Start a python as `reach` says and judge what it loads."""
-    data, error = run_probe(runner, list(reach.argv), reach.environment())
+    data, error = run_probe(runner, list(reach.argv), reach.environment(runner.environment))
     result = judge(
         reach.python,
         data,
@@ -330,9 +335,12 @@ def failures(results: Sequence[ProbeResult]) -> str:
     return "; ".join(said)
 
 
-def verification_failed(results: Sequence[ProbeResult], hint: str) -> VerifyError:
-    """The one wording of a failed verification (the verify command and the install's step)."""
-    return VerifyError("verification failed: " + failures(results), hint=hint)
+def verification_failed(
+    results: Sequence[ProbeResult], hint: str, failure: str = "verification failed", after: str = ""
+) -> VerifyError:
+    """The one wording of a failed verification (the verify command, and the Verify step of
+    install and rollback): `failure`, each python that failed and why, then `after`."""
+    return VerifyError(f"{failure}: {failures(results)}{after}", hint=hint)
 
 
 ProofSpec = Mapping[str, object]  # recipe.obsolete.Proof.as_json()
@@ -359,7 +367,7 @@ def probe_library(
     runner: Runner, lib_path: Path, proofs: Optional[Mapping[str, ProofSpec]] = None
 ) -> LibraryReading:
     """Version, compile options and proofs of a library file, read in a fresh process."""
-    result = runner.capture(library_argv(lib_path, proofs), env=clean_env())
+    result = runner.capture(library_argv(lib_path, proofs), env=runner.clean_env())
     if result.returncode != 0:
         raise RuntimeError(
             "could not load {}: {}".format(lib_path, result.stderr.strip()[-500:] or "no output")

@@ -1,8 +1,10 @@
 """Configure flags for each build-system era of the sqlite-autoconf tarball, and the build commands.
 
 Facts from sqlite.org (see the reference README): tarballs up to 3.48.0 use GNU autoconf/libtool,
-from 3.49.0 they use autosetup, under the same file name. The era is detected from the unpacked
-tree; the version only predicts it for --dry-run, before anything is unpacked.
+from 3.49.0 they use autosetup, under the same file name. The plan predicts the era and the
+configure options from the version, so that --dry-run shows the command that runs; the unpacked
+tree's era and `configure --help` are then checked against that prediction before anything is
+built (steps/build.py, ProbeConfigure).
 """
 
 import re
@@ -181,6 +183,20 @@ def make_build_config(
     )
 
 
+def config_differences(planned: BuildConfig, found: BuildConfig) -> str:
+    """How the configure a tree calls for differs from the planned one, in words."""
+    said = []
+    if found.era != planned.era:
+        said.append(f"it is an {found.era} tree, planned as {planned.era}")
+    extra = [a for a in found.configure_args if a not in planned.configure_args]
+    lacking = [a for a in planned.configure_args if a not in found.configure_args]
+    if extra:
+        said.append("its configure --help calls for " + " ".join(extra) + " too")
+    if lacking:
+        said.append("its configure --help does not list " + " ".join(lacking))
+    return "; ".join(said) or "its configure takes the planned options in another order"
+
+
 def known_compile_options(amalgamation_text: str) -> FrozenSet[str]:
     """Names in sqlite3.c's compile-option table: only these can show up in the PRAGMA."""
     return frozenset(re.findall(r'^\s+"([A-Z0-9_]+)(?:=|",)', amalgamation_text, re.MULTILINE))
@@ -233,9 +249,21 @@ SHELL_OVERLAY_NAMES = (
 )
 
 
+# What the overlay holds where the Makefile does not fit it: make reads it and finds nothing.
+INERT_OVERLAY = (
+    "# Written by sqlite-provision: this Makefile has no shell rule the overlay fits; "
+    "nothing to add.\n"
+)
+
+
 def shell_overlay_fits(makefile_text: str) -> bool:
-    """True when the Makefile has the shell rule the overlay replaces, and all it refers to."""
+    """True when the Makefile (or its Makefile.in, which configure copies the rule from) has
+    the shell rule the overlay replaces, and all it refers to."""
     return SHELL_RULE in makefile_text and all(n in makefile_text for n in SHELL_OVERLAY_NAMES)
+
+
+def shell_overlay_text(fits: bool) -> str:
+    return SHELL_OVERLAY if fits else INERT_OVERLAY
 
 
 def make_argv(jobs: int, overlay: bool = False) -> List[str]:

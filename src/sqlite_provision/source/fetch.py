@@ -8,18 +8,37 @@ holds a partial or unverified tarball, whatever happens (a dead mirror, a full d
 the rest of the CLI, and ``--help`` must stay fast.
 """
 
+import errno
+import http.client
 import os
+import socket
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    BinaryIO,
+    Callable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    TypeVar,
+)
+from urllib.parse import urlsplit
 
 from sqlite_provision import __version__
-from sqlite_provision.config import check_http_url
+from sqlite_provision.config import (
+    DEFAULT_FETCH_POLICY,
+    NOT_HTTP_HINT,
+    FetchPolicy,
+    not_http_url,
+)
 from sqlite_provision.digests import Checksum, matches, mismatch, new_hash, verify_file
-from sqlite_provision.errors import DownloadError, UsageError
+from sqlite_provision.errors import DownloadError
 from sqlite_provision.files import fsync_dir
 
 if TYPE_CHECKING:
@@ -62,21 +81,6 @@ class FetchResult:
     downloaded: bool  # False when the cached file already verified
     bytes: int
     attempts: int  # HTTP attempts made; 0 when served from the cache
-
-
-def _ca_bundle_from_environment() -> Optional[str]:
-    """SSL_CERT_FILE, when it is the only CA setting given.
-
-    requests reads REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE (those win) but ignores
-    SSL_CERT_FILE, which OpenSSL, curl and pip honour; hosts behind a TLS-inspecting proxy
-    commonly set only that one.
-    """
-    if os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
-        return None
-    cert_file = os.environ.get("SSL_CERT_FILE")
-    if cert_file and os.path.isfile(cert_file):
-        return cert_file
-    return None
 
 
 # The distributions' own bundles, for when certifi's file is not a file (inside the .pyz).
@@ -148,23 +152,41 @@ def _requests_importable() -> None:
             certifi.where = lambda: bundle
 
 
-def make_session() -> "requests.Session":
-    """A session that verifies TLS, takes proxies from the environment and names the tool."""
+def make_session(ca_bundle: Optional[str] = None) -> "requests.Session":
+    """A session that verifies TLS (with `ca_bundle`, the one the environment names, when
+    given: FetchPolicy.ca_bundle), takes proxies from the environment and names the tool."""
     _requests_importable()
     import requests
 
     session = requests.Session()
-    session.trust_env = True  # HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, .netrc
+    # requests reads HTTP(S)_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE and .netrc itself.
+    session.trust_env = True
     session.verify = True
-    bundle = _ca_bundle_from_environment() or _ca_bundle_in_archive()
+    bundle = ca_bundle or _ca_bundle_in_archive()
     if bundle is not None:
         session.verify = bundle
     session.headers["User-Agent"] = USER_AGENT
     return session
 
 
-def _check_url(url: str) -> None:
-    check_http_url(url, "the download URL")
+class RefusedRequest(ValueError):
+    """A request the network layer will not make (not an http(s) URL, not a plain file name),
+    refused before any connection: the caller's input was wrong, and the caller says so."""
+
+    def __init__(self, message: str, hint: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _check_request(url: str, filename: Optional[str] = None) -> None:
+    problem = not_http_url(url, "the download URL")
+    if problem is not None:
+        raise RefusedRequest(problem, hint=NOT_HTTP_HINT)
+    if filename is not None and (
+        not filename or filename in (".", "..") or "/" in filename or os.sep in filename
+    ):
+        raise RefusedRequest(f"not a plain file name: {filename!r}")
 
 
 class _Retryable(Exception):
@@ -186,72 +208,79 @@ def _check_status(response: "requests.Response", url: str) -> None:
     raise DownloadError(f"{reason} for {url}", hint=_NETWORK_HINT)
 
 
-# One attempt and three retries: a mirror that answers 500 three times, then 200, still works.
-# With the 30 s read timeout, a server that accepts and never answers costs about 2 minutes.
-DEFAULT_ATTEMPTS = 4
+def _check_complete(received: int, expected: Optional[int]) -> None:
+    if expected is not None and received != expected:
+        raise _Retryable(f"truncated body: got {received} of {expected} bytes")
+
+
+T = TypeVar("T")
 
 
 def _with_retries(
     url: str,
-    attempt: Callable[["requests.Session"], object],
+    attempt: Callable[["requests.Session"], T],
+    policy: FetchPolicy,
     session: Optional["requests.Session"],
     log: Log,
-    retries: int,
-    backoff: float,
-) -> int:
-    """Call `attempt` until it returns, with exponential backoff; return the attempt count.
+) -> Tuple[T, int]:
+    """Call `attempt` until it returns, with exponential backoff; return what it returned and
+    the number of attempts made (policy.attempts at most, at least one).
 
-    `retries` is the total number of attempts (at least one). `attempt` raises _Retryable
-    for transient failures and ProvisionError for final ones; requests' exceptions are
-    sorted here.
+    `attempt` raises _Retryable for transient failures and ProvisionError for final ones;
+    requests' exceptions are sorted here, by their type.
     """
     _requests_importable()
     import requests
 
-    attempts_allowed = max(1, retries)
-    own_session = session is None
-    active = make_session() if session is None else session
+    failed = requests.exceptions
+    active = make_session(policy.ca_bundle) if session is None else session
     try:
-        for number in range(1, attempts_allowed + 1):
+        for number in range(1, max(1, policy.attempts) + 1):
             try:
-                attempt(active)
-                return number
-            except requests.exceptions.SSLError as exc:
+                return attempt(active), number
+            except failed.SSLError as exc:  # a ConnectionError too, but never worth a retry
                 raise DownloadError(
                     f"TLS verification failed for {url}: {exc}", hint=_SSL_HINT
                 ) from exc
             except (
                 _Retryable,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-                requests.exceptions.ChunkedEncodingError,
+                failed.ConnectionError,
+                failed.Timeout,
+                failed.ChunkedEncodingError,
             ) as exc:
-                cause = _describe(exc, url)
-                if not isinstance(exc, _Retryable):  # requests' own chain, for the log only
-                    log(f"{url}: {_chain(exc)}")
-                if number == attempts_allowed:
-                    raise DownloadError(
-                        "could not download {} after {} attempt{}: {}".format(
-                            url, number, "" if number == 1 else "s", cause
-                        ),
-                        hint=_NETWORK_HINT,
-                    ) from exc
-                delay = backoff * (2 ** (number - 1))
-                log(
-                    f"download of {url} failed ({cause}); retrying in {delay:.1f}s "
-                    f"(attempt {number + 1} of {attempts_allowed})"
-                )
-                if delay > 0:
-                    time.sleep(delay)
-            except requests.exceptions.RequestException as exc:
+                _retry_or_give_up(exc, url, number, policy, log)
+            except failed.RequestException as exc:
                 log(f"{url}: {_chain(exc)}")
                 raise DownloadError(
                     f"could not download {url}: {_describe(exc, url)}", hint=_NETWORK_HINT
                 ) from exc
     finally:
-        if own_session:
+        if session is None:
             active.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_or_give_up(exc: Exception, url: str, number: int, policy: FetchPolicy, log: Log) -> None:
+    """After a transient failure of attempt `number`: wait the backoff, or, after the last
+    attempt, raise the DownloadError that says why."""
+    cause = _describe(exc, url)
+    if not isinstance(exc, _Retryable):  # requests' own chain, for the log only
+        log(f"{url}: {_chain(exc)}")
+    attempts = max(1, policy.attempts)
+    if number >= attempts:
+        raise DownloadError(
+            "could not download {} after {} attempt{}: {}".format(
+                url, number, "" if number == 1 else "s", cause
+            ),
+            hint=_NETWORK_HINT,
+        ) from exc
+    delay = policy.backoff * (2 ** (number - 1))
+    log(
+        f"download of {url} failed ({cause}); retrying in {delay:.1f}s "
+        f"(attempt {number + 1} of {attempts})"
+    )
+    if delay > 0:
+        time.sleep(delay)
 
 
 def _chain(exc: BaseException) -> str:
@@ -266,16 +295,55 @@ def _chain(exc: BaseException) -> str:
     return " <- ".join(parts)
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """exc and every exception it wraps: its __cause__ and __context__, urllib3's `reason`
+    (MaxRetryError), and the exceptions among its arguments (ProtocolError("Connection
+    aborted.", RemoteDisconnected(...)); requests' ConnectionError(MaxRetryError(...)))."""
+    seen = set()
+    waiting: List[BaseException] = [exc]
+    while waiting:
+        current = waiting.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        waiting += [e for e in [*wrapped, *current.args] if isinstance(e, BaseException)]
+
+
+def _unreachable(cause: BaseException) -> bool:
+    return isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+def _closed(cause: BaseException) -> bool:
+    return isinstance(
+        cause, (ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)
+    )
+
+
+# What the socket said, by the type of the exception under requests' and urllib3's, in this
+# order of precedence: the host has no address, nothing listens, no route, the peer hung up.
+_SOCKET_FAILURES: Tuple[Tuple[Callable[[BaseException], bool], str], ...] = (
+    (
+        lambda cause: isinstance(cause, socket.gaierror),
+        "cannot resolve {host}: no DNS or no network",
+    ),
+    (
+        lambda cause: isinstance(cause, ConnectionRefusedError),
+        "{where} refused the connection: nothing listens there",
+    ),
+    (_unreachable, "no route to {where}: the network is unreachable"),
+    (_closed, "{where} closed the connection"),
+)
+
+
 def _describe(exc: BaseException, url: str = "") -> str:
     """What happened, in words: no DNS, refused, unreachable, timed out; not requests' chain."""
-    from urllib.parse import urlsplit
-
     import requests
 
     parts = urlsplit(url)
     host = parts.hostname or "the server"
     where = f"{host}:{parts.port}" if parts.port else host
-    text = _chain(exc)
     if isinstance(exc, requests.exceptions.ProxyError):
         return f"the proxy failed or refused the connection to {where} (HTTPS_PROXY/HTTP_PROXY)"
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -285,26 +353,12 @@ def _describe(exc: BaseException, url: str = "") -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection closed before the whole body arrived"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if any(mark in text for mark in _DNS_FAILURES):
-            return f"cannot resolve {host}: no DNS or no network"
-        if "Connection refused" in text:
-            return f"{where} refused the connection: nothing listens there"
-        if "Network is unreachable" in text or "No route to host" in text:
-            return f"no route to {where}: the network is unreachable"
-        if "Connection reset" in text or "RemoteDisconnected" in text:
-            return f"{where} closed the connection"
+        causes = list(_causes(exc))
+        for matches_cause, words in _SOCKET_FAILURES:
+            if any(matches_cause(cause) for cause in causes):
+                return words.format(host=host, where=where)
     message = str(exc) or type(exc).__name__
     return message if len(message) <= 300 else message[:297] + "..."
-
-
-_DNS_FAILURES = (
-    "NameResolutionError",
-    "Name or service not known",
-    "Temporary failure in name resolution",
-    "nodename nor servname",
-    "gaierror",
-    "No address associated with hostname",
-)
 
 
 def _prepare_cache_dir(cache_dir: Path) -> None:
@@ -328,23 +382,36 @@ def fetch_to_cache(
     *,
     log: Log = _no_log,
     progress: Optional[Meter] = None,
-    retries: int = DEFAULT_ATTEMPTS,
-    backoff: float = 0.5,
-    timeout: Tuple[float, float] = (10.0, 30.0),
+    policy: FetchPolicy = DEFAULT_FETCH_POLICY,
     session: Optional["requests.Session"] = None,
 ) -> FetchResult:
-    """Return `cache_dir/filename` verified against `checksum`, downloading it if needed.
-
-    `retries` is the total number of attempts; `timeout` is (connect, read) in seconds, the
-    read timeout applying to each wait for data. A cached file that verifies is used without
-    touching the network; one that does not is deleted and downloaded again.
+    """Return `cache_dir/filename` verified against `checksum`, downloading it if needed, as
+    `policy` says (attempts, timeouts, backoff). A cached file that verifies is used without
+    touching the network; one that does not is deleted and downloaded again. A URL that is not
+    http(s) or a file name that is not plain: RefusedRequest, before any of that.
     """
-    _check_url(url)
-    if not filename or filename in (".", "..") or "/" in filename or os.sep in filename:
-        raise UsageError(f"not a plain file name: {filename!r}")
+    _check_request(url, filename)
     cache_dir = Path(cache_dir)
     target = cache_dir / filename
+    cached = _verified_cached(target, checksum, log)
+    if cached is not None:
+        return cached
+    _prepare_cache_dir(cache_dir)
+    meter = progress or _no_meter
+    received, attempts = _with_retries(
+        url,
+        lambda active: _download_once(active, url, target, checksum, policy, meter),
+        policy,
+        session,
+        log,
+    )
+    fsync_dir(cache_dir)
+    log(f"downloaded {target} ({received} bytes, {checksum.label} verified)")
+    return FetchResult(target, True, received, attempts)
 
+
+def _verified_cached(target: Path, checksum: Checksum, log: Log) -> Optional[FetchResult]:
+    """The cached file, when it verifies; else None, with a stale one deleted."""
     if target.is_file():
         if verify_file(target, checksum):
             log(f"using cached {target} ({checksum.label} verified)")
@@ -355,67 +422,82 @@ def fetch_to_cache(
         except OSError as exc:
             raise DownloadError(
                 f"cannot delete the stale cached file {target}: {exc}",
-                hint=f"delete it by hand, or check the permissions of {cache_dir}",
+                hint=f"delete it by hand, or check the permissions of {target.parent}",
             ) from exc
     elif os.path.lexists(str(target)):
         raise DownloadError(
             f"{target} exists and is not a regular file",
             hint="remove it, or choose another cache directory",
         )
+    return None
 
-    _prepare_cache_dir(cache_dir)
-    received = [0]
-    meter = progress or _no_meter
 
-    def attempt(session: "requests.Session") -> None:
-        received[0] = 0
-        digest = new_hash(checksum.algorithm)
+def _download_once(
+    session: "requests.Session",
+    url: str,
+    target: Path,
+    checksum: Checksum,
+    policy: FetchPolicy,
+    meter: Meter,
+) -> int:
+    """One attempt: stream into a hidden .part file beside `target`, hashing as it streams, and
+    rename it into place once the digest matches; return the bytes received. The .part file is
+    gone afterwards, whatever happened."""
+    cache_dir = target.parent
+    digest = new_hash(checksum.algorithm)
+    try:
+        fd, part_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".part", dir=str(cache_dir)
+        )
+    except OSError as exc:
+        raise _write_error(cache_dir, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes it 0600
+            received = _stream(session, url, policy, out, digest, meter)
+            out.flush()
+            os.fsync(out.fileno())
+        actual = digest.hexdigest()
+        if not matches(actual, checksum):
+            raise mismatch(target.name, checksum, actual, MISMATCH_HINT, deleted=True)
+        os.replace(part_name, str(target))
+        return received
+    except OSError as exc:
+        if _is_requests_error(exc):
+            raise
+        raise _write_error(cache_dir, exc) from exc
+    finally:
         try:
-            fd, part_name = tempfile.mkstemp(
-                prefix=f".{filename}.", suffix=".part", dir=str(cache_dir)
-            )
-        except OSError as exc:
-            raise _write_error(cache_dir, exc) from exc
-        part = Path(part_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                os.fchmod(out.fileno(), 0o644)  # mkstemp makes it 0600
-                # identity: some servers label .tar.gz as gzip-encoded, and requests would
-                # then hand back the decompressed tar, which can never match the digest.
-                with session.get(
-                    url, stream=True, timeout=timeout, headers={"Accept-Encoding": "identity"}
-                ) as response:
-                    _check_status(response, url)
-                    expected = _content_length(response)
-                    meter(0, expected, False)
-                    for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received[0] += len(chunk)
-                        meter(received[0], expected, False)
-                    meter(received[0], expected, True)
-                    if expected is not None and received[0] != expected:
-                        raise _Retryable(f"truncated body: got {received[0]} of {expected} bytes")
-                out.flush()
-                os.fsync(out.fileno())
-            actual = digest.hexdigest()
-            if not matches(actual, checksum):
-                raise mismatch(filename, checksum, actual, MISMATCH_HINT, deleted=True)
-            os.replace(part_name, str(target))
-        except OSError as exc:
-            if _is_requests_error(exc):
-                raise
-            raise _write_error(cache_dir, exc) from exc
-        finally:
-            try:
-                part.unlink()
-            except FileNotFoundError:
-                pass  # renamed into place, or never written
+            os.unlink(part_name)
+        except FileNotFoundError:
+            pass  # renamed into place, or never written
 
-    attempts = _with_retries(url, attempt, session, log, retries, backoff)
-    fsync_dir(cache_dir)
-    log(f"downloaded {target} ({received[0]} bytes, {checksum.label} verified)")
-    return FetchResult(target, True, received[0], attempts)
+
+def _stream(
+    session: "requests.Session",
+    url: str,
+    policy: FetchPolicy,
+    out: BinaryIO,
+    digest: Any,
+    meter: Meter,
+) -> int:
+    """GET url into `out` and `digest`; the bytes received (a short body is _Retryable)."""
+    # identity: some servers label .tar.gz as gzip-encoded, and requests would then hand back
+    # the decompressed tar, which can never match the digest.
+    headers = {"Accept-Encoding": "identity"}
+    with session.get(url, stream=True, timeout=policy.timeout, headers=headers) as response:
+        _check_status(response, url)
+        expected = _content_length(response)
+        meter(0, expected, False)
+        received = 0
+        for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+            out.write(chunk)
+            digest.update(chunk)
+            received += len(chunk)
+            meter(received, expected, False)
+        meter(received, expected, True)
+        _check_complete(received, expected)
+    return received
 
 
 def _write_error(cache_dir: Path, exc: OSError) -> DownloadError:
@@ -450,9 +532,7 @@ def fetch_text(
     url: str,
     *,
     log: Log = _no_log,
-    retries: int = DEFAULT_ATTEMPTS,
-    backoff: float = 0.5,
-    timeout: Tuple[float, float] = (10.0, 30.0),
+    policy: FetchPolicy = DEFAULT_FETCH_POLICY,
     session: Optional["requests.Session"] = None,
 ) -> str:
     """GET a small text document (the download page), with the same retry policy.
@@ -460,30 +540,30 @@ def fetch_text(
     Bodies over 5 MB are refused: the download page is a few dozen KB, and a mirror that
     streams endlessly must not exhaust memory.
     """
-    _check_url(url)
-    result = [""]
+    _check_request(url)
+    text, _ = _with_retries(
+        url, lambda active: _read_text(active, url, policy), policy, session, log
+    )
+    return text
 
-    def attempt(session: "requests.Session") -> None:
-        with session.get(url, stream=True, timeout=timeout) as response:
-            _check_status(response, url)
-            expected = _content_length(response)
-            if expected is not None and expected > MAX_TEXT_BYTES:
+
+def _read_text(session: "requests.Session", url: str, policy: FetchPolicy) -> str:
+    with session.get(url, stream=True, timeout=policy.timeout) as response:
+        _check_status(response, url)
+        expected = _content_length(response)
+        if expected is not None and expected > MAX_TEXT_BYTES:
+            raise _too_large(url)
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
+            body.extend(chunk)
+            if len(body) > MAX_TEXT_BYTES:
                 raise _too_large(url)
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
-                body.extend(chunk)
-                if len(body) > MAX_TEXT_BYTES:
-                    raise _too_large(url)
-            if expected is not None and len(body) != expected:
-                raise _Retryable(f"truncated body: got {len(body)} of {expected} bytes")
-            encoding = response.encoding or "utf-8"
-            try:
-                result[0] = bytes(body).decode(encoding, errors="replace")
-            except LookupError:  # an unknown charset in Content-Type
-                result[0] = bytes(body).decode("utf-8", errors="replace")
-
-    _with_retries(url, attempt, session, log, retries, backoff)
-    return result[0]
+        _check_complete(len(body), expected)
+        encoding = response.encoding or "utf-8"
+    try:
+        return bytes(body).decode(encoding, errors="replace")
+    except LookupError:  # an unknown charset in Content-Type
+        return bytes(body).decode("utf-8", errors="replace")
 
 
 def _too_large(url: str) -> DownloadError:

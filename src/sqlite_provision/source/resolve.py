@@ -3,14 +3,15 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 from urllib.parse import urlparse
 
-from sqlite_provision.config import ENV_MIRROR, LATEST, Options
+from sqlite_provision.config import LATEST, Options
 from sqlite_provision.digests import Checksum
 from sqlite_provision.errors import ChecksumError, UsageError
 from sqlite_provision.source import catalog
 from sqlite_provision.source.catalog import Release
+from sqlite_provision.source.fetch import RefusedRequest
 from sqlite_provision.versions import Version, parse_version, version_from_tarball_name
 
 
@@ -32,8 +33,9 @@ class Source:
         return parse_version(self.version) if self.resolved else (9999,)
 
 
-def base_url(options: Options, env: Mapping[str, str] = os.environ) -> str:
-    return (options.mirror or env.get(ENV_MIRROR) or catalog.DEFAULT_BASE_URL).rstrip("/")
+def base_url(options: Options, env_mirror: Optional[str] = None) -> str:
+    """--mirror, else $SQLITE_PROVISION_MIRROR (config.Environment.mirror), else sqlite.org."""
+    return (options.mirror or env_mirror or catalog.DEFAULT_BASE_URL).rstrip("/")
 
 
 def user_checksum(options: Options) -> Optional[Checksum]:
@@ -88,7 +90,7 @@ def version_for_file(name: str, options: Options, what: str) -> str:
     )
 
 
-def resolve_source(options: Options) -> Source:
+def resolve_source(options: Options, env_mirror: Optional[str] = None) -> Source:
     """Everything that needs no network. `latest` stays a placeholder here."""
     if options.tarball is not None:
         return named_file_source(options, options.tarball.name, "--tarball", local=options.tarball)
@@ -99,7 +101,7 @@ def resolve_source(options: Options) -> Source:
         return Source(
             version=LATEST,
             filename="sqlite-autoconf-(latest).tar.gz",
-            url=base_url(options) + "/download.html",
+            url=base_url(options, env_mirror) + "/download.html",
             local=None,
             checksum=user_checksum(options),
             origin="the download page, read at run time",
@@ -109,7 +111,7 @@ def resolve_source(options: Options) -> Source:
         if options.version
         else catalog.default_release()
     )
-    return from_release(release, options, "catalog")
+    return from_release(release, options, "catalog", env_mirror)
 
 
 def named_file_source(
@@ -135,20 +137,28 @@ def named_file_source(
     )
 
 
-def from_release(release: Release, options: Options, origin: str) -> Source:
+def from_release(
+    release: Release, options: Options, origin: str, env_mirror: Optional[str] = None
+) -> Source:
     checksum = user_checksum(options) or release_checksum(release)
     return Source(
         version=release.version,
         filename=release.tarball_name,
-        url=release.url(base_url(options)),
+        url=release.url(base_url(options, env_mirror)),
         local=None,
         checksum=require_checksum(checksum, release.tarball_name, release.version),
         origin=origin,
     )
 
 
-def resolve_latest(options: Options, fetch_text: Callable[[str], str]) -> Source:
-    page_url = base_url(options) + "/download.html"
-    release = catalog.parse_download_page(fetch_text(page_url))
+def resolve_latest(
+    options: Options, fetch_text: Callable[[str], str], env_mirror: Optional[str] = None
+) -> Source:
+    page_url = base_url(options, env_mirror) + "/download.html"
+    try:
+        page = fetch_text(page_url)
+    except RefusedRequest as exc:  # $SQLITE_PROVISION_MIRROR is no http(s) URL
+        raise UsageError(exc.message, hint=exc.hint) from None
+    release = catalog.parse_download_page(page)
     check_withdrawn(release, options)
-    return from_release(release, options, f"download page {page_url}")
+    return from_release(release, options, f"download page {page_url}", env_mirror)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlite_provision import __version__
-from sqlite_provision.config import Layout, Options, check_safe_path, csh_twin, unit_base_name
+from sqlite_provision.config import Layout, check_safe_path, csh_twin, unit_base_name
 from sqlite_provision.files import (
     make_parents,
     read_bytes,
@@ -193,16 +193,18 @@ def profile_steps(
 
 def service_steps(
     templates: Templates,
-    options: Options,
+    units: Sequence[str],
+    env_file: Optional[Path],
     layout: Layout,
     units_dir: Path,
     systemd_running: bool,
 ) -> List[WriteActivation]:
-    """Drop-ins and the env file: written before the smoke test, like the profile."""
+    """Drop-ins (for each of `units`) and the env file: written before the smoke test, like
+    the profile."""
     lib = layout.active_lib_dir
     steps: List[WriteActivation] = []
     reload = systemd_followup(units_dir, systemd_running)
-    for index, name in enumerate(options.systemd_units):
+    for index, name in enumerate(units):
         unit = unit_base_name(name)
         steps.append(
             WriteActivation(
@@ -211,13 +213,13 @@ def service_steps(
                 lib,
                 name="systemd",
                 purpose=f"give {unit}.service LD_LIBRARY_PATH={{lib}}",
-                after=reload if index == len(options.systemd_units) - 1 else (),
+                after=reload if index == len(units) - 1 else (),
             )
         )
-    if options.env_file is not None:
+    if env_file is not None:
         steps.append(
             WriteActivation(
-                options.env_file,
+                env_file,
                 render(templates, "env-file.j2", lib_dir=str(lib)),
                 lib,
                 name="env-file",

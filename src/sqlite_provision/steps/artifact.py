@@ -64,7 +64,6 @@ class UnpackArtifact(Step):
     request: Dict[str, Any]
     arch: str
     glibc: Optional[Tuple[int, ...]]
-    already: Optional[str] = None
     name = "unpack"
 
     def describe(self) -> str:
@@ -72,9 +71,6 @@ class UnpackArtifact(Step):
             f"check {self.path} (sha256, arch {self.metadata.get('arch')}, glibc >= "
             f"{self.metadata.get('glibc_min')}), unpack it beside the prefix, check every file"
         )
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
 
     def run(self, state: RunState) -> str:
         artifact.check_checksum(self.path, self.checksum)

@@ -1,16 +1,20 @@
-"""The Step base and the run state.
+"""The Step base, the planned step and the run state.
 
 A step is a small frozen dataclass that runs exactly from its own fields: `describe()` and
-`commands()` are what --dry-run shows, `is_satisfied(state)` skips it with a reason (what makes
-re-runs idempotent), and `run(state)` does it and registers how to undo what it changed. The run
-state holds only what the run produces (the tarball, the build tree, the staged prefix, the
-verification results) and the undo stack; the steps' inputs never travel through it.
+`commands()` are what --dry-run shows, and `run(state)` does it and registers how to undo what
+it changed. Whether a step runs is decided in one place, the executor, from three sources only:
+the plan's reason (`PlannedStep.skip`, from what resolving found: this build is installed and
+intact, there is no compiler to install), the run's (`unless_changed`: a check that proves a
+change is skipped in a run that changed nothing), and the host's (`is_satisfied`: what the step
+makes is already there, read just before it would run, as a link that points where it should).
+
+The run state holds only what the run produces (the tarball, the build tree, the staged prefix,
+the verification results) and the undo stack; the steps' inputs never travel through it.
 """
 
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
-from sqlite_provision.recipe.flags import BuildConfig
 from sqlite_provision.results import ProbeResult, Progress, StaleProcess
 from sqlite_provision.runner import Runner
 
@@ -29,7 +33,7 @@ class RunState:
         self.work_dirs: List[Path] = []  # build and staging dirs (kept with --keep-failed)
         self.tarball: Optional[Path] = None  # the verified tarball
         self.srcdir: Optional[Path] = None  # the unpacked source tree
-        self.config: Optional[BuildConfig] = None  # the configure that ran
+        self.shell_overlay: bool = False  # the tree's Makefile fits the shell.c overlay
         self.staged: Optional[Path] = None  # the staged prefix tree, before the rename
         self.verified: List[ProbeResult] = []
         self.stale: List[StaleProcess] = []  # processes still on another libsqlite3
@@ -46,6 +50,12 @@ class RunState:
 class Step:
     name = "step"
     changes_host = False  # does running it count as `changed`?
+    # A check that proves a change (the smoke test) is skipped, with this reason, in a run
+    # that has changed nothing on the host.
+    unless_changed: Optional[str] = None
+    # False for a step whose effect cannot be undone (a version's files removed): once it
+    # starts, what the run changed before it is kept, and a failure is finished by the next run.
+    reversible = True
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -55,7 +65,22 @@ class Step:
         return []
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
+        """Why what this step makes is already on the host (read just before it would run), or
+        None. Only for a state the host itself shows; the plan's reasons are its own."""
         return None
 
     def run(self, state: RunState) -> str:
         raise NotImplementedError
+
+
+class PlannedStep(NamedTuple):
+    """A step of a plan, with the plan's reason to skip it (None: it runs, unless the run or
+    the host says otherwise)."""
+
+    step: Step
+    skip: Optional[str] = None
+
+
+def planned(steps: List[Step], skip: Optional[str] = None) -> List[PlannedStep]:
+    """The steps, each skipped for `skip` (None: each runs)."""
+    return [PlannedStep(step, skip) for step in steps]

@@ -1,8 +1,11 @@
-"""From the tarball to a staged install: fetch, compiler, extract, configure, make, stage.
+"""From the tarball to a staged install: fetch, compiler, extract, the configure probe,
+configure, make, stage.
 
-Each is skipped, with its reason, when resolution found this exact build installed and intact
-(`already`). Paths are decided by the plan (the build directory belongs to the run lock, the
-staging directory sits beside the prefix), so --dry-run shows the very commands that run.
+The plan skips them, with its reason, when resolution found this exact build installed and
+intact. Paths and command lines are decided by the plan (the build directory belongs to the run
+lock, the staging directory sits beside the prefix, configure's options are predicted from the
+release's era and checked against the tree by ProbeConfigure before anything is built), so
+--dry-run shows the very commands that run.
 """
 
 import os
@@ -10,10 +13,11 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from sqlite_provision.config import DEFAULT_FETCH_POLICY, FetchPolicy
 from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, matches, mismatch
-from sqlite_provision.errors import CommandFailed, HostError, VerifyError
+from sqlite_provision.errors import CommandFailed, HostError, UsageError, VerifyError
 from sqlite_provision.files import make_parents, remove_empty
 from sqlite_provision.host.build_user import BuildUser, hand_over, take_back
 from sqlite_provision.host.pythons import library_argv, read_library
@@ -38,7 +42,7 @@ class Fetch(Step):
     local: Optional[Path]
     checksum: Optional[Checksum]  # None only for `latest` in a dry run (the page has it)
     cache_dir: Path
-    already: Optional[str] = None
+    policy: FetchPolicy = DEFAULT_FETCH_POLICY  # attempts, timeouts, backoff, the CA bundle
     name = "fetch"
 
     def describe(self) -> str:
@@ -47,9 +51,6 @@ class Fetch(Step):
         if self.local is not None:
             return f"check {self.local} against {check}"
         return f"download {self.url} into {self.cache_dir} and check {check}"
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
 
     def run(self, state: RunState) -> str:
         from sqlite_provision.source import fetch
@@ -63,16 +64,20 @@ class Fetch(Step):
             state.tarball = self.local
             return f"{self.local} verified ({checksum.label})"
         assert self.url is not None  # noqa: S101 - a source is a file or a URL
-        result = fetch.fetch_to_cache(
-            self.url,
-            self.cache_dir,
-            self.filename,
-            checksum,
-            log=state.runner.log.write,
-            progress=lambda done, total, finished: state.progress.download(
-                self.filename, done, total, finished
-            ),
-        )
+        try:
+            result = fetch.fetch_to_cache(
+                self.url,
+                self.cache_dir,
+                self.filename,
+                checksum,
+                log=state.runner.log.write,
+                progress=lambda done, total, finished: state.progress.download(
+                    self.filename, done, total, finished
+                ),
+                policy=self.policy,
+            )
+        except fetch.RefusedRequest as exc:  # a URL or name no download can be made from
+            raise UsageError(exc.message, hint=exc.hint) from None
         state.tarball = result.path
         if not result.downloaded:
             return f"cached {result.path} verified ({checksum.label}), no download"
@@ -83,7 +88,6 @@ class Fetch(Step):
 class InstallCompiler(Step):
     package_manager: str
     missing: Tuple[str, ...]
-    already: Optional[str] = None
     name = "compiler"
     changes_host = True
 
@@ -97,15 +101,6 @@ class InstallCompiler(Step):
         if not self.missing:
             return "gcc and make are present"
         return "install {} with {}".format(" and ".join(self.missing), self.package_manager)
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        if not self.missing:
-            return "gcc and make are present"
-        if self.already:
-            return self.already
-        if shutil.which("gcc") and shutil.which("make"):
-            return "gcc and make are present"
-        return None
 
     def run(self, state: RunState) -> str:
         argv = self.argv()
@@ -157,16 +152,12 @@ def fresh_dir(path: Path, owners: Sequence[int] = ()) -> None:
 class Extract(Step):
     filename: str
     build_dir: Path
-    already: Optional[str] = None
     build_user: Optional[BuildUser] = None
     name = "extract"
 
     def describe(self) -> str:
         owner = f", then hand it to {self.build_user.name}" if self.build_user else ""
         return f"unpack {self.filename} into {self.build_dir} (members checked first){owner}"
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
 
     def run(self, state: RunState) -> str:
         from sqlite_provision.source.archive import extract
@@ -180,9 +171,7 @@ class Extract(Step):
             # The TMPDIR of configure and the compiler (build_env): their temporary files go
             # with the build directory whatever happens, an interrupt included.
             (self.build_dir / "tmp").mkdir(mode=0o700)
-            # Written now, before the tree is handed over (root writes nothing into the build
-            # user's tree), and used by make only where the Makefile fits it.
-            (state.srcdir / flags.SHELL_OVERLAY_NAME).write_text(flags.SHELL_OVERLAY)
+            state.shell_overlay = write_shell_overlay(state.srcdir)
             if user is not None:
                 hand_over(self.build_dir, user)
         except OSError as exc:  # a full or read-only TMPDIR: say which directory
@@ -192,6 +181,16 @@ class Extract(Step):
                 "directory with room on an exec mount, e.g. TMPDIR=/var/tmp",
             ) from exc
         return f"unpacked into {state.srcdir}"
+
+
+def write_shell_overlay(srcdir: Path) -> bool:
+    """The shell.c overlay make reads in the autosetup era, written now, before the tree is
+    handed over (root writes nothing into the build user's tree): the overlay where the
+    Makefile's template has the rule it replaces, an overlay that adds nothing elsewhere, so
+    that make's command line is the planned one either way. True where it fits."""
+    fits = flags.shell_overlay_fits(read_built_file(srcdir / "Makefile.in"))
+    (srcdir / flags.SHELL_OVERLAY_NAME).write_text(flags.shell_overlay_text(fits))
+    return fits
 
 
 def read_built_file(path: Path) -> str:
@@ -215,11 +214,13 @@ def read_built_file(path: Path) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
-def build_env(build_dir: Path, user: Optional[BuildUser], **overrides: str) -> Dict[str, str]:
-    """The environment of configure and make: TMPDIR inside the build directory, so that the
-    temporary files of a configure or compiler that is interrupted are removed with it; as the
-    build user, HOME there too (root's is not the build's)."""
-    env = dict(os.environ, **overrides)
+def build_env(
+    base: Mapping[str, str], build_dir: Path, user: Optional[BuildUser], **overrides: str
+) -> Dict[str, str]:
+    """The environment of configure and make, from the tool's (`base`): TMPDIR inside the build
+    directory, so that the temporary files of a configure or compiler that is interrupted are
+    removed with it; as the build user, HOME there too (root's is not the build's)."""
+    env = dict(base, **overrides)
     env["TMPDIR"] = str(build_dir / "tmp")
     if user is not None:
         env["HOME"] = str(build_dir)
@@ -228,58 +229,93 @@ def build_env(build_dir: Path, user: Optional[BuildUser], **overrides: str) -> D
 
 
 @dataclass(frozen=True)
-class Configure(Step):
-    """Configure with the options this tarball's `configure --help` lists. The plan predicts
-    them from the version (what --dry-run shows); a tree that lists others is configured with
-    what it lists, and the step says so."""
+class ProbeConfigure(Step):
+    """Run this tree's `configure --help` and check that the configure it calls for is the
+    planned one (`config`, predicted from the release's era): a tree that differs stops the run
+    here, before anything is built, rather than run another command than --dry-run showed."""
 
-    predicted: flags.BuildConfig
+    config: flags.BuildConfig  # the planned configure
     version: Version
     features: Tuple[Selected, ...]
     env_cflags: str
     build_dir: Path
-    already: Optional[str] = None
     build_user: Optional[BuildUser] = None
-    name = "configure"
+    name = "probe-configure"
 
     def describe(self) -> str:
         who = f" as {self.build_user.name}" if self.build_user else ""
-        return f"configure the {self.predicted.era} tree{who}: CFLAGS={self.predicted.cflags!r}"
+        return f"read this tree's configure options{who}; stop unless it takes the planned ones"
 
     def commands(self) -> List[Argv]:
-        user = self.build_user
-        return [as_builder(user, CONFIGURE_HELP), as_builder(user, self.predicted.configure_argv())]
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
+        return [as_builder(self.build_user, CONFIGURE_HELP)]
 
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None  # noqa: S101 - Extract ran
         era = flags.detect_era(state.srcdir)
-        user = self.build_user
+        [argv] = self.commands()
         helped = state.runner.capture(
-            as_builder(user, CONFIGURE_HELP), cwd=state.srcdir, env=build_env(self.build_dir, user)
+            argv,
+            cwd=state.srcdir,
+            env=build_env(state.runner.environment, self.build_dir, self.build_user),
         )
-        config = flags.make_build_config(
+        if helped.returncode != 0:
+            raise CommandFailed(
+                f"`configure --help` failed with exit status {helped.returncode}",
+                hint="read the log; a missing compiler piece (cc) or a noexec TMPDIR is the usual "
+                "cause",
+                argv=argv,
+                returncode=helped.returncode,
+                tail=state.runner.log.tail(),
+            )
+        found = flags.make_build_config(
             era=era,
-            prefix=self.predicted.prefix,
+            prefix=self.config.prefix,
             version=self.version,
             supported=flags.parse_configure_help(helped.stdout),
             env_cflags=self.env_cflags,
             features=self.features,
         )
+        if found.configure_argv() != self.config.configure_argv():
+            raise CommandFailed(
+                "this tree's configure differs from the plan: "
+                + flags.config_differences(self.config, found),
+                hint="the release's build system is not the one sqlite-provision knows for its "
+                "era; use a release from `sqlite-provision versions`, or report it with the log",
+                argv=argv,
+                returncode=0,
+            )
+        return f"{era} tree: its configure takes the planned options"
+
+
+@dataclass(frozen=True)
+class Configure(Step):
+    """Configure with the planned options, which ProbeConfigure checked this tree takes."""
+
+    config: flags.BuildConfig
+    build_dir: Path
+    build_user: Optional[BuildUser] = None
+    name = "configure"
+
+    def describe(self) -> str:
+        who = f" as {self.build_user.name}" if self.build_user else ""
+        return f"configure the {self.config.era} tree{who}: CFLAGS={self.config.cflags!r}"
+
+    def commands(self) -> List[Argv]:
+        return [as_builder(self.build_user, self.config.configure_argv())]
+
+    def run(self, state: RunState) -> str:
+        assert state.srcdir is not None  # noqa: S101 - Extract ran
+        [argv] = self.commands()
         state.runner.run(
-            as_builder(user, config.configure_argv()),
+            argv,
             cwd=state.srcdir,
-            env=build_env(self.build_dir, user, CFLAGS=config.cflags),
+            env=build_env(
+                state.runner.environment, self.build_dir, self.build_user, CFLAGS=self.config.cflags
+            ),
             what="configure",
             hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
         )
-        state.config = config
-        note = ""
-        if config.configure_argv() != self.predicted.configure_argv():
-            note = " (this tree's configure differs from the plan's prediction)"
-        return "{} era: {}{}".format(era, " ".join(config.configure_args[1:]), note)
+        return "{} era: {}".format(self.config.era, " ".join(self.config.configure_args[1:]))
 
 
 @dataclass(frozen=True)
@@ -287,13 +323,18 @@ class Make(Step):
     jobs: int
     era: str
     build_dir: Path
-    already: Optional[str] = None
     build_user: Optional[BuildUser] = None
     name = "make"
 
+    @property
+    def overlay(self) -> bool:
+        """The autosetup era's make reads the shell.c overlay Extract wrote (it adds nothing
+        where the Makefile does not fit it)."""
+        return self.era == flags.AUTOSETUP
+
     def describe(self) -> str:
         who = f" as {self.build_user.name}" if self.build_user else ""
-        if self.era == flags.AUTOSETUP:
+        if self.overlay:
             return (
                 f"compile{who} with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
                 f"({flags.SHELL_OVERLAY_NAME}, where the Makefile fits it)"
@@ -301,25 +342,20 @@ class Make(Step):
         return f"compile{who} with {self.jobs} parallel jobs"
 
     def commands(self) -> List[Argv]:
-        overlay = self.era == flags.AUTOSETUP
-        return [as_builder(self.build_user, flags.make_argv(self.jobs, overlay=overlay))]
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
+        return [as_builder(self.build_user, flags.make_argv(self.jobs, overlay=self.overlay))]
 
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None  # noqa: S101 - Extract ran
-        overlay = flags.shell_overlay_fits(read_built_file(state.srcdir / "Makefile"))
-        user = self.build_user
+        [argv] = self.commands()
         state.runner.run(
-            as_builder(user, flags.make_argv(self.jobs, overlay=overlay)),
+            argv,
             cwd=state.srcdir,
-            env=build_env(self.build_dir, user),
+            env=build_env(state.runner.environment, self.build_dir, self.build_user),
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
         return f"built with make -j{self.jobs}" + (
-            ", shell.c compiled in parallel" if overlay else ""
+            ", shell.c compiled in parallel" if self.overlay and state.shell_overlay else ""
         )
 
 
@@ -345,13 +381,17 @@ def new_staging(state: RunState, staging: Path, beside_prefix: bool) -> None:
 
 @dataclass(frozen=True)
 class Stage(Step):
+    """From `make install` to a staged tree with its manifest, one job per helper: install into
+    the build directory as the build user, copy the tree out as root, check the library, write
+    the manifest."""
+
     prefix: Path
     staging: Path
     version: str
     request: Dict[str, object]
+    config: flags.BuildConfig  # the configure that ran: the manifest records it
     build_dir: Path
     beside_prefix: bool = True  # False for `build`: nothing is written near the prefix
-    already: Optional[str] = None
     build_user: Optional[BuildUser] = None
     name = "stage"
 
@@ -375,16 +415,24 @@ class Stage(Step):
             library_argv(staged_library(self.staging, self.prefix)),
         ]
 
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
-
     def run(self, state: RunState) -> str:
-        assert state.srcdir is not None and state.config is not None  # noqa: S101
+        assert state.srcdir is not None  # noqa: S101 - Extract ran
+        built = self.make_install(state, state.srcdir)
+        staged = self.copy_out(state, built)
+        library = staged_library(self.staging, self.prefix)
+        options = self.check_library(state, library, state.srcdir)
+        self.write_manifest(staged, options, state.tarball)
+        state.staged = staged
+        return f"staged in {self.staging}; library {library.name} has every requested option"
+
+    def make_install(self, state: RunState, srcdir: Path) -> Path:
+        """`make install` into the build directory, as the build user; then root takes the
+        build directory back. Returns the installed tree."""
         user = self.build_user
         state.runner.run(
             as_builder(user, flags.install_argv(str(self.destdir))),
-            cwd=state.srcdir,
-            env=build_env(self.build_dir, user),
+            cwd=srcdir,
+            env=build_env(state.runner.environment, self.build_dir, user),
             what="make install",
             hint=f"check free space under {self.build_dir.parent}",
         )
@@ -396,6 +444,11 @@ class Stage(Step):
                 f"make install wrote nothing under {built}",
                 hint="read the log; this tarball's make install ignores DESTDIR",
             )
+        return built
+
+    def copy_out(self, state: RunState, built: Path) -> Path:
+        """Copy the installed tree into a new staging directory, as root's own. Returns the
+        staged prefix."""
         new_staging(state, self.staging, self.beside_prefix)
         staged = staged_prefix(self.staging, self.prefix)
         staged.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -406,31 +459,16 @@ class Stage(Step):
                 f"cannot copy the built tree into {self.staging}: {exc.strerror or exc}",
                 hint=f"check free space under {self.staging.parent} (df -h)",
             ) from exc
-        library = staged_library(self.staging, self.prefix)
+        return staged
+
+    def check_library(self, state: RunState, library: Path, srcdir: Path) -> List[str]:
+        """The staged library exists, is this release, has every planned compile option and
+        none of the forbidden ones. Returns its compile options."""
         if not library.exists():
             raise VerifyError(
                 "the build installed no lib/libsqlite3.so.0, the name Python's _sqlite3 loads",
                 hint="this tarball's configure may lack --soname=legacy; use another release",
             )
-        options = self.check_library(state, library)
-        write_manifest(
-            staged,
-            Manifest(
-                version=self.version,
-                request=dict(self.request),
-                build=dict(
-                    state.config.fingerprint(),
-                    compile_options=options,
-                    source_hashes=source_hashes(state.tarball),
-                ),
-                files=scan_tree(staged),
-            ),
-        )
-        state.staged = staged
-        return f"staged in {self.staging}; library {library.name} has every requested option"
-
-    def check_library(self, state: RunState, library: Path) -> List[str]:
-        assert state.config is not None and state.srcdir is not None  # noqa: S101
         try:
             version, options = read_library(state.runner, library)
         except RuntimeError as exc:
@@ -440,8 +478,8 @@ class Stage(Step):
                 f"the built library reports SQLite {version}, expected {self.version}",
                 hint="the tarball does not hold the release its name says",
             )
-        known = flags.known_compile_options(read_built_file(state.srcdir / "sqlite3.c"))
-        missing = flags.missing_options(state.config.expected_options, options, known)
+        known = flags.known_compile_options(read_built_file(srcdir / "sqlite3.c"))
+        missing = flags.missing_options(self.config.expected_options, options, known)
         forbidden = flags.forbidden_present(options)
         if missing or forbidden:
             raise VerifyError(
@@ -451,6 +489,14 @@ class Stage(Step):
                 hint="remove conflicting -D flags from CFLAGS (configure ignores some mistakes)",
             )
         return options
+
+    def write_manifest(self, staged: Path, options: List[str], tarball: Optional[Path]) -> None:
+        """The manifest, last into the staged tree: a half tree is never taken for an install."""
+        build = dict(
+            self.config.fingerprint(), compile_options=options, source_hashes=source_hashes(tarball)
+        )
+        manifest = Manifest(self.version, dict(self.request), build, scan_tree(staged))
+        write_manifest(staged, manifest)
 
 
 def source_hashes(tarball: Optional[Path]) -> List[str]:

@@ -175,6 +175,7 @@ class SmokeTest(Step):
     lib_dir: Path
     profile_file: Optional[Path]
     name = "smoke"
+    unless_changed = "nothing changed since the install that passed it"
 
     def describe(self) -> str:
         if not self.tools:
@@ -184,15 +185,8 @@ class SmokeTest(Step):
     def commands(self) -> List[Argv]:
         return [activated_argv(list(tool), self.profile_file) for tool in self.tools]
 
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        if not self.tools:
-            return "no rpm, dnf or yum on this host"
-        if not state.changed:
-            return "nothing changed since the install that passed it"
-        return None
-
     def run(self, state: RunState) -> str:
-        env = probe_env(self.lib_dir, self.profile_file)
+        env = probe_env(state.runner.environment, self.lib_dir, self.profile_file)
         for tool, argv in zip(self.tools, self.commands()):
             result = state.runner.capture(argv, env=env, timeout=300)
             if result.returncode != 0:
@@ -214,12 +208,15 @@ class SmokeTest(Step):
 class Verify(Step):
     """Each python, started as the processes that need the library start it (a login shell, a
     bound venv's python with no environment, a unit with its drop-in), loads it from the
-    prefix at the version installed."""
+    prefix at the version installed. A failure is said as `failure`, then why, then `after`."""
 
     reaches: Tuple[Reach, ...]
     min_version: str
     prefix: Path
     expected_version: str
+    failure: str = "verification failed"
+    after: str = ""  # what the undo leaves, when the failure's words alone do not say it
+    hint: str = "see 'Who sees the new library' in the README; the previous state was restored"
     name = "verify"
 
     def describe(self) -> str:
@@ -247,11 +244,7 @@ class Verify(Step):
             crash_point("during:verify")
         state.verified = results
         if not all(r.ok for r in results):
-            raise verification_failed(
-                results,
-                hint="see 'Who sees the new library' in the README; "
-                "the previous state was restored",
-            )
+            raise verification_failed(results, self.hint, self.failure, self.after)
         return "; ".join(
             f"{r.python} ({r.reached}, Python {r.python_version}) loads SQLite "
             f"{r.sqlite_version} from {r.library}"

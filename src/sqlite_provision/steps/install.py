@@ -1,5 +1,6 @@
 """The steps that put a staged tree in place: one rename into the prefix, then `current` swapped
-to it (and `previous` kept for `sqlite-provision rollback`). Each registers its undo."""
+to it (and `previous` kept for `sqlite-provision rollback`); and the rollback's switch of the
+two. Each registers its undo."""
 
 import os
 import shutil
@@ -7,25 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from sqlite_provision.config import PREVIOUS_LINK_NAME
+from sqlite_provision.config import CURRENT_LINK_NAME, PREVIOUS_LINK_NAME
 from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.files import fsync_dir, read_link, set_link
 from sqlite_provision.steps.base import RunState, Step
-from sqlite_provision.store.recovery import backup_path
+from sqlite_provision.store.recovery import backup_path, write_switch_journal
 
 
 @dataclass(frozen=True)
 class Install(Step):
     prefix: Path
-    already: Optional[str] = None
     name = "install"
     changes_host = True
 
     def describe(self) -> str:
         return f"move the staged tree into {self.prefix} in one rename"
-
-    def is_satisfied(self, state: RunState) -> Optional[str]:
-        return self.already
 
     def run(self, state: RunState) -> str:
         assert state.staged is not None  # noqa: S101 - Stage or Unpack ran
@@ -78,3 +75,39 @@ class LinkCurrent(Step):
             state.undo.append(("restore the previous link", undo_previous))
             return f"{self.link} -> {self.target} (previous: {old_target})"
         return f"{self.link} -> {self.target}"
+
+
+@dataclass(frozen=True)
+class SwitchToPrevious(Step):
+    """`rollback`: `current` to what `previous` names, and `previous` to what `current` named.
+    A journal of the two waits beside them until the whole run succeeded: the next run's
+    recovery puts back a rollback killed before it was verified (store/recovery.py)."""
+
+    root: Path
+    current: str  # what `current` names now ("" for nothing)
+    previous: str  # what `previous` names: where `current` goes
+    name = "switch"
+    changes_host = True
+
+    def describe(self) -> str:
+        return "point {} at {} and {} at {}".format(
+            self.root / CURRENT_LINK_NAME,
+            self.previous,
+            self.root / PREVIOUS_LINK_NAME,
+            self.current or "nothing (remove it)",
+        )
+
+    def run(self, state: RunState) -> str:
+        journal = write_switch_journal(self.root, self.current, self.previous)
+        undo_current = set_link(self.root / CURRENT_LINK_NAME, self.previous)
+        crash_point("during:switch")
+        undo_previous = set_link(self.root / PREVIOUS_LINK_NAME, self.current or None)
+
+        def undo() -> None:
+            undo_previous()
+            undo_current()
+            journal.unlink()
+
+        state.undo.append(("switch `current` and `previous` back", undo))
+        state.cleanup.append(journal.unlink)
+        return f"{self.root / CURRENT_LINK_NAME} -> {self.previous} (previous: {self.current})"

@@ -1,12 +1,12 @@
-"""Versions side by side under the prefix root, their `current` and `previous` links, switching
-back to the previous version, and uninstalling.
+"""Versions side by side under the prefix root and their `current` and `previous` links, as a
+rollback and an uninstall read them under the lock; and removing a version's files.
 
 Uninstall removes exactly the files a version's manifest lists, nothing it did not install.
 """
 
 import os
 from pathlib import Path
-from typing import Callable, List, NamedTuple, Optional, Sequence
+from typing import List, NamedTuple, Sequence, Tuple
 
 from sqlite_provision.config import (
     ACTIVATION_RECORD,
@@ -16,20 +16,11 @@ from sqlite_provision.config import (
     csh_twin,
 )
 from sqlite_provision.digests import file_digest
-from sqlite_provision.errors import HostError, UsageError
+from sqlite_provision.errors import HostError
 from sqlite_provision.faultpoints import crash_point
-from sqlite_provision.files import read_link, set_link
-from sqlite_provision.results import UninstallResult
-from sqlite_provision.runner import Runner
+from sqlite_provision.files import read_link
 from sqlite_provision.store.manifest import Manifest, read_manifest
-from sqlite_provision.store.records import (
-    Command,
-    forget,
-    is_managed,
-    ld_so_conf_followup,
-    read_record,
-    systemd_followup,
-)
+from sqlite_provision.store.records import is_managed, read_record
 
 
 class Installed(NamedTuple):
@@ -52,18 +43,10 @@ def installed_versions(root: Path) -> List[Installed]:
     return rows
 
 
-class Switch(NamedTuple):
-    from_target: str  # what `current` pointed at
-    prefix: Path  # what it points at now
-    manifest: Manifest
-    undo: Callable[[], None]
-
-
-def switch_to_previous(root: Path) -> Switch:
-    """Swap `current` and `previous` (exit 3 if there is no previous version of ours)."""
-    current_link = root / CURRENT_LINK_NAME
+def previous_version(root: Path) -> Tuple[str, str, Manifest]:
+    """What `current` names ("" for nothing), what `previous` names, and that version's
+    manifest: the rollback's target (exit 3 if there is no previous version of ours)."""
     previous_link = root / PREVIOUS_LINK_NAME
-    current = read_link(current_link)
     previous = read_link(previous_link)
     if previous is None:
         raise HostError(
@@ -71,148 +54,112 @@ def switch_to_previous(root: Path) -> Switch:
             hint="`sqlite-provision status` lists the installed versions; "
             "`install --version X.Y.Z` switches to any of them",
         )
-    target = root / previous
-    manifest = read_manifest(target)
+    manifest = read_manifest(root / previous)
     if manifest is None:
         raise HostError(
-            f"the previous version {target} is gone or not ours",
+            f"the previous version {root / previous} is gone or not ours",
             hint="install the version you want with `sqlite-provision install --version X.Y.Z`",
         )
-    undo_current = set_link(current_link, previous)
-    undo_previous = set_link(previous_link, current)
-
-    def undo() -> None:
-        undo_previous()
-        undo_current()
-
-    return Switch(current or "", target, manifest, undo)
+    return read_link(root / CURRENT_LINK_NAME) or "", previous, manifest
 
 
-def uninstall(
-    root: Path,
-    versions: List[str],
-    remove_all: bool,
-    profile_file: Optional[Path],
-    runner: Runner,
-    units_dir: Path,
-    conf_dir: Path,
-    systemd_running: bool,
-    hooks: Sequence[Path] = (),
-) -> UninstallResult:
-    """Remove versions (or, with remove_all, everything) and unbind the venvs whose `hooks`
-    are named."""
-    current = read_link(root / CURRENT_LINK_NAME)
+def versions_to_remove(root: Path, versions: Sequence[str], remove_all: bool) -> List[Installed]:
+    """The installed versions an uninstall removes: every one with `remove_all`, else those
+    named, each installed by this tool (exit 3 otherwise) and not the current one."""
     present = {row.version: row for row in installed_versions(root)}
-    result = UninstallResult()
-    if hooks:
-        unbind(root / ACTIVATION_RECORD, hooks, result)
     if remove_all:
-        versions = sorted(present)
-    if not versions and not remove_all:  # --all on a host with nothing left is a no-op
-        if hooks:
-            return result
-        raise UsageError(
-            "name a VERSION to uninstall, or pass --all (or --venv DIR to unbind a venv)",
-            hint="`sqlite-provision status` lists what is installed",
-        )
+        return [present[v] for v in sorted(present)]
+    current = read_link(root / CURRENT_LINK_NAME)
     for version in versions:
         if version not in present:
             raise HostError(
                 f"SQLite {version} is not installed under {root} by sqlite-provision",
                 hint="`sqlite-provision status` lists what is installed",
             )
-        if not remove_all and present[version].prefix.name == current:
+        if present[version].prefix.name == current:
             raise HostError(
                 f"SQLite {version} is the current version",
                 hint="run `sqlite-provision rollback` (or install another version) first, "
                 "or pass --all to remove everything",
             )
-    for version in versions:
-        remove_manifest_files(present[version].prefix, present[version].manifest, result)
-        result.removed_versions.append(version)
-    remaining = {present[v].prefix.name for v in present if v not in versions}
-    for name in (CURRENT_LINK_NAME, PREVIOUS_LINK_NAME):
-        link = root / name
+    return [present[v] for v in versions]
+
+
+def dangling_links(root: Path, removed: Sequence[Installed]) -> List[Tuple[Path, str]]:
+    """`current` and `previous`, with what they name, where that is a version the uninstall
+    removes (or nothing at all)."""
+    remaining = {row.prefix.name for row in installed_versions(root)} - {
+        row.prefix.name for row in removed
+    }
+    found = []
+    for link in (root / CURRENT_LINK_NAME, root / PREVIOUS_LINK_NAME):
         target = read_link(link)
         if target is not None and target not in remaining:
-            set_link(link, None)
-            result.removed_activation.append(str(link))
-    if remove_all:
-        followups: List[Command] = []
-        for path in remove_activation(root, profile_file, result):
-            if path.parent.parent == units_dir:
-                followups += systemd_followup(units_dir, systemd_running)
-            if path.parent == conf_dir:
-                followups += ld_so_conf_followup(conf_dir)
-        for argv in sorted(set(followups)):
-            runner.capture(list(argv))  # logged; the files are gone either way
-    try:
-        root.rmdir()  # only if now empty
-    except OSError:
-        pass
-    return result
+            found.append((link, target))
+    return found
 
 
-def unbind(record: Path, hooks: Sequence[Path], result: UninstallResult) -> None:
-    """Remove the venv hooks named (only while they carry our marker) and their record entries."""
-    for hook in hooks:
-        if is_managed(hook):
-            hook.unlink()
-            result.removed_activation.append(str(hook))
-    forget(record, [str(h) for h in hooks])
+class Removal(NamedTuple):
+    """What removing one version does, read before anything is removed."""
+
+    version: str
+    prefix: Path
+    files: Tuple[str, ...]  # the manifest's files that are there, relative to the prefix
+    changed: Tuple[str, ...]  # of those, the ones changed since the install
+    foreign: Tuple[str, ...]  # files in the prefix it did not install: kept
 
 
-def remove_manifest_files(prefix: Path, manifest: Manifest, result: UninstallResult) -> None:
-    """The manifest's files, then the directories left empty, and the manifest last: a run
-    killed midway leaves the manifest, so the next one finishes the job."""
-    for rel, digest in sorted(manifest.files.items()):
-        path = prefix / rel
+def plan_removal(row: Installed) -> Removal:
+    """Exactly the files the version's manifest lists and that exist; which of them changed
+    since the install; and what else is in the prefix, which stays."""
+    files, changed = [], []
+    for rel, digest in sorted(row.manifest.files.items()):
+        path = row.prefix / rel
         if not os.path.lexists(str(path)):
             continue
+        files.append(rel)
         if digest is not None and path.is_file() and file_digest(path) != digest:
-            result.changed_since_install.append(str(path))
-        path.unlink()
-        result.removed_files += 1
-        crash_point("during:uninstall")
-    # Directories now empty, deepest first; what is left is not ours.
-    for dirpath, dirnames, filenames in sorted(os.walk(str(prefix)), key=lambda t: -len(t[0])):
+            changed.append(str(path))
+    listed = set(row.manifest.files) | {MANIFEST_NAME}
+    foreign = []
+    for dirpath, dirnames, filenames in os.walk(str(row.prefix)):
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            if not (dirpath == str(prefix) and name == MANIFEST_NAME):
-                result.kept_foreign.append(os.path.join(dirpath, name))
+            found = os.path.join(dirpath, name)
+            if os.path.relpath(found, str(row.prefix)) not in listed:
+                foreign.append(found)
+    return Removal(row.version, row.prefix, tuple(files), tuple(changed), tuple(sorted(foreign)))
+
+
+def remove_files(prefix: Path, files: Sequence[str]) -> int:
+    """The files named, then the directories left empty, and the manifest last: a run killed
+    midway leaves the manifest, so the next one finishes the job. Returns how many went."""
+    removed = 0
+    for rel in files:
+        path = prefix / rel
+        if os.path.lexists(str(path)):
+            path.unlink()
+            removed += 1
+            crash_point("during:uninstall")
+    # Directories now empty, deepest first; what is left is not ours.
+    for dirpath, _, _ in sorted(os.walk(str(prefix)), key=lambda t: -len(t[0])):
         if dirpath != str(prefix):
             try:
                 os.rmdir(dirpath)
             except OSError:
                 pass
-    (prefix / MANIFEST_NAME).unlink()
+    manifest = prefix / MANIFEST_NAME
+    if os.path.lexists(str(manifest)):
+        manifest.unlink()
     try:
         prefix.rmdir()
     except OSError:
         pass
-
-
-def remove_activation(
-    root: Path, profile_file: Optional[Path], result: UninstallResult
-) -> List[Path]:
-    """Remove the activation files the installs wrote, only while they carry our marker;
-    return the ones removed."""
-    record = root / ACTIVATION_RECORD
-    files = set(read_record(record))
-    if profile_file is not None:
-        files |= {str(profile_file), str(csh_twin(profile_file))}
-    removed = []
-    for name in sorted(files):
-        path = Path(name)
-        if not is_managed(path):
-            continue
-        path.unlink()
-        removed.append(path)
-        result.removed_activation.append(name)
-        if path.parent.name.endswith(".service.d"):
-            try:
-                path.parent.rmdir()
-            except OSError:
-                pass
-    if record.exists():
-        record.unlink()
     return removed
+
+
+def activation_files(root: Path, profile_file: Path) -> List[Path]:
+    """The activation files the installs wrote (their record, and the snippet and its csh twin)
+    that still carry our marker: what `uninstall --all` removes."""
+    files = set(read_record(root / ACTIVATION_RECORD))
+    files |= {str(profile_file), str(csh_twin(profile_file))}
+    return [Path(name) for name in sorted(files) if is_managed(Path(name))]

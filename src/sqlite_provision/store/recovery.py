@@ -3,11 +3,14 @@ cloud-init) left behind, put right by the next run before it does anything else.
 the run lock: the run that left these is dead, or it would hold the lock.
 
 Only names this tool makes are touched: its staging directories, the old build it moves aside
-while replacing one, its temporary links and files, partial downloads, and its own build
-directory. An old build moved aside comes back where its prefix is missing (the kill fell
-between the two renames), and is removed where the new one is in place.
+while replacing one, its temporary links and files, partial downloads, its own build directory,
+and the journal of a rollback. An old build moved aside comes back where its prefix is missing
+(the kill fell between the two renames), and is removed where the new one is in place. A
+rollback killed before it was verified is put back: `current` and `previous` name again what
+its journal says they named, and the next `rollback` does it again, verified.
 """
 
+import json
 import os
 import re
 import shutil
@@ -17,9 +20,10 @@ from pathlib import Path
 from typing import Callable, List, Sequence
 
 from sqlite_provision.config import CURRENT_LINK_NAME, MANIFEST_NAME, PREVIOUS_LINK_NAME
-from sqlite_provision.files import is_temp_sibling, read_link
+from sqlite_provision.files import is_temp_sibling, read_link, set_link, write_atomic
 
 STAGING_PREFIX = ".sqlite-provision-stage-"
+SWITCH_JOURNAL = ".sqlite-provision-switch.json"  # in the prefix root, while a rollback runs
 _BACKUP = re.compile(r"^\.(.+)\.previous$")
 
 
@@ -32,6 +36,36 @@ def staging_dir(prefix: Path) -> Path:
 def backup_path(prefix: Path) -> Path:
     """Where an earlier build in the prefix waits while it is replaced, until the run succeeds."""
     return prefix.parent / f".{prefix.name}.previous"
+
+
+def write_switch_journal(root: Path, current: str, previous: str) -> Path:
+    """What `current` and `previous` name before a rollback switches them ("": nothing)."""
+    journal = root / SWITCH_JOURNAL
+    data = json.dumps({"current": current, "previous": previous}) + "\n"
+    write_atomic(journal, data.encode("utf-8"), 0o644)
+    return journal
+
+
+def _recover_switch(root: Path) -> List[str]:
+    """A rollback killed before it succeeded: its links back as its journal says they were."""
+    journal = root / SWITCH_JOURNAL
+    if journal.is_symlink() or not journal.is_file():
+        return []
+    try:
+        data = json.loads(journal.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    said = f"removed {journal}, unreadable"
+    if isinstance(data, dict) and all(
+        isinstance(data.get(k), str) for k in ("current", "previous")
+    ):
+        set_link(root / CURRENT_LINK_NAME, data["current"] or None)
+        set_link(root / PREVIOUS_LINK_NAME, data["previous"] or None)
+        said = "put back `current` ({}) and `previous` ({}), which a killed rollback had switched".format(
+            data["current"] or "none", data["previous"] or "none"
+        )
+    journal.unlink()
+    return [said]
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,7 @@ def recover(places: Places) -> List[str]:
         for entry in sorted(parent.iterdir()):
             done += _recover_entry(parent, entry, places.prefix_root)
     if places.prefix_root and parent.is_dir():
+        done += _recover_switch(parent)
         previous = parent / PREVIOUS_LINK_NAME
         target = read_link(previous)
         if target is not None and not (parent / target).is_dir():
@@ -96,6 +131,9 @@ def _recover_entry(parent: Path, entry: Path, prefix_root: bool) -> List[str]:
     ):
         entry.unlink()
         return [f"removed the temporary link {entry}"]
+    if is_temp_sibling(SWITCH_JOURNAL, name) and entry.is_file() and not entry.is_symlink():
+        entry.unlink()
+        return [f"removed {entry}, left by a killed run"]
     if (
         prefix_root
         and entry.is_dir()

@@ -1,0 +1,225 @@
+"""Before the lock: what a request means on this host, read without writing anything, so that a
+bad request stops here and leaves nothing behind (no lock file, no log).
+
+For install and build: the host's facts, the pythons, the system library, the source (with no
+network: `latest` stays unresolved), the places to write and the templates. For rollback and
+uninstall: the pythons to verify and the venvs to unbind. And, for the recovery under the lock,
+where a killed run of the same request may have left something (`recovery_places`).
+"""
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from sqlite_provision import config
+from sqlite_provision.config import (
+    ACTIVATION_RECORD,
+    CURRENT_LINK_NAME,
+    DEFAULT_FETCH_POLICY,
+    Environment,
+    FetchPolicy,
+    Layout,
+    Options,
+    csh_twin,
+    make_layout,
+    unit_base_name,
+)
+from sqlite_provision.errors import UsageError
+from sqlite_provision.host import preflight
+from sqlite_provision.host.build_user import build_owner_uids
+from sqlite_provision.host.facts import Facts, gather, profile_readers
+from sqlite_provision.host.library import HostLibrary, probe
+from sqlite_provision.host.pythons import Reach, login_reach, resolve_pythons, venv_reach
+from sqlite_provision.host.venvs import Venv, read_venv
+from sqlite_provision.plan.model import Command
+from sqlite_provision.runner import Runner
+from sqlite_provision.source.resolve import Source, resolve_source
+from sqlite_provision.steps.activation import DROPIN_NAME, LD_SO_CONF_NAME, load_templates
+from sqlite_provision.store import artifact as artifact_format
+from sqlite_provision.store.recovery import Places
+from sqlite_provision.versions import parse_version
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the user chose that shapes the steps: all the plan reads of the options."""
+
+    jobs: int  # --jobs, else the number of CPUs
+    env_cflags: str
+    allow_abi_loss: bool
+    min_version: str
+    systemd_units: Tuple[str, ...]
+    env_file: Optional[Path]
+    ld_so_conf: bool
+
+
+def choices(options: Options, facts: Facts) -> Choices:
+    return Choices(
+        jobs=options.jobs or facts.cpus,
+        env_cflags=options.env_cflags,
+        allow_abi_loss=options.allow_abi_loss,
+        min_version=options.min_version,
+        systemd_units=options.systemd_units,
+        env_file=options.env_file,
+        ld_so_conf=options.ld_so_conf,
+    )
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What an install or a build means on this host, read with no lock and no write."""
+
+    command: Command
+    choices: Choices
+    facts: Facts
+    pythons: Tuple[str, ...]
+    host: HostLibrary  # the system library
+    source: Source  # `latest` is still unresolved here
+    layout: Layout
+    templates: Mapping[str, str]
+    cache_dir: Path
+    build_dir: Path
+    units_dir: Path
+    conf_dir: Path
+    artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
+    artifact_out: Optional[Path] = None  # build --artifact OUT
+    venvs: Tuple[Venv, ...] = ()
+    profile_readers: Tuple[str, ...] = ()
+    env_mirror: Optional[str] = None  # $SQLITE_PROVISION_MIRROR, for `latest`'s download page
+    fetch_policy: FetchPolicy = DEFAULT_FETCH_POLICY
+
+
+def artifact_source(path: Path, options: Options) -> Tuple[Source, Dict[str, Any]]:
+    """The artifact's metadata and expected checksum (the source's), read once the file matches
+    it (exit 4 otherwise, even where that build is installed already: a bad copy is said, never
+    hidden by "nothing to do"); its contents are checked again by the step that unpacks it."""
+    checksum = artifact_format.expected_checksum(path, options.sha256)
+    artifact_format.check_checksum(path, checksum)
+    metadata = artifact_format.read_metadata(path)
+    version = str(metadata.get("version"))
+    parse_version(version)
+    source = Source(version, path.name, None, path, checksum, f"--artifact {path}")
+    return source, metadata
+
+
+def read_inputs(command: Command, options: Options, env: Environment, runner: Runner) -> Inputs:
+    """The host's facts, the pythons, the system library and the source (with no network), and
+    the places to write (exit 3 before anything else if they cannot be written)."""
+    facts = gather(env)
+    install = command is Command.INSTALL
+    pythons = resolve_pythons(runner, options.pythons) if install else ()
+    probe_python = pythons[0] if install else shutil.which("python3") or sys.executable
+    metadata: Optional[Dict[str, Any]] = None
+    if install and options.artifact is not None:
+        source, metadata = artifact_source(options.artifact, options)
+    else:
+        source = resolve_source(options, env.mirror)
+    host = probe(runner, probe_python)
+    layout = make_layout(options, source.version)
+    if install:
+        preflight.check_writable(layout, facts.root)
+    else:
+        assert options.artifact_out is not None  # noqa: S101 - `build` requires --artifact
+        preflight.check_artifact_out(options.artifact_out)
+    venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
+    readers = tuple(profile_readers(layout.profile_file, env.home)) if layout.profile_file else ()
+    return Inputs(
+        command, choices(options, facts), facts, pythons, host, source, layout,
+        templates=load_templates() if install else {}, cache_dir=env.cache_dir,
+        build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
+        conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, artifact_out=options.artifact_out,
+        venvs=venvs, profile_readers=readers, env_mirror=env.mirror, fetch_policy=env.fetch,
+    )  # fmt: skip
+
+
+def recovery_places(inputs: Inputs, options: Options) -> Places:
+    """Where a killed run of the same request may have left something behind."""
+    layout = inputs.layout
+    files: List[Path] = []
+    if layout.profile_file is not None:
+        files += [layout.profile_file, csh_twin(layout.profile_file)]
+    if inputs.choices.env_file is not None:
+        files.append(inputs.choices.env_file)
+    units = inputs.units_dir
+    files += [units / f"{unit_base_name(u)}.service.d" / DROPIN_NAME for u in options.systemd_units]
+    files.append(inputs.conf_dir / LD_SO_CONF_NAME)
+    files += [venv.hook for venv in inputs.venvs]
+    if layout.activation_record is not None:
+        files.append(layout.activation_record)
+    return Places(
+        prefix_parent=layout.prefix.parent,
+        activation_files=files,
+        cache_dir=inputs.cache_dir,
+        build_dir=inputs.build_dir,
+        prefix_root=options.prefix is None,
+        build_owners=build_owner_uids(options.build_user, os.geteuid()),
+    )
+
+
+# --- rollback and uninstall ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RevertInputs:
+    """What a rollback or an uninstall means on this host, read with no lock and no write: the
+    prefix root it acts on, and the pythons a rollback verifies or the venvs an uninstall
+    unbinds."""
+
+    command: Command
+    prefix_root: Path
+    profile_file: Path
+    min_version: str = ""
+    reaches: Tuple[Reach, ...] = ()  # rollback: how each python is started to be verified
+    versions: Tuple[str, ...] = ()  # uninstall VERSION...
+    remove_all: bool = False
+    hooks: Tuple[Path, ...] = ()  # uninstall --venv: the hooks to remove
+    units_dir: Path = config.DEFAULT_SYSTEMD_DIR
+    conf_dir: Path = config.DEFAULT_LD_SO_CONF_DIR
+    systemd_running: bool = False
+
+
+def python_reaches(
+    runner: Runner, options: Options, lib_dir: Path, profile: Optional[Path]
+) -> List[Reach]:
+    """How each python to verify is started: each --python as a login shell would (through the
+    profile snippet), then each --venv's python with no environment at all."""
+    found = [login_reach(p, lib_dir, profile) for p in resolve_pythons(runner, options.pythons)]
+    return found + [venv_reach(read_venv(runner, path).python) for path in options.venvs]
+
+
+def read_rollback_inputs(options: Options, runner: Runner) -> RevertInputs:
+    """The pythons a rollback verifies, through the snippet where there is one."""
+    profile = options.profile_file
+    snippet = profile if profile.exists() else None
+    lib_dir = options.prefix_root / CURRENT_LINK_NAME / "lib"
+    found = python_reaches(runner, options, lib_dir, snippet)
+    return RevertInputs(Command.ROLLBACK, options.prefix_root, profile,
+                        min_version=options.min_version, reaches=tuple(found))  # fmt: skip
+
+
+def read_uninstall_inputs(options: Options, env: Environment, runner: Runner) -> RevertInputs:
+    """What to remove: the versions named (or all), and each --venv's hook (exit 2 for a
+    request that names nothing)."""
+    if not options.versions and not options.remove_all and not options.venvs:
+        raise UsageError(
+            "name a VERSION to uninstall, or pass --all (or --venv DIR to unbind a venv)",
+            hint="`sqlite-provision status` lists what is installed",
+        )
+    hooks = tuple(read_venv(runner, path).hook for path in options.venvs)
+    return RevertInputs(
+        Command.UNINSTALL, options.prefix_root, options.profile_file,
+        versions=options.versions, remove_all=options.remove_all, hooks=hooks,
+        units_dir=env.paths.systemd_dir, conf_dir=env.paths.ld_so_conf_dir,
+        systemd_running=gather(env).systemd_running,
+    )  # fmt: skip
+
+
+def revert_places(inputs: RevertInputs, env: Environment) -> Places:
+    """Where a killed install, rollback or uninstall under this prefix root may have left
+    something (rollback and uninstall know the prefix root and the snippet, not the rest)."""
+    profile, root = inputs.profile_file, inputs.prefix_root
+    files = [profile, csh_twin(profile), root / ACTIVATION_RECORD, *inputs.hooks]
+    return Places(root, files, env.cache_dir, env.build_dir)

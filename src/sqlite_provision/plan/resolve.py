@@ -1,0 +1,106 @@
+"""Under the run lock, after the recovery: for install and build, `latest` from the download page,
+the prefix and what is installed there (the installed tree is hashed here, once), and the build's
+preconditions, each checked once, before the network where it can be."""
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from sqlite_provision.config import Layout, Options, make_layout
+from sqlite_provision.host import preflight
+from sqlite_provision.host.build_user import BuildUser
+from sqlite_provision.plan.inputs import Inputs
+from sqlite_provision.plan.model import Command
+from sqlite_provision.recipe.features import Selected, select
+from sqlite_provision.results import StepRecord
+from sqlite_provision.runner import Runner
+from sqlite_provision.source.resolve import Source, resolve_latest
+from sqlite_provision.store.manifest import installed_reason, read_manifest
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Everything an install or build plan is built from: the inputs, and what resolving them
+    under the lock found."""
+
+    inputs: Inputs
+    source: Source  # the inputs' source, `latest` resolved
+    layout: Layout  # the layout of that version
+    features: Tuple[Selected, ...]
+    request: Dict[str, Any]  # the inputs that define the build, as the manifest records them
+    up_to_date: Optional[str]  # why no build is needed: this build is installed and intact
+    build_user: Optional[BuildUser] = None  # as root: who runs configure and make
+    records: Tuple[StepRecord, ...] = ()  # what resolving did that the report shows
+
+
+def build_request(
+    source: Source, options: Options, features: Tuple[Selected, ...]
+) -> Dict[str, Any]:
+    """The inputs that define a build; the manifest records them so a re-run can compare."""
+    return {
+        "version": source.version,
+        "source_hash": source.checksum.tagged if source.checksum else None,
+        "cflags": options.env_cflags.strip(),
+        "features": sorted(s.feature.option for s in features),
+    }
+
+
+def resolve_latest_version(
+    options: Options, fetch_page: Callable[[str], str], env_mirror: Optional[str]
+) -> Tuple[Source, StepRecord]:
+    """`latest` from the download page, and the report's record of it."""
+    started = time.monotonic()
+    source = resolve_latest(options, fetch_page, env_mirror)
+    seconds = round(time.monotonic() - started, 3)
+    return source, StepRecord(
+        "resolve", "ok", seconds, f"latest is {source.version} ({source.origin})"
+    )
+
+
+def resolve(
+    inputs: Inputs,
+    options: Options,
+    runner: Runner,
+    fetch_page: Optional[Callable[[str], str]] = None,
+    recovered: Tuple[StepRecord, ...] = (),
+) -> Resolution:
+    """`latest` from the download page (with `fetch_page`; without it, in a dry run, it stays
+    unresolved and nothing touches the network), then what is installed and the preconditions
+    of a build, each checked once."""
+    source, layout, records = inputs.source, inputs.layout, list(recovered)
+    compiler_checked = False
+    if not source.resolved and fetch_page is not None:
+        # Never read the network only to find that the host cannot build.
+        preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
+        compiler_checked = True
+        source, record = resolve_latest_version(options, fetch_page, inputs.env_mirror)
+        records.append(record)
+        layout = make_layout(options, source.version)
+    version = source.version if source.resolved else ""
+    preflight.check_not_older(version, inputs.host, options.allow_abi_loss)
+    if inputs.artifact is None:
+        features = select(options.compat, source.version_key, inputs.host.options, options.enable)
+        request = build_request(source, options, features)
+    else:
+        features, request = (), dict(inputs.artifact.get("request") or {})
+    up_to_date = installed_state(inputs, layout, source, request, options.force)
+    build_user = None
+    if inputs.artifact is None and up_to_date is None:
+        if not compiler_checked:
+            preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
+        build_user = preflight.check_build_user(options.build_user, inputs.build_dir)
+    return Resolution(inputs, source, layout, features, request, up_to_date, build_user,
+                      tuple(records))  # fmt: skip
+
+
+def installed_state(
+    inputs: Inputs, layout: Layout, source: Source, request: Dict[str, Any], force: bool
+) -> Optional[str]:
+    """Install: the prefix holds no one else's files (exit 3), and why no build is needed (this
+    build is installed and intact), or None. Build: None, it always builds."""
+    if inputs.command is not Command.INSTALL:
+        return None
+    preflight.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
+    if force or not source.resolved:
+        return None
+    return installed_reason(layout.prefix, request)

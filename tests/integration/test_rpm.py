@@ -1,0 +1,326 @@
+"""The RPM of a real build (store/rpm.py), with the real rpmbuild, rpm, rpmsign, createrepo_c and
+dnf: the session's artifacts of 3.44.2 and 3.52.0 (tests/integration/conftest.py, built once)
+unpacked, moved to /opt/sqlite/VERSION as `install --artifact` would, and packed; then served
+from a signed createrepo_c repository to the RHEL 8 look-alike (support.look_alike), whose
+rpm database has stand-ins for what RHEL's glibc, zlib, readline and sqlite-libs provide, read
+from the root's own library files (support.rpm_lookalike).
+
+What it shows: the package provides no library and keeps glibc's symbol versions as Requires;
+two builds are the same bytes; rpm -K checks the signature against the imported key only; dnf
+installs two versions side by side without changing who provides libsqlite3.so.0; rpm -qf and
+rpm -V answer for its files, and rpm -V (and the tool's manifest) see a flipped byte; dnf remove
+leaves nothing; and with RHEL 8's glibc (2.28) rpm and dnf refuse it with their own messages.
+
+(The shell's RUNPATH keeps the artifact's built-for prefix, as `install --artifact` leaves it:
+the library is reached through LD_LIBRARY_PATH here, as the tool's activation does. `build
+--rpm` builds at the package's prefix and has no such difference.)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+import pytest
+
+from sqlite_provision.host.build_user import find_build_user
+from sqlite_provision.host.rpmdb import (
+    check_signature,
+    parse_owner,
+    parse_verify,
+)
+from sqlite_provision.runner import Completed, Log, Runner
+from sqlite_provision.store import artifact as artifact_format
+from sqlite_provision.store.manifest import manifest_problems, read_manifest
+from sqlite_provision.store.rpm import BuiltRpm, SignWith, build_rpm, package_recipe
+from support import need
+from support.artifacts import Artifact
+from support.gpg import ThrowawayKey
+from support.look_alike import LOOK_ALIKES, LookAlikeRoot, copy_in, inside, prepare_parts, write
+from support.rhel_root import host_problems, make_repo
+from support.rpm_lookalike import Standin, build_standins, build_user_dir, install_standins
+
+pytestmark = [pytest.mark.integration, pytest.mark.rhel]
+
+VERSIONS = ("3.44.2", "3.52.0")
+PREFIX_ROOT = "/opt/sqlite"
+SONAME_PROVIDE = "libsqlite3.so.0()(64bit)"
+REPO_DIR = "/srv/sqlite-provision/repo"
+KEY_FILE = "/etc/pki/rpm-gpg/RPM-GPG-KEY-sqlite-provision-test"
+REPO_FILE = f"""\
+[sqlite-provision]
+name=sqlite-provision builds (test)
+baseurl=file://{REPO_DIR}
+enabled=1
+gpgcheck=1
+gpgkey=file://{KEY_FILE}
+metadata_expire=0
+"""
+OLD_GLIBC = (2, 28)  # RHEL 8's
+TIMINGS: Dict[str, float] = {}
+
+
+@dataclass(frozen=True)
+class Built:
+    version: str
+    metadata: Dict[str, object]
+    plain: BuiltRpm  # unsigned
+    again: BuiltRpm  # unsigned, from a second unpack of the artifact: must be the same bytes
+    signed: BuiltRpm
+    key: ThrowawayKey
+
+    @property
+    def prefix(self) -> str:
+        return f"{PREFIX_ROOT}/{self.version}"
+
+    @property
+    def nevra(self) -> str:
+        return f"{self.plain.name}-{self.version}-1.{platform.machine()}"
+
+
+def unpack(art: Artifact, dest: Path, prefix: str) -> Tuple[Path, Dict[str, object]]:
+    metadata = artifact_format.read_metadata(art.path)
+    dest.mkdir(parents=True)
+    tree = artifact_format.unpack(art.path, dest, metadata)
+    artifact_format.relocate(tree, str(metadata["prefix"]), prefix)
+    return tree, metadata
+
+
+@pytest.fixture(scope="module")
+def built(
+    artifacts: Dict[str, Artifact], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Dict[str, Built]]:
+    """version -> its packages, each rpmbuild timed."""
+    top = tmp_path_factory.mktemp("rpm")
+    user = find_build_user(None, os.geteuid())
+    found: Dict[str, Built] = {}
+    with ThrowawayKey(top / "gnupg") as key, build_user_dir() as work:
+        for version in VERSIONS:
+            prefix = f"{PREFIX_ROOT}/{version}"
+            packages: List[BuiltRpm] = []
+            for kind in ("plain", "again", "signed"):
+                tree, metadata = unpack(artifacts[version], top / version / kind, prefix)
+                recipe = package_recipe(metadata, prefix=prefix)
+                sign = SignWith(key.uid, key.home) if kind == "signed" else None
+                started = time.monotonic()
+                packages.append(build_rpm(Runner(os.environ, Log(top / f"{version}-{kind}.log")), tree,
+                                          recipe, metadata, top / "out" / kind, work / kind,
+                                          user, sign=sign))  # fmt: skip
+                TIMINGS[f"rpmbuild {version} {kind}"] = time.monotonic() - started
+            found[version] = Built(version, metadata, *packages, key=key)
+    yield found
+    sys.stderr.write("\nrpm seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in TIMINGS.items()))
+
+
+def tree_listing(built: Built) -> List[str]:
+    """What the package must hold: /opt/sqlite, the prefix, every file of the build and every
+    directory above one, and the tool's manifest."""
+    files = {f"{built.prefix}/{rel}" for rel in built.metadata["files"]}  # type: ignore[attr-defined]
+    files.add(f"{built.prefix}/sqlite-provision-manifest.json")
+    directories = {str(Path(f).parent) for f in files}
+    while True:
+        more = {str(Path(d).parent) for d in directories} - directories
+        more = {d for d in more if d.startswith(PREFIX_ROOT)}
+        if not more:
+            break
+        directories |= more
+    return sorted(files | directories)
+
+
+def files_as_built(built: Built) -> List[str]:
+    """The package's files whose digest is not the build's own (the artifact's metadata), but
+    for the two text files moved to the package's prefix (sqlite3.pc, libsqlite3.la)."""
+    listed = rpm_query(
+        "-qp", "--queryformat", "[%{FILENAMES} %{FILEDIGESTS}\n]", str(built.plain.rpm)
+    )
+    digests = dict(line.split(" ", 1) for line in listed if " " in line)
+    differ = []
+    for rel, digest in built.metadata["files"].items():  # type: ignore[attr-defined]
+        if digest is not None and not rel.endswith((".pc", ".la")):
+            if digests.get(f"{built.prefix}/{rel}") != digest:
+                differ.append(rel)
+    return differ
+
+
+def rpm_query(*args: str) -> List[str]:
+    done = Runner(os.environ).capture(["rpm", *args])
+    assert done.returncode == 0, done
+    return done.stdout.splitlines()
+
+
+def test_the_package_of_a_real_build_provides_no_library_and_needs_its_glibc(
+    built: Dict[str, Built],
+) -> None:
+    for version, package in built.items():
+        rpm = str(package.plain.rpm)
+        provides = rpm_query("-qp", "--provides", rpm)
+        assert provides == [f"{package.plain.name} = {version}-1",
+                            f"{package.plain.name}(x86-64) = {version}-1"]  # fmt: skip
+        assert not [p for p in provides if ".so" in p]
+        requires = rpm_query("-qp", "--requires", rpm)
+        assert f"libc.so.6(GLIBC_{package.metadata['glibc_min']})(64bit)" in requires
+        assert "libc.so.6()(64bit)" in requires
+        assert not [r for r in requires if "sqlite" in r], requires
+        assert rpm_query("-qpl", rpm) == tree_listing(package)
+        assert files_as_built(package) == [], "stripped, or a build-id or payload rewritten"
+        assert rpm_query("-qp", "--scripts", rpm) == []
+        assert package.plain.provides == tuple(provides)
+        assert package.plain.requires == tuple(requires)
+
+
+def test_two_builds_of_the_same_artifact_are_the_same_bytes(built: Dict[str, Built]) -> None:
+    for package in built.values():
+        assert package.plain.rpm.read_bytes() == package.again.rpm.read_bytes()
+        assert package.plain.sha256 == package.again.sha256
+    first, second = (built[v].plain.rpm.read_bytes() for v in VERSIONS)
+    assert first != second
+
+
+def test_the_signed_package_checks_out_with_its_key_and_only_then(
+    built: Dict[str, Built], tmp_path: Path
+) -> None:
+    keyring = tmp_path / "keyring"
+    runner = Runner(os.environ)
+    for package in built.values():
+        assert check_signature(runner, package.plain.rpm, keyring).signed is False
+        unknown = check_signature(runner, package.signed.rpm, keyring)
+        assert unknown.signed and not unknown.ok and "NOKEY" in unknown.problems[0]
+    rpm_query("--dbpath", str(keyring), "--import", str(package.key.public))
+    for package in built.values():
+        trusted = check_signature(runner, package.signed.rpm, keyring)
+        assert trusted.ok and trusted.key_ids == (package.key.key_id,), trusted
+
+
+# --- in the look-alike ---------------------------------------------------------------------
+
+
+def run(root: LookAlikeRoot, *argv: str) -> Completed:
+    done = root.run(list(argv))
+    return Completed(list(argv), done.returncode, done.stdout, done.stderr)
+
+
+def ok(root: LookAlikeRoot, *argv: str) -> str:
+    done = run(root, *argv)
+    assert done.returncode == 0, done
+    return done.stdout
+
+
+def who_provides_the_soname(root: LookAlikeRoot) -> Tuple[str, str]:
+    """(dnf's answer over the repositories and the installed, rpm's over the installed)."""
+    dnf = ok(root, "dnf", "repoquery", "-q", "--whatprovides", SONAME_PROVIDE)
+    installed = ok(root, "rpm", "-q", "--whatprovides", SONAME_PROVIDE)
+    return dnf, installed
+
+
+def serve(root: LookAlikeRoot, built: Dict[str, Built], standins: Dict[str, Standin],
+          workdir: Path) -> None:  # fmt: skip
+    """A createrepo_c repository of the signed packages and of sqlite-libs (as RHEL's BaseOS
+    has it), with gpgcheck=1 and the key as RHEL ships one in /etc/pki/rpm-gpg."""
+    rpms = {version: package.signed.rpm for version, package in built.items()}
+    rpms["sqlite-libs"] = standins["sqlite-libs"].rpm
+    repo = make_repo(workdir / "repo", rpms)
+    for path in sorted(repo.rglob("*")):
+        if path.is_file():
+            copy_in(root.tree, path, f"{REPO_DIR}/{path.relative_to(repo)}", 0o644)
+    key = next(iter(built.values())).key
+    copy_in(root.tree, key.public, KEY_FILE, 0o644)
+    write(root.tree, "/etc/yum.repos.d/sqlite-provision.repo", REPO_FILE)
+
+
+def test_dnf_installs_side_by_side_rpm_owns_and_verifies_and_remove_leaves_nothing(
+    built: Dict[str, Built], tmp_path: Path
+) -> None:
+    need(not host_problems(), "look-alike tier: " + "; ".join(host_problems()))
+    spec = LOOK_ALIKES["rhel8"]
+    started = time.monotonic()
+    parts = prepare_parts(spec, tmp_path / "parts")
+    with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
+        TIMINGS["look-alike"] = time.monotonic() - started
+        standins = build_standins(root.tree, tmp_path / "standins",
+                                  versions={"sqlite-libs": spec.system_sqlite})  # fmt: skip
+        install_standins(root, standins)
+        serve(root, built, standins, tmp_path)
+        packages_before = sorted(ok(root, "rpm", "-qa").split())
+        before = who_provides_the_soname(root)
+        assert before[0].split() == [f"sqlite-libs-0:{spec.system_sqlite}-0.standin.x86_64"]
+        assert before[1].split() == [f"sqlite-libs-{spec.system_sqlite}-0.standin.x86_64"]
+
+        started = time.monotonic()
+        names = [package.plain.name for package in built.values()]
+        ok(root, "dnf", "install", "-y", *names)
+        TIMINGS["dnf install"] = time.monotonic() - started
+        assert who_provides_the_soname(root) == before
+        for package in built.values():
+            installed_and_intact(root, package)
+        flipped_byte_shows(root, built[VERSIONS[0]])
+        assert ok(root, "python3", "-c", "import sqlite3; print(sqlite3.sqlite_version)").strip() \
+            == spec.system_sqlite  # fmt: skip
+
+        ok(root, "dnf", "remove", "-y", *names)
+        assert not inside(root.tree, PREFIX_ROOT).exists(), "dnf remove left /opt/sqlite"
+        # What stays is the key dnf imported to check the packages (gpgcheck=1), as on RHEL.
+        key_id = next(iter(built.values())).key.key_id
+        added = sorted(set(ok(root, "rpm", "-qa").split()) - set(packages_before))
+        assert [name.rsplit("-", 1)[0] for name in added] == [f"gpg-pubkey-{key_id}"], added
+        assert set(packages_before) <= set(ok(root, "rpm", "-qa").split())
+        assert who_provides_the_soname(root) == before
+        history = ok(root, "dnf", "history", "list")
+        assert "Install" in history and "Removed" in history, history
+
+        too_old_glibc_is_refused_by_rpm_itself(root, built[VERSIONS[0]], tmp_path)
+
+
+def installed_and_intact(root: LookAlikeRoot, package: Built) -> None:
+    library = f"{package.prefix}/lib/libsqlite3.so.0"
+    assert parse_owner(run(root, "rpm", "-qf", library)) == package.nevra
+    assert parse_owner(run(root, "rpm", "-qf", "/opt/sqlite/current")) is None
+    report = parse_verify(package.plain.name, run(root, "rpm", "-V", package.plain.name))
+    assert report.ok, report
+    prefix = inside(root.tree, package.prefix)
+    manifest = read_manifest(prefix)
+    assert manifest is not None and manifest.build["rpm"] == package.plain.name
+    assert manifest_problems(prefix, manifest) == []
+    env = f"LD_LIBRARY_PATH={package.prefix}/lib"
+    probe = "import sqlite3; print(sqlite3.sqlite_version)"
+    assert ok(root, "env", env, "python3", "-c", probe).strip() == package.version
+    assert ok(root, "env", env, f"{package.prefix}/bin/sqlite3", "--version").startswith(
+        package.version + " "
+    )
+
+
+def flipped_byte_shows(root: LookAlikeRoot, package: Built) -> None:
+    real = inside(root.tree, f"{package.prefix}/lib/libsqlite3.so.0", follow=True)
+    data = bytearray(real.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    real.write_bytes(bytes(data))
+    report = parse_verify(package.plain.name, run(root, "rpm", "-V", package.plain.name))
+    assert report.installed and not report.ok
+    path = f"{package.prefix}/lib/{real.name}"
+    assert [(p.path, "digest" in p.changes) for p in report.problems] == [(path, True)], report
+    prefix = inside(root.tree, package.prefix)
+    manifest = read_manifest(prefix)
+    assert manifest is not None
+    assert manifest_problems(prefix, manifest) == [f"lib/{real.name}: content changed"]
+
+
+def too_old_glibc_is_refused_by_rpm_itself(root: LookAlikeRoot, package: Built,
+                                           workdir: Path) -> None:  # fmt: skip
+    """RHEL 8's glibc in the rpmdb: rpm -i and dnf refuse the package, naming the version."""
+    old = build_standins(root.tree, workdir / "old-glibc", glibc_max=OLD_GLIBC, names=("glibc",))
+    install_standins(root, old)
+    assert ok(root, "rpm", "-q", "glibc").startswith("glibc-2.28-")
+    needed = f"libc.so.6(GLIBC_{package.metadata['glibc_min']})(64bit)"
+    path = f"{REPO_DIR}/{package.signed.rpm.name}"
+    refused = run(root, "rpm", "-i", path)
+    assert refused.returncode != 0
+    assert "Failed dependencies:" in refused.stderr, refused
+    assert f"{needed} is needed by {package.nevra}" in refused.stderr, refused
+    by_dnf = run(root, "dnf", "install", "-y", package.plain.name)
+    assert by_dnf.returncode != 0
+    assert f"nothing provides {needed} needed by {package.nevra}" in by_dnf.stdout + by_dnf.stderr
+    assert not inside(root.tree, PREFIX_ROOT).exists()
