@@ -13,9 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import (
     TYPE_CHECKING,
-    Any,
     Callable,
-    Dict,
     Iterator,
     List,
     Optional,
@@ -36,15 +34,21 @@ from sqlite_provision.engine import lock
 from sqlite_provision.engine.executor import execute
 from sqlite_provision.errors import HostError, ProvisionError, VerifyError
 from sqlite_provision.results import (
+    HostOs,
     InstalledVersion,
     PlanView,
+    PrefixState,
+    ProfileState,
     Progress,
     ReleaseRow,
+    Releases,
     Report,
     RollbackResult,
     StatusReport,
     StepRecord,
+    SystemSqlite,
     UninstallResult,
+    VenvBinding,
     VerifyReport,
 )
 from sqlite_provision.runner import Log, Runner
@@ -70,8 +74,8 @@ def logged(command: str, env: Environment) -> Iterator[Runner]:
         log.write(f"sqlite-provision {__version__} {command}: {sys.argv[1:]}")
         yield Runner(env.variables, log)
     except ProvisionError as exc:
-        exc.log_path = log.path  # the log's lines come only with a failed command (errors.py)
-        raise
+        # The log's lines come only with a failed command (errors.py).
+        raise exc.with_context(log_path=log.path) from exc.__cause__
     except OSError as exc:
         # A disk full, a read-only filesystem, a permission: the run was rolled back.
         error = HostError(
@@ -79,8 +83,7 @@ def logged(command: str, env: Environment) -> Iterator[Runner]:
             hint="check free space (df -h) and permissions there, then re-run; "
             "the host was left as before the run",
         )
-        error.log_path = log.path
-        raise error from exc
+        raise error.with_context(log_path=log.path) from exc
     finally:
         log.close()
 
@@ -232,12 +235,11 @@ def verify(options: Options, env: Environment) -> VerifyReport:
         prefix=str(layout.prefix),
         version=manifest.version if manifest else None,
         profile_file=str(profile) if profile else None,
-        verified=results,
+        verified=tuple(results),
     )
     if not report.ok:
         error = verification_failed(results, hint="see 'Who sees the new library' in the README")
-        error.partial = report
-        raise error
+        raise error.with_context(partial=report)
     return report
 
 
@@ -245,78 +247,84 @@ def status(options: Options, env: Environment) -> StatusReport:
     """What this host has now, read-only."""
     from sqlite_provision.files import read_link
     from sqlite_provision.host.facts import gather
-    from sqlite_provision.host.library import system_library
     from sqlite_provision.host.processes import stale_processes
     from sqlite_provision.host.pythons import (
         login_reach,
-        read_library,
         resolve_pythons,
         system_probe,
         verify_python,
     )
-    from sqlite_provision.store.installs import installed_versions
     from sqlite_provision.store.manifest import read_manifest
-    from sqlite_provision.store.records import is_managed
 
     runner = Runner(env.variables)
     pythons = resolve_pythons(runner, options.pythons)
     facts = gather(env)
-    lib = system_library(runner)
-    system = {"path": lib, "version": None}
-    if lib:
-        try:
-            system["version"] = read_library(runner, Path(lib))[0]
-        except (RuntimeError, ValueError) as exc:
-            system["error"] = str(exc)
+    system = system_sqlite(runner)
     profile = options.profile_file
     explicit = read_manifest(options.prefix) if options.prefix else None
     layout = make_layout(options, CURRENT_LINK_NAME)
     stale, unreadable = stale_processes(layout.active_lib_dir / "libsqlite3.so.0")
+    with_profile = [
+        verify_python(
+            runner, login_reach(p, layout.active_lib_dir, profile), prefix=None, min_version="0"
+        )
+        for p in (pythons if profile.exists() else [])
+    ]
     return StatusReport(
-        os={
-            "id": facts.os.id,
-            "version": facts.os.version,
-            "name": facts.os.name,
-            "rhel_family": facts.os.rhel_family,
-        },
+        os=HostOs(facts.os.id, facts.os.version, facts.os.name, facts.os.rhel_family),
         root=facts.root,
-        tools={"gcc": facts.gcc, "make": facts.make, "yum": facts.yum, "dnf": facts.dnf},
+        tools=(("gcc", facts.gcc), ("make", facts.make), ("yum", facts.yum), ("dnf", facts.dnf)),
         system_sqlite=system,
-        pythons=[system_probe(runner, p) for p in pythons],
-        pythons_with_profile=[
-            verify_python(
-                runner, login_reach(p, layout.active_lib_dir, profile), prefix=None, min_version="0"
-            )
-            for p in pythons
-        ]
-        if profile.exists()
-        else [],
+        pythons=tuple(system_probe(runner, p) for p in pythons),
+        pythons_with_profile=tuple(with_profile),
         prefix_root=str(options.prefix_root),
-        installed=[
-            InstalledVersion(
-                version=row.version,
-                prefix=str(row.prefix),
-                features=row.manifest.build.get("features") or [],
-                compile_options=row.manifest.build.get("compile_options") or [],
-            )
-            for row in installed_versions(options.prefix_root)
-        ],
+        installed=installed_rows(options.prefix_root),
         current=read_link(options.prefix_root / CURRENT_LINK_NAME),
-        prefix={"path": str(options.prefix), "version": explicit.version if explicit else None}
+        prefix=PrefixState(str(options.prefix), explicit.version if explicit else None)
         if options.prefix
         else None,
-        profile_file={
-            "path": str(profile),
-            "present": profile.exists(),
-            "managed": is_managed(profile),
-        },
-        venvs=[venv_binding(runner, path, layout.prefix) for path in options.venvs],
-        stale_processes=stale,
+        profile_file=profile_state(profile),
+        venvs=tuple(venv_binding(runner, path, layout.prefix) for path in options.venvs),
+        stale_processes=tuple(stale),
         unreadable_processes=unreadable,
     )
 
 
-def venv_binding(runner: Runner, path: Path, prefix: Path) -> Dict[str, Any]:
+def system_sqlite(runner: Runner) -> SystemSqlite:
+    """The system libsqlite3 the loader finds, and the version it reports (or why not)."""
+    from sqlite_provision.host.library import system_library
+    from sqlite_provision.host.pythons import read_library
+
+    lib = system_library(runner)
+    if not lib:
+        return SystemSqlite(lib)
+    try:
+        return SystemSqlite(lib, read_library(runner, Path(lib))[0])
+    except (RuntimeError, ValueError) as exc:
+        return SystemSqlite(lib, error=str(exc))
+
+
+def installed_rows(prefix_root: Path) -> Tuple[InstalledVersion, ...]:
+    from sqlite_provision.store.installs import installed_versions
+
+    return tuple(
+        InstalledVersion(
+            version=row.version,
+            prefix=str(row.prefix),
+            features=tuple(tuple(pair) for pair in row.manifest.build.get("features") or []),
+            compile_options=tuple(row.manifest.build.get("compile_options") or []),
+        )
+        for row in installed_versions(prefix_root)
+    )
+
+
+def profile_state(profile: Path) -> ProfileState:
+    from sqlite_provision.store.records import is_managed
+
+    return ProfileState(str(profile), profile.exists(), is_managed(profile))
+
+
+def venv_binding(runner: Runner, path: Path, prefix: Path) -> VenvBinding:
     """Whether a venv is bound: its python, started with no environment, loads the library
     under the prefix that its hook names; if not, why."""
     from sqlite_provision.errors import UsageError
@@ -324,39 +332,28 @@ def venv_binding(runner: Runner, path: Path, prefix: Path) -> Dict[str, Any]:
     from sqlite_provision.host.venvs import hook_target, read_venv
     from sqlite_provision.store.records import is_managed
 
-    row: Dict[str, Any] = {"path": str(path), "bound": False, "reason": None}
     try:
         venv = read_venv(runner, path)
     except UsageError as exc:
-        row["reason"] = exc.message
-        return row
+        return VenvBinding(str(path), False, exc.message)
     seen = verify_python(runner, venv_reach(venv.python), prefix=prefix, min_version="0")
-    row.update(
-        hook=str(venv.hook),
-        python_version=seen.python_version,
-        sqlite_version=seen.sqlite_version,
-        library=seen.library,
-    )
     target = hook_target(venv.hook)
+    reason: Optional[str] = None
     if not venv.hook.exists() or not is_managed(venv.hook) or target is None:
-        row["reason"] = f"no hook of sqlite-provision in {venv.site_packages}"
+        reason = f"no hook of sqlite-provision in {venv.site_packages}"
     elif not os.path.exists(target):
-        row["reason"] = (
-            f"its hook names {target}, which does not exist: python loads the system library"
-        )
+        reason = f"its hook names {target}, which does not exist: python loads the system library"
     elif not inside(seen.library, prefix):
-        row["reason"] = f"its python loads {seen.library or 'no shared libsqlite3'}, not {target}"
-    else:
-        row["bound"] = True
-    return row
+        reason = f"its python loads {seen.library or 'no shared libsqlite3'}, not {target}"
+    return VenvBinding(str(path), reason is None, reason, str(venv.hook), seen)
 
 
-def versions() -> List[ReleaseRow]:
+def versions() -> Releases:
     """The releases of the built-in catalog, newest first."""
     from sqlite_provision.source.catalog import default_release, load_catalog
 
     default = default_release().version
-    return [
+    rows = [
         ReleaseRow(
             version=r.version,
             released=r.released,
@@ -369,6 +366,7 @@ def versions() -> List[ReleaseRow]:
         )
         for r in load_catalog()
     ]
+    return Releases(tuple(rows))
 
 
 def rollback(
@@ -389,7 +387,7 @@ def rollback(
     if isinstance(outcome, PlanView):
         return outcome
     res, report = outcome
-    return RollbackResult(res.current, res.version, list(report.verified))
+    return RollbackResult(res.current, res.version, report.verified)
 
 
 def uninstall(

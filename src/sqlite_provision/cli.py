@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, FrozenSet, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, NoReturn, TypeVar
 
 import click
 
@@ -26,6 +26,9 @@ from sqlite_provision.config import (
 )
 from sqlite_provision.errors import EXIT_INTERNAL, EXIT_USAGE, Interrupted, ProvisionError
 from sqlite_provision.recipe import COMPAT_MODES
+
+if TYPE_CHECKING:
+    from sqlite_provision.results import Outcome, Result
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,36 +94,37 @@ def make_options(kw: Dict[str, Any], env: Environment) -> Options:
     return Options(**fields)
 
 
-Body = Callable[[Options, Environment, bool], str]
+Body = Callable[[Options, Environment], "Result"]
 
 
 def run(body: Body, kw: Dict[str, Any]) -> None:
     """Validate the options, run a command body with the environment `main` read, print its
-    result; errors become a message, a hint and an exit code (and, with --json, still one JSON
-    object on stdout)."""
-    json_out = bool(kw.get("as_json"))
+    outcome and exit with its code: a result, or an error's message, hint and exit code (with
+    --json, either way one JSON object on stdout)."""
+    from sqlite_provision import output
+    from sqlite_provision.results import Outcome
+
     env = click.get_current_context().find_object(Environment)
     assert env is not None  # noqa: S101 - main passes it as the context's object
     try:
-        options = validate(make_options(kw, env))
-        text = body(options, env, json_out)
+        outcome: Outcome[Any] = Outcome(body(validate(make_options(kw, env)), env))
     except KeyboardInterrupt:
-        exc: ProvisionError = Interrupted(signal.SIGINT)
-        fail(exc, json_out)
+        outcome = output.failed(Interrupted(signal.SIGINT))
     except ProvisionError as error:
-        fail(error, json_out)
-    click.echo(text)
-    sys.exit(0)
+        outcome = output.failed(error)
+    show(outcome, bool(kw.get("as_json")))
 
 
-def fail(exc: ProvisionError, json_out: bool) -> None:
+def show(outcome: "Outcome[Any]", json_out: bool) -> NoReturn:
+    """Print an outcome (an error on stderr first) and exit with its code."""
     from sqlite_provision import output
 
-    out, err = output.failure(exc, json_out)
-    click.echo(err, err=True)
+    out, err = output.render(outcome, json_out)
+    if err is not None:
+        click.echo(err, err=True)
     if out is not None:
         click.echo(out)
-    sys.exit(exc.exit_code)
+    sys.exit(outcome.exit_code)
 
 
 def progress() -> Any:
@@ -271,38 +275,28 @@ def cli() -> None:
     """
 
 
-def planned(result: Any, render: Callable[[Any, bool], str], json_out: bool) -> str:
-    """What a command that changes the host prints: its result, or with --dry-run its plan."""
-    from sqlite_provision import output
-    from sqlite_provision.results import PlanView
+def install_body(options: Options, env: Environment) -> "Result":
+    from sqlite_provision import app
 
-    if isinstance(result, PlanView):
-        return output.plan(result, json_out)
-    return render(result, json_out)
+    return app.install(options, env, progress())
 
 
-def install_body(options: Options, env: Environment, json_out: bool) -> str:
-    from sqlite_provision import app, output
+def build_body(options: Options, env: Environment) -> "Result":
+    from sqlite_provision import app
 
-    return planned(app.install(options, env, progress()), output.report, json_out)
-
-
-def build_body(options: Options, env: Environment, json_out: bool) -> str:
-    from sqlite_provision import app, output
-
-    return planned(app.build(options, env, progress()), output.report, json_out)
+    return app.build(options, env, progress())
 
 
-def rollback_body(options: Options, env: Environment, json_out: bool) -> str:
-    from sqlite_provision import app, output
+def rollback_body(options: Options, env: Environment) -> "Result":
+    from sqlite_provision import app
 
-    return planned(app.rollback(options, env, progress()), output.rollback, json_out)
+    return app.rollback(options, env, progress())
 
 
-def uninstall_body(options: Options, env: Environment, json_out: bool) -> str:
-    from sqlite_provision import app, output
+def uninstall_body(options: Options, env: Environment) -> "Result":
+    from sqlite_provision import app
 
-    return planned(app.uninstall(options, env, progress()), output.uninstall, json_out)
+    return app.uninstall(options, env, progress())
 
 
 @cli.command(epilog=EPILOG_INSTALL)
@@ -382,9 +376,9 @@ Examples:
 @json_option
 def verify(**kwargs: Any) -> None:
     """Check that each python loads the provisioned SQLite (exit 6 if not)."""
-    from sqlite_provision import app, output
+    from sqlite_provision import app
 
-    run(lambda options, env, json_out: output.verify(app.verify(options, env), json_out), kwargs)
+    run(app.verify, kwargs)
 
 
 @cli.command(epilog="\b\nExamples:\n  sqlite-provision status\n  sqlite-provision status --json\n")
@@ -394,9 +388,9 @@ def verify(**kwargs: Any) -> None:
 @json_option
 def status(**kwargs: Any) -> None:
     """Show the OS, the build tools, the system SQLite, what each python loads, and installs."""
-    from sqlite_provision import app, output
+    from sqlite_provision import app
 
-    run(lambda options, env, json_out: output.status(app.status(options, env), json_out), kwargs)
+    run(app.status, kwargs)
 
 
 @cli.command(
@@ -405,9 +399,9 @@ def status(**kwargs: Any) -> None:
 @json_option
 def versions(**kwargs: Any) -> None:
     """List the releases in the built-in catalog; withdrawn ones are marked."""
-    from sqlite_provision import app, output
+    from sqlite_provision import app
 
-    run(lambda options, env, json_out: output.versions(app.versions(), json_out), kwargs)
+    run(lambda options, env: app.versions(), kwargs)
 
 
 @cli.command(
@@ -509,13 +503,12 @@ def main(paths: HostPaths = REAL_HOST_PATHS, fetch: FetchPolicy = DEFAULT_FETCH_
         code = EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
         if "--json" in sys.argv[1:]:  # a machine asked for one JSON object: it gets one
             from sqlite_provision import output
-            from sqlite_provision.errors import UsageError
+            from sqlite_provision.results import Failure, Outcome
 
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else "sqlite-provision COMMAND"
-            usage = UsageError(exc.format_message(), hint=f"see `{where} --help`")
-            usage.exit_code = code
-            click.echo(output.failure(usage, True)[0])
+            usage = Failure(exc.format_message(), f"see `{where} --help`", code)
+            click.echo(output.render(Outcome(None, usage), True)[0])
         sys.exit(code)
     except SystemExit:
         raise

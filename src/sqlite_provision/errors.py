@@ -1,7 +1,9 @@
 """One exception class per exit code, each with a hint for the operator.
 
 A failure after the log was opened carries the log's path, and a failed run carries the result so
-far (`partial`), so that --json still prints one object: typed fields, set by app.py.
+far (`partial`), so that --json still prints one object. An error is never changed once made:
+`with_context` returns a copy that also carries them, raised in the original's place (the
+executor adds the result so far, app.py the log's path).
 
 Which failures show lines of the log: only those a command's own output explains (configure,
 make, yum or dnf, make install, the activation's commands, the smoke test). Their errors are
@@ -13,7 +15,9 @@ the retries' exception chains, which explain nothing).
 
 import signal
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, List, Optional, TypeVar
+
+from sqlite_provision.results import Result
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -23,8 +27,13 @@ EXIT_COMMAND = 5
 EXIT_VERIFY = 6
 
 
+E = TypeVar("E", bound="ProvisionError")
+
+
 class ProvisionError(Exception):
-    """Base class: a failure the operator can act on. `hint` says what to do next."""
+    """Base class: a failure the operator can act on. `hint` says what to do next.
+
+    Each attribute is set once, when the error is made; `with_context` makes a changed copy."""
 
     exit_code = EXIT_INTERNAL
 
@@ -33,7 +42,29 @@ class ProvisionError(Exception):
         self.message = message
         self.hint = hint
         self.log_path: Optional[Path] = None  # the run's log file
-        self.partial: Optional[Any] = None  # the result so far (a results.* object)
+        self.partial: Optional[Result] = None  # the result so far
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__ and not name.startswith("__"):
+            raise AttributeError(
+                f"{type(self).__name__}.{name} is set once: raise with_context(...) instead"
+            )
+        super().__setattr__(name, value)
+
+    def with_context(
+        self: E, *, log_path: Optional[Path] = None, partial: Optional[Result] = None
+    ) -> E:
+        """This error, with the log's path or the result so far too: a new error, to raise in
+        this one's place (`raise error.with_context(...)`), with its cause and traceback."""
+        copy = type(self).__new__(type(self), *self.args)
+        copy.__dict__.update(self.__dict__)
+        if log_path is not None:
+            copy.__dict__["log_path"] = log_path
+        if partial is not None:
+            copy.__dict__["partial"] = partial
+        copy.__cause__ = self.__cause__
+        copy.__suppress_context__ = True  # the context is this very error, without them
+        return copy.with_traceback(self.__traceback__)
 
     def __str__(self) -> str:
         if self.hint:

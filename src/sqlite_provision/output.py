@@ -1,64 +1,96 @@
-"""Every text and JSON the tool prints, from the results of results.py and the errors of
-errors.py: the result on stdout (one JSON object with --json), progress and errors on stderr."""
+"""Every text and JSON the tool prints, from the `Outcome`s of results.py and the errors of
+errors.py: the result on stdout (with --json, one object: the envelope `ok`, `changed`,
+`exit_code` and `error` around the result's fields; this is the only place that writes JSON),
+progress and errors on stderr."""
 
 import json
-import shlex
 import sys
 import time
-from dataclasses import asdict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sqlite_provision.errors import CommandOutput, ProvisionError
 from sqlite_provision.results import (
+    Failure,
+    Json,
+    Outcome,
     PlanView,
     ProbeResult,
     Progress,
-    ReleaseRow,
+    Releases,
     Report,
     RollbackResult,
     StatusReport,
     StepRecord,
     UninstallResult,
+    VenvBinding,
     VerifyReport,
+    shell_line,
 )
 
+# --- the envelope ------------------------------------------------------------------------------
 
-def as_json(data: Any) -> str:
+
+def render(outcome: "Outcome[Any]", json_out: bool) -> Tuple[Optional[str], Optional[str]]:
+    """(stdout, stderr) of a command's outcome: with --json one JSON object on stdout whatever
+    happened; else the result's text, or the error on stderr (a failed verify still lists each
+    python on stdout, as a passing one does)."""
+    err = failure_text(outcome.failure) if outcome.failure is not None else None
+    if json_out:
+        return as_json(outcome), err
+    result = outcome.result
+    if outcome.failure is not None and not isinstance(result, VerifyReport):
+        return None, err
+    return (TEXT[type(result)](result) if result is not None else None), err
+
+
+def as_json(outcome: "Outcome[Any]") -> str:
+    """The one JSON object of a command: the envelope, then the result's fields; a failure
+    adds its message, hint and log file to the result so far."""
+    data: Json = OrderedDict()
+    data["ok"] = outcome.ok
+    data["changed"] = outcome.changed
+    data["exit_code"] = outcome.exit_code
+    data["error"] = None
+    if outcome.result is not None:
+        data.update(outcome.result.to_json())
+    failure = outcome.failure
+    if failure is not None:
+        data.update(error=failure.message, hint=failure.hint, log_file=failure.log_file)
     return json.dumps(data, indent=2)
+
+
+def failed(exc: ProvisionError) -> "Outcome[Any]":
+    """The outcome of a command that raised `exc`: its failure, and the result so far."""
+    failure = Failure(
+        message=exc.message,
+        hint=exc.hint,
+        exit_code=exc.exit_code,
+        log_file=str(exc.log_path) if exc.log_path is not None else None,
+        tail=exc.tail if isinstance(exc, CommandOutput) else "",
+    )
+    return Outcome(exc.partial, failure)
+
+
+def failure_text(failure: Failure) -> str:
+    """The error and its fix, the log's last lines when a command's own output explains the
+    failure (a CommandOutput), and the log's path."""
+    err = [f"error: {failure.message}"]
+    if failure.hint:
+        err.append(f"  fix: {failure.hint}")
+    if failure.tail:
+        err.append("--- last lines of the log ---")
+        err.append(failure.tail.rstrip("\n"))
+    if failure.log_file is not None:
+        err.append(f"full log: {failure.log_file}")
+    return "\n".join(err)
 
 
 # --- install and build ---------------------------------------------------------------------------
 
 
-def plan(view: PlanView, json_out: bool) -> str:
+def plan(view: PlanView) -> str:
     """--dry-run: the steps with their exact commands, and the options built in."""
-    if json_out:
-        return as_json(
-            {
-                "dry_run": True,
-                "changed": False,
-                "version": view.version,
-                "source": {
-                    "url": view.url,
-                    "tarball": view.tarball,
-                    "checksum": view.checksum,
-                    "origin": view.origin,
-                },
-                "prefix": view.prefix,
-                "profile_file": view.profile_file,
-                "pythons": view.pythons,
-                "features": [{"option": o, "origin": w} for o, w in view.features],
-                "steps": [
-                    {
-                        "name": s.name,
-                        "description": s.description,
-                        "commands": [shell_line(argv) for argv in s.commands],
-                        "skipped": s.skipped,
-                    }
-                    for s in view.steps
-                ],
-            }
-        )
     lines = [
         f"sqlite-provision {view.command} --dry-run: {view.summary}",
         "nothing will be downloaded or written; the real run does these steps:",
@@ -77,11 +109,6 @@ def plan(view: PlanView, json_out: bool) -> str:
     return "\n".join(lines)
 
 
-def shell_line(argv: Sequence[str]) -> str:
-    """A copy-pasteable shell rendering of argv, as the log writes it."""
-    return " ".join(shlex.quote(str(a)) for a in argv)
-
-
 def brief(argv: Sequence[str]) -> List[str]:
     """argv for a person to read: a script given with -c is shown by its size."""
     return [
@@ -92,9 +119,7 @@ def brief(argv: Sequence[str]) -> List[str]:
     ]
 
 
-def report(result: Report, json_out: bool) -> str:
-    if json_out:
-        return as_json(result.to_json())
+def report(result: Report) -> str:
     if result.artifact is not None:
         return "\n".join([
             f"Built SQLite {result.version} for {result.prefix} into {result.artifact}",
@@ -153,9 +178,7 @@ def loads(result: ProbeResult) -> str:
 # --- verify, status, versions ------------------------------------------------------------------
 
 
-def verify(result: VerifyReport, json_out: bool) -> str:
-    if json_out:
-        return as_json(result.to_json())
+def verify(result: VerifyReport) -> str:
     return "\n".join(
         "{} {} (Python {}): SQLite {} from {}{}".format(
             "ok  " if r.ok else "FAIL",
@@ -169,22 +192,19 @@ def verify(result: VerifyReport, json_out: bool) -> str:
     )
 
 
-def status(result: StatusReport, json_out: bool) -> str:
-    if json_out:
-        return as_json(result.to_json())
-    tools = result.tools
+def status(result: StatusReport) -> str:
+    system = result.system_sqlite
     lines = [
         "OS:            {} ({}{})".format(
-            result.os["name"], result.os["id"], ", RHEL family" if result.os["rhel_family"] else ""
+            result.os.name, result.os.id, ", RHEL family" if result.os.rhel_family else ""
         ),
         "root:          {}".format("yes" if result.root else "no"),
         "build tools:   "
         + ", ".join(
-            "{} {}".format(name, "yes" if tools[name] else "missing") for name in sorted(tools)
+            "{} {}".format(name, "yes" if path else "missing")
+            for name, path in sorted(result.tools)
         ),
-        "system SQLite: {} {}".format(
-            result.system_sqlite["version"] or "?", result.system_sqlite["path"] or "(not found)"
-        ),
+        "system SQLite: {} {}".format(system.version or "?", system.path or "(not found)"),
     ]
     for py in result.pythons:
         lines.append(f"python:        {loads(py)} (without our environment)")
@@ -192,8 +212,25 @@ def status(result: StatusReport, json_out: bool) -> str:
         lines.append(
             f"               ... and SQLite {py.sqlite_version} from {py.library} after sourcing the snippet"
         )
+    lines += installed_lines(result)
+    lines += [venv_line(venv) for venv in result.venvs]
+    lines += process_lines(result)
+    profile = result.profile_file
+    lines.append(
+        "profile:       {} ({})".format(
+            profile.path,
+            "managed by sqlite-provision"
+            if profile.managed
+            else ("present, not ours" if profile.present else "absent"),
+        )
+    )
+    return "\n".join(lines)
+
+
+def installed_lines(result: StatusReport) -> List[str]:
+    """The versions under the prefix root, each with its options, `current` and --prefix."""
     installed = ", ".join(row.version for row in result.installed) or "none"
-    lines.append(f"installed:     {installed} under {result.prefix_root}")
+    lines = [f"installed:     {installed} under {result.prefix_root}"]
     for row in result.installed:
         if row.features:
             lines.append(f"  {row.version} built with:")
@@ -202,44 +239,35 @@ def status(result: StatusReport, json_out: bool) -> str:
     lines.append("current:       {}".format(result.current or "(no current link)"))
     if result.prefix:
         lines.append(
-            "prefix:        {} ({})".format(
-                result.prefix["path"], result.prefix["version"] or "not ours"
-            )
+            "prefix:        {} ({})".format(result.prefix.path, result.prefix.version or "not ours")
         )
-    for venv in result.venvs:
-        lines.append(
-            "venv:          {} ({})".format(
-                venv["path"], "bound" if venv["bound"] else "NOT bound: " + str(venv["reason"])
-            )
-        )
-    lines.append(
+    return lines
+
+
+def venv_line(venv: VenvBinding) -> str:
+    return "venv:          {} ({})".format(
+        venv.path, "bound" if venv.bound else "NOT bound: " + str(venv.reason)
+    )
+
+
+def process_lines(result: StatusReport) -> List[str]:
+    lines = [
         "processes:     {} running process(es) still map another libsqlite3{}".format(
             len(result.stale_processes),
             f" ({result.unreadable_processes} could not be read)"
             if result.unreadable_processes
             else "",
         )
-    )
+    ]
     for proc in result.stale_processes:
         unit = f" [{proc.unit}]" if proc.unit else ""
         lines.append(f"  pid {proc.pid}{unit}: {proc.command[:80]} -> {proc.library}")
-    profile = result.profile_file
-    lines.append(
-        "profile:       {} ({})".format(
-            profile["path"],
-            "managed by sqlite-provision"
-            if profile["managed"]
-            else ("present, not ours" if profile["present"] else "absent"),
-        )
-    )
-    return "\n".join(lines)
+    return lines
 
 
-def versions(rows: Sequence[ReleaseRow], json_out: bool) -> str:
-    if json_out:
-        return as_json([asdict(row) for row in rows])
+def versions(releases: Releases) -> str:
     lines = ["{:<10} {:<11} {:<9} {}".format("VERSION", "RELEASED", "HASH", "NOTE")]
-    for row in rows:
+    for row in releases.rows:
         flags = []
         if row.default:
             flags.append("default")
@@ -254,17 +282,13 @@ def versions(rows: Sequence[ReleaseRow], json_out: bool) -> str:
 # --- rollback and uninstall ----------------------------------------------------------------------
 
 
-def rollback(result: RollbackResult, json_out: bool) -> str:
-    if json_out:
-        return as_json(result.to_json())
+def rollback(result: RollbackResult) -> str:
     lines = [f"Rolled back: current now points at {result.version} (was {result.from_version})."]
     lines += [f"  {loads(r)}" for r in result.verified]
     return "\n".join(lines)
 
 
-def uninstall(result: UninstallResult, json_out: bool) -> str:
-    if json_out:
-        return as_json(result.to_json())
+def uninstall(result: UninstallResult) -> str:
     lines = [
         "Removed SQLite {} ({} files).".format(
             ", ".join(result.removed_versions), result.removed_files
@@ -278,40 +302,16 @@ def uninstall(result: UninstallResult, json_out: bool) -> str:
     return "\n".join(lines)
 
 
-# --- errors ------------------------------------------------------------------------------------
-
-
-def failure(exc: ProvisionError, json_out: bool) -> Tuple[Optional[str], str]:
-    """(stdout, stderr) for a failed command: the error, its fix, the log's last lines when a
-    command's own output explains the failure (a CommandOutput), and the log's path, on stderr;
-    with --json the one JSON object (the result so far, with the error) on stdout. A failed
-    verify still lists each python, as a passing one does."""
-    err = [f"error: {exc.message}"]
-    if exc.hint:
-        err.append(f"  fix: {exc.hint}")
-    if isinstance(exc, CommandOutput) and exc.tail:
-        err.append("--- last lines of the log ---")
-        err.append(exc.tail.rstrip("\n"))
-    if exc.log_path is not None:
-        err.append(f"full log: {exc.log_path}")
-    out: Optional[str] = None
-    partial = exc.partial
-    if json_out:
-        data: Dict[str, Any] = dict(partial.to_json()) if partial is not None else {}
-        data.update(
-            {
-                "ok": False,
-                "changed": False,
-                "error": exc.message,
-                "hint": exc.hint,
-                "exit_code": exc.exit_code,
-                "log_file": str(exc.log_path) if exc.log_path is not None else None,
-            }
-        )
-        out = as_json(data)
-    elif isinstance(partial, VerifyReport):
-        out = verify(partial, False)
-    return out, "\n".join(err)
+# The text of each result, by its type.
+TEXT: Dict[type, Callable[[Any], str]] = {
+    PlanView: plan,
+    Report: report,
+    VerifyReport: verify,
+    StatusReport: status,
+    Releases: versions,
+    RollbackResult: rollback,
+    UninstallResult: uninstall,
+}
 
 
 # --- progress on stderr --------------------------------------------------------------------------

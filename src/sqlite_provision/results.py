@@ -1,17 +1,21 @@
-"""What the commands produce, as plain data: the only thing output.py reads.
+"""What the commands produce, as frozen, typed data: the only thing output.py reads.
 
-Each result knows its JSON form (the keys are a documented interface: see the README); the text
-form is output.py's business. `Progress` is how a run tells what it is doing while it runs.
+Every command answers one `Outcome` (like pipx's `OperationResult`): the envelope, `ok`,
+`changed` and `exit_code`, around the command's result, or, when it failed, around its
+`Failure` and the result so far. Each result knows the fields of its JSON form (a documented
+interface: see the README); output.py alone turns an `Outcome` into text or JSON. `Progress` is
+how a run tells what it is doing while it runs.
 """
 
+import shlex
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 Json = Dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepRecord:
     name: str
     status: str  # ok | skipped | failed | not-run
@@ -20,7 +24,7 @@ class StepRecord:
     changed: bool = False  # this step changed the host
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeResult:
     """What one python loaded, and whether that is what was asked for."""
 
@@ -30,7 +34,7 @@ class ProbeResult:
     library: Optional[str]
     ok: bool
     problem: Optional[str] = None
-    compile_options: List[str] = field(default_factory=list)
+    compile_options: Tuple[str, ...] = ()
     reached: Optional[str] = None  # how it was started: a login shell, a bound venv, a unit...
 
     def to_json(self) -> Json:
@@ -39,7 +43,7 @@ class ProbeResult:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class StaleProcess:
     """A running process that maps another libsqlite3 than the provisioned one: restart it."""
 
@@ -49,9 +53,10 @@ class StaleProcess:
     unit: Optional[str] = None  # its systemd unit, from its cgroup
 
 
-@dataclass
+@dataclass(frozen=True)
 class Report:
-    """The result of `install` (and of `build`, with `artifact`)."""
+    """The result of `install` (and of `build`, with `artifact`), made once by the executor
+    from the plan's (`Plan.new_report`) and what the run did."""
 
     changed: bool
     version: str
@@ -59,19 +64,15 @@ class Report:
     library: Optional[str]
     profile_file: Optional[str]
     log_file: Optional[str]
-    verified: List[ProbeResult] = field(default_factory=list)
-    steps: List[StepRecord] = field(default_factory=list)
-    ok: bool = True
-    error: Optional[str] = None
-    exit_code: int = 0
+    verified: Tuple[ProbeResult, ...] = ()
+    steps: Tuple[StepRecord, ...] = ()
     artifact: Optional[str] = None  # `build --artifact`: the file written
-    stale_processes: List[StaleProcess] = field(default_factory=list)
-    profile_readers: List[str] = field(default_factory=list)  # what reads the snippet
-    warnings: List[str] = field(default_factory=list)  # each said once, as it happened
+    stale_processes: Tuple[StaleProcess, ...] = ()
+    profile_readers: Tuple[str, ...] = ()  # what reads the snippet
+    warnings: Tuple[str, ...] = ()  # each said once, as it happened
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
-        data["changed"] = self.changed
         data["version"] = self.version
         data["prefix"] = self.prefix
         data["library"] = self.library
@@ -79,9 +80,6 @@ class Report:
         data["log_file"] = self.log_file
         data["verified"] = [r.to_json() for r in self.verified]
         data["steps"] = [asdict(s) for s in self.steps]
-        data["ok"] = self.ok
-        data["error"] = self.error
-        data["exit_code"] = self.exit_code
         data["stale_processes"] = [asdict(p) for p in self.stale_processes]
         data["warnings"] = list(self.warnings)
         if self.artifact is not None:
@@ -90,17 +88,17 @@ class Report:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepView:
     name: str
     description: str
-    commands: List[List[str]]  # the argv lists, exactly as the run executes them (and logs them)
+    commands: Tuple[Tuple[str, ...], ...]  # the argv lists, exactly as the run executes them
     skipped: Optional[str] = None  # why the plan skips it (then it runs no command)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlanView:
-    """What --dry-run shows: the plan's steps with their exact commands."""
+    """What --dry-run shows: the plan's steps with their exact commands. It changes nothing."""
 
     command: str  # install | build | rollback | uninstall
     summary: str  # what the plan does, in one line
@@ -111,23 +109,53 @@ class PlanView:
     origin: str
     prefix: str
     profile_file: Optional[str]
-    pythons: List[str]
-    features: List[Tuple[str, str]]  # (option, where it came from)
-    steps: List[StepView]
+    pythons: Tuple[str, ...]
+    features: Tuple[Tuple[str, str], ...]  # (option, where it came from)
+    steps: Tuple[StepView, ...]
+    changed = False
+
+    def to_json(self) -> Json:
+        data: Json = OrderedDict()
+        data["dry_run"] = True
+        data["version"] = self.version
+        data["source"] = {
+            "url": self.url,
+            "tarball": self.tarball,
+            "checksum": self.checksum,
+            "origin": self.origin,
+        }
+        data["prefix"] = self.prefix
+        data["profile_file"] = self.profile_file
+        data["pythons"] = list(self.pythons)
+        data["features"] = [{"option": o, "origin": w} for o, w in self.features]
+        data["steps"] = [
+            {
+                "name": s.name,
+                "description": s.description,
+                "commands": [shell_line(argv) for argv in s.commands],
+                "skipped": s.skipped,
+            }
+            for s in self.steps
+        ]
+        return data
 
 
-@dataclass
+def shell_line(argv: Sequence[str]) -> str:
+    """A copy-pasteable shell rendering of argv, as the log writes it."""
+    return " ".join(shlex.quote(str(a)) for a in argv)
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     ok: bool
     prefix: str
     version: Optional[str]
     profile_file: Optional[str]
-    verified: List[ProbeResult]
+    verified: Tuple[ProbeResult, ...]
+    changed = False
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
-        data["ok"] = self.ok
-        data["changed"] = False
         data["prefix"] = self.prefix
         data["version"] = self.version
         data["profile_file"] = self.profile_file
@@ -135,51 +163,112 @@ class VerifyReport:
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class InstalledVersion:
     version: str
     prefix: str
-    features: List[List[str]]  # [option, where it came from]
-    compile_options: List[str]
+    features: Tuple[Tuple[str, str], ...]  # (option, where it came from)
+    compile_options: Tuple[str, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
+class HostOs:
+    id: str
+    version: str
+    name: str
+    rhel_family: bool
+
+
+@dataclass(frozen=True)
+class SystemSqlite:
+    """The system libsqlite3: where the loader finds it, and its version (or why unread)."""
+
+    path: Optional[str]
+    version: Optional[str] = None
+    error: Optional[str] = None
+
+    def to_json(self) -> Json:
+        data: Json = OrderedDict([("path", self.path), ("version", self.version)])
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True)
+class PrefixState:
+    """--prefix: the path, and the version whose manifest is there (None: not ours)."""
+
+    path: str
+    version: Optional[str]
+
+
+@dataclass(frozen=True)
+class ProfileState:
+    path: str
+    present: bool
+    managed: bool  # written by this tool
+
+
+@dataclass(frozen=True)
+class VenvBinding:
+    """Whether a venv's python, started with no environment, loads the provisioned library;
+    `loads` is None when the venv could not be read (then `reason` says why)."""
+
+    path: str
+    bound: bool
+    reason: Optional[str]
+    hook: Optional[str] = None
+    loads: Optional[ProbeResult] = None
+
+    def to_json(self) -> Json:
+        data: Json = OrderedDict([("path", self.path), ("bound", self.bound)])
+        data["reason"] = self.reason
+        if self.loads is not None:
+            data["hook"] = self.hook
+            data["python_version"] = self.loads.python_version
+            data["sqlite_version"] = self.loads.sqlite_version
+            data["library"] = self.loads.library
+        return data
+
+
+@dataclass(frozen=True)
 class StatusReport:
-    os: Json  # id, version, name, rhel_family
+    os: HostOs
     root: bool
-    tools: Dict[str, Optional[str]]
-    system_sqlite: Json  # path, version (and error)
-    pythons: List[ProbeResult]  # without our environment
-    pythons_with_profile: List[ProbeResult]  # after sourcing the snippet
+    tools: Tuple[Tuple[str, Optional[str]], ...]  # (gcc | make | yum | dnf, its path or None)
+    system_sqlite: SystemSqlite
+    pythons: Tuple[ProbeResult, ...]  # without our environment
+    pythons_with_profile: Tuple[ProbeResult, ...]  # after sourcing the snippet
     prefix_root: str
-    installed: List[InstalledVersion]
+    installed: Tuple[InstalledVersion, ...]
     current: Optional[str]
-    prefix: Optional[Json]  # path, version: with --prefix
-    profile_file: Json  # path, present, managed
-    venvs: List[Json] = field(default_factory=list)  # path, bound, reason, what it loads
-    stale_processes: List[StaleProcess] = field(default_factory=list)
+    prefix: Optional[PrefixState]  # with --prefix
+    profile_file: ProfileState
+    venvs: Tuple[VenvBinding, ...] = ()
+    stale_processes: Tuple[StaleProcess, ...] = ()
     unreadable_processes: int = 0  # processes whose maps this user cannot read
+    changed = False
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
-        data["os"] = self.os
+        data["os"] = asdict(self.os)
         data["root"] = self.root
-        data["tools"] = self.tools
-        data["system_sqlite"] = self.system_sqlite
+        data["tools"] = dict(self.tools)
+        data["system_sqlite"] = self.system_sqlite.to_json()
         data["pythons"] = [r.to_json() for r in self.pythons]
         data["pythons_with_profile"] = [r.to_json() for r in self.pythons_with_profile]
         data["prefix_root"] = self.prefix_root
         data["installed"] = [asdict(row) for row in self.installed]
         data["current"] = self.current
-        data["prefix"] = self.prefix
-        data["profile_file"] = self.profile_file
-        data["venvs"] = self.venvs
+        data["prefix"] = asdict(self.prefix) if self.prefix is not None else None
+        data["profile_file"] = asdict(self.profile_file)
+        data["venvs"] = [venv.to_json() for venv in self.venvs]
         data["stale_processes"] = [asdict(p) for p in self.stale_processes]
         data["unreadable_processes"] = self.unreadable_processes
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class ReleaseRow:
     version: str
     released: str
@@ -191,40 +280,92 @@ class ReleaseRow:
     note: str
 
 
-@dataclass
+@dataclass(frozen=True)
+class Releases:
+    """`versions`: the releases of the built-in catalog, newest first."""
+
+    rows: Tuple[ReleaseRow, ...]
+    changed = False
+
+    def to_json(self) -> Json:
+        return {"releases": [asdict(row) for row in self.rows]}
+
+
+@dataclass(frozen=True)
 class RollbackResult:
     from_version: str  # what `current` pointed at
     version: str
-    verified: List[ProbeResult]
+    verified: Tuple[ProbeResult, ...]
+    changed = True
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
-        data["ok"] = True
-        data["changed"] = True
         data["from"] = self.from_version
         data["version"] = self.version
         data["verified"] = [r.to_json() for r in self.verified]
         return data
 
 
-@dataclass
+@dataclass(frozen=True)
 class UninstallResult:
-    removed_versions: List[str] = field(default_factory=list)
+    removed_versions: Tuple[str, ...] = ()
     removed_files: int = 0
-    kept_foreign: List[str] = field(default_factory=list)  # files we did not install, left alone
-    changed_since_install: List[str] = field(default_factory=list)
-    removed_activation: List[str] = field(default_factory=list)
+    kept_foreign: Tuple[str, ...] = ()  # files we did not install, left alone
+    changed_since_install: Tuple[str, ...] = ()
+    removed_activation: Tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.removed_versions or self.removed_activation)
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
-        data["changed"] = bool(self.removed_versions or self.removed_activation)
-        data["removed_versions"] = self.removed_versions
+        data["removed_versions"] = list(self.removed_versions)
         data["removed_files"] = self.removed_files
-        data["kept_foreign"] = self.kept_foreign
-        data["changed_since_install"] = self.changed_since_install
-        data["removed_activation"] = self.removed_activation
-        data["ok"] = True
+        data["kept_foreign"] = list(self.kept_foreign)
+        data["changed_since_install"] = list(self.changed_since_install)
+        data["removed_activation"] = list(self.removed_activation)
         return data
+
+
+# What a command returns; a failure carries the same, as far as it got.
+Result = Union[
+    Report, PlanView, VerifyReport, StatusReport, Releases, RollbackResult, UninstallResult
+]
+R = TypeVar("R", bound=Result)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What the envelope says of an error (errors.ProvisionError, or click's usage error)."""
+
+    message: str
+    hint: Optional[str]
+    exit_code: int
+    log_file: Optional[str] = None
+    tail: str = ""  # the log's last lines, when a command's own output explains the failure
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """The one answer of every command: `ok`, `changed` and `exit_code` around its result, or
+    around its failure and the result so far (`result`, None if it got nowhere)."""
+
+    result: Optional[R]
+    failure: Optional[Failure] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def changed(self) -> bool:
+        """A failed run was undone: it changed nothing."""
+        return self.ok and self.result is not None and self.result.changed
+
+    @property
+    def exit_code(self) -> int:
+        return self.failure.exit_code if self.failure is not None else 0
 
 
 class Progress:

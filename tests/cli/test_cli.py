@@ -291,7 +291,9 @@ def test_versions_json_marks_the_withdrawn_release(sandbox: Sandbox) -> None:
     proc = run.proc
 
     assert proc.returncode == 0, run.describe()
-    rows = {row["version"]: row for row in json.loads(proc.stdout)}
+    data = json.loads(proc.stdout)
+    assert (data["ok"], data["changed"], data["exit_code"]) == (True, False, 0)
+    rows = {row["version"]: row for row in data["releases"]}
     assert rows["3.52.0"]["withdrawn"] is True
     assert rows["3.52.0"]["default"] is False
     assert rows["3.44.2"]["withdrawn"] is False

@@ -81,7 +81,8 @@ def json_of(run: Run) -> Optional[Dict[str, Any]]:
     if "--json" not in run.proc.args:
         return None
     value = json.loads(run.proc.stdout)
-    return value if isinstance(value, dict) else {"[]": value}
+    assert isinstance(value, dict), run.describe()
+    return value
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,9 @@ def test_the_pyz_answers_like_the_installed_script(
     assert script.proc.returncode == code, script.describe()
     assert "Traceback" not in script.proc.stderr, script.describe()
     expected = json_of(script)
+    if expected is not None:  # the envelope: every --json answer, success or failure
+        assert expected["ok"] is (code == 0) and expected["exit_code"] == code, script.describe()
+        assert isinstance(expected["changed"], bool), script.describe()
     for name, run in runs.items():
         assert run.proc.returncode == code, f"{name}: {run.describe()}"
         assert "Traceback" not in run.proc.stderr, f"{name}: {run.describe()}"
@@ -110,6 +114,6 @@ def test_the_pyz_answers_like_the_installed_script(
             f"{sorted(key_paths(got) - key_paths(expected))}, only in the script "
             f"{sorted(key_paths(expected) - key_paths(got))}"
         )
-        assert got.get("exit_code", 0) == code, name
+        assert got["exit_code"] == code, name
     if code != 0:
         assert expected is None or expected["ok"] is False

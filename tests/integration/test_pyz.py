@@ -79,7 +79,7 @@ def test_versions_json_on_other_pythons(pyz: Path, minor: str, tmp_path: Path) -
     env = {"PATH": "/usr/bin:/bin", "SQLITE_PROVISION_CACHE_DIR": str(tmp_path)}
     rows = subprocess.run([python, str(pyz), "versions", "--json"], capture_output=True,
                           text=True, check=True, env=env).stdout  # fmt: skip
-    data = json.loads(rows)
+    data = json.loads(rows)["releases"]
     assert data[0]["version"] == "3.53.4" and data[0]["default"] is True
 
 

@@ -217,7 +217,7 @@ def test_a_user_who_cannot_write_the_cache_runs_from_the_zip(pyz: Path, tmp_path
         argv = ["/usr/bin/python3", str(base / "tool.pyz"), "versions", "--json"]
         proc = in_namespace(argv, env=env, nobody=True)
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)[0]["default"] is True
+        assert json.loads(proc.stdout)["releases"][0]["default"] is True
         assert "running from the zip: [Errno 13] Permission denied" in proc.stderr
         assert list((base / "cache").iterdir()) == []
     finally:

@@ -30,10 +30,13 @@ class Run:
 
     @property
     def data(self) -> Dict[str, Any]:
+        """The one JSON object of a --json run, whose envelope says what the process did."""
         try:
-            return dict(json.loads(self.proc.stdout))
+            data = dict(json.loads(self.proc.stdout))
         except ValueError:
             pytest.fail("stdout is not one JSON object:\n" + self.describe())
+        check_envelope(data, self.proc.returncode, self.describe())
+        return data
 
     def describe(self) -> str:
         p = self.proc
@@ -44,6 +47,17 @@ class Run:
             if step["name"] == name:
                 return dict(step)
         pytest.fail(f"no step {name!r} in:\n" + self.describe())
+
+
+def check_envelope(data: Dict[str, Any], returncode: int, describe: str = "") -> None:
+    """Every --json answer: `ok`, `changed` and `exit_code`, which is the process's exit
+    code; a failure changed nothing and says why in `error`."""
+    assert {"ok", "changed", "exit_code", "error"} <= set(data), describe
+    assert data["exit_code"] == returncode, describe
+    assert data["ok"] is (returncode == 0), describe
+    assert isinstance(data["changed"], bool), describe
+    if not data["ok"]:
+        assert data["changed"] is False and isinstance(data["error"], str), describe
 
 
 _PYZ_CACHE: List[str] = []

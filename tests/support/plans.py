@@ -22,6 +22,7 @@ from sqlite_provision.plan.inputs import Inputs, choices
 from sqlite_provision.plan.model import Command, Plan
 from sqlite_provision.plan.resolve import Resolution, build_request
 from sqlite_provision.recipe.features import select
+from sqlite_provision.results import Outcome
 from sqlite_provision.source.resolve import resolve_source
 from sqlite_provision.steps.activation import load_templates
 from sqlite_provision.steps.base import Step
@@ -95,7 +96,7 @@ def steps_of(plan: Plan) -> List[Step]:
 
 def dry_run_steps(plan: Plan) -> List[Dict[str, Any]]:
     """The steps as `--dry-run --json` prints them: name, description, commands, skipped."""
-    return list(json.loads(output.plan(plan.view(), True))["steps"])
+    return list(json.loads(output.as_json(Outcome(plan.view())))["steps"])
 
 
 class NoEnvironment(dict):  # type: ignore[type-arg]

@@ -29,9 +29,8 @@ HEADER = "--- last lines of the log ---"
 
 
 def stderr_of(error: ProvisionError, log: Path) -> List[str]:
-    error.log_path = log
-    out, err = output.failure(error, json_out=False)
-    assert out is None
+    out, err = output.render(output.failed(error.with_context(log_path=log)), json_out=False)
+    assert out is None and err is not None
     return err.splitlines()
 
 

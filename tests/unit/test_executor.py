@@ -7,6 +7,7 @@ WriteProfile and LinkCurrent steps are run the same way, followed by a step that
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from sqlite_provision.errors import (
     Interrupted,
     ProvisionError,
 )
-from sqlite_provision.output import StderrProgress
-from sqlite_provision.results import Report
+from sqlite_provision.output import StderrProgress, as_json, failed
+from sqlite_provision.results import Outcome, Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.steps.activation import WriteProfile, render_profile
 from sqlite_provision.steps.base import PlannedStep, RunState, Step, planned
@@ -214,7 +215,8 @@ def test_success_runs_every_step_and_the_cleanup(tmp_path: Path, log: Log, host:
             ScratchFile("scratch", scratch, journal),
         ],
     )
-    assert report.ok and report.exit_code == 0 and report.error is None
+    envelope = json.loads(as_json(Outcome(report)))
+    assert envelope["ok"] and envelope["exit_code"] == 0 and envelope["error"] is None
     assert report.changed is True
     assert statuses(report) == [("write-a", "ok"), ("scratch", "ok")]
     assert report.steps[0].detail == "wrote 3 bytes"
@@ -241,7 +243,10 @@ def test_failure_undoes_earlier_steps_newest_first(tmp_path: Path, log: Log, hos
     ]
     error = run_failing(tmp_path, log, steps, CommandFailed)
 
-    assert error is failure
+    assert error.__context__ is failure  # the same error, with the result so far
+    assert type(error) is CommandFailed
+    same = {k: v for k, v in vars(error).items() if k != "partial"}
+    assert same == {k: v for k, v in vars(failure).items() if k != "partial"}
     assert shared.read_bytes() == b"original\x00bytes"
     assert not fresh.exists()
     assert not (host / "never").exists()
@@ -262,8 +267,9 @@ def test_failure_undoes_earlier_steps_newest_first(tmp_path: Path, log: Log, hos
         ("never", "not-run"),
     ]
     assert report.steps[4].detail == "make failed with exit status 2"
-    assert not report.ok and report.changed is False
-    assert report.exit_code == EXIT_COMMAND
+    outcome = failed(error)
+    assert not outcome.ok and report.changed is False and outcome.changed is False
+    assert outcome.exit_code == EXIT_COMMAND and outcome.result is report
     assert "undone: restore" in (tmp_path / "logs" / "run.log").read_text()
 
 
@@ -313,7 +319,7 @@ def test_skipped_steps_keep_their_reason_and_change_nothing(
     report = run(tmp_path, log, [SkipIfExists("ensure-marker", marker, journal)])
     assert statuses(report) == [("ensure-marker", "skipped")]
     assert report.steps[0].detail == "marker is already there"
-    assert report.changed is False and report.ok
+    assert report.changed is False and Outcome(report).ok
     assert journal == []
     assert marker.read_bytes() == b"there"
 
@@ -355,7 +361,7 @@ def test_changed_only_when_a_host_changing_step_ran(
         "host-step": lambda: WriteFile("write", host / "a.conf", b"a", journal),
     }
     report = run(tmp_path, log, [make[kind]() for kind in kinds])
-    assert report.ok
+    assert Outcome(report).ok
     assert report.changed is changed
 
 
@@ -384,7 +390,7 @@ def test_keyboard_interrupt_becomes_interrupted_and_rolls_back(
     assert not scratch.exists()
     assert not (host / "never").exists()
     report: Report = error.partial
-    assert report.exit_code == 130 and not report.ok
+    assert failed(error).exit_code == 130 and not failed(error).ok
     assert statuses(report)[-2:] == [("ctrl-c", "failed"), ("never", "not-run")]
 
 
@@ -498,7 +504,7 @@ def test_real_activation_steps_succeed(
     options = options_for(tmp_path)
     write_profile, link_current = real_steps(tmp_path)
     report = run(tmp_path, log, [link_current, write_profile])
-    assert report.ok and report.changed
+    assert Outcome(report).ok and report.changed
     assert options.profile_file.read_bytes() == write_profile.content.encode()
     assert os.stat(str(options.profile_file)).st_mode & 0o777 == 0o644
     assert os.readlink(str(options.prefix_root / "current")) == VERSION
@@ -591,9 +597,9 @@ def test_the_plans_reason_skips_a_step_that_would_run(tmp_path: Path, log: Log, 
     journal: Journal = []
     step = WriteFile("write", host / "a.conf", b"new", journal)
     layout = make_layout(options_for(tmp_path), VERSION)
-    report = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
-    execute(
-        [PlannedStep(step, "this build is installed and intact")], report, Runner(os.environ, log)
+    base = Report(False, VERSION, str(layout.prefix), None, None, str(log.path))
+    report = execute(
+        [PlannedStep(step, "this build is installed and intact")], base, Runner(os.environ, log)
     )
     assert statuses(report) == [("write", "skipped")]
     assert report.steps[0].detail == "this build is installed and intact"

@@ -20,7 +20,7 @@ from sqlite_provision.plan.inputs import RevertInputs
 from sqlite_provision.plan.model import Command, Plan
 from sqlite_provision.plan.resolve_revert import resolve_rollback, resolve_uninstall
 from sqlite_provision.plan.revert import rollback_plan, uninstall_plan, uninstall_result
-from sqlite_provision.results import Report
+from sqlite_provision.results import Outcome, Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
 from support.plans import dry_run_steps, no_io, steps_of
@@ -90,10 +90,10 @@ def test_uninstall_all_removes_the_activation_then_the_versions(
 
     report = run(plan, tmp_path)
 
-    assert report.ok and report.changed
-    assert result.removed_versions == list(VERSIONS)
+    assert Outcome(report).ok and report.changed
+    assert result.removed_versions == tuple(VERSIONS)
     assert result.removed_files == 4
-    assert result.kept_foreign == [str(paths["root"] / "3.44.2" / "lib" / "planted")]
+    assert result.kept_foreign == (str(paths["root"] / "3.44.2" / "lib" / "planted"),)
     assert set(result.removed_activation) == {
         str(paths["root"] / "current"), str(paths["root"] / "previous"), str(paths["profile"]),
         str(paths["hook"]),

@@ -5,8 +5,9 @@ changed, newest first, then re-raises with the result so far."""
 import shutil
 import signal
 import time
+from dataclasses import replace
 from types import FrameType
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from sqlite_provision.errors import Interrupted, ProvisionError
 from sqlite_provision.faultpoints import crash_point
@@ -21,81 +22,101 @@ def _raise_sigterm(signum: int, frame: Optional[FrameType]) -> None:
 
 def execute(
     steps: Sequence[PlannedStep],
-    report: Report,
+    base: Report,
     runner: Runner,
     progress: Optional[Progress] = None,
     keep_failed: bool = False,
 ) -> Report:
-    """Run `steps` into `report` (the plan's, with what resolving did already in it)."""
+    """Run `steps`; the report is `base` (the plan's, with what resolving did already in it)
+    with what the run did, made once at the end. A failure is raised again carrying the
+    report so far (`partial`), with the run undone."""
     progress = progress or Progress()
     state = RunState(runner, progress)
-    done = 0
+    records = list(base.steps)
     previous_handler = signal.signal(signal.SIGTERM, _raise_sigterm)
     try:
+        changed = base.changed
         for index, planned in enumerate(steps, 1):
-            done = index
-            run_step(planned, index, len(steps), state, report)
+            if run_step(planned, index, len(steps), state, records).status == "ok":
+                changed = changed or records[-1].changed
+                state.changed = changed
         remove_work_dirs(state, keep=False)
         run_success_cleanup(state)
-        report.verified = list(state.verified)
-        report.stale_processes = list(state.stale)
-        for result in state.verified:
-            if result.library:
-                report.library = result.library
-                break
-        return report
+        return finished(base, records, state, changed)
     except BaseException as exc:
-        for later in steps[done:]:
-            report.steps.append(StepRecord(later.step.name, "not-run", 0.0, ""))
-        report.verified = list(state.verified)
+        ran = len(records) - len(base.steps)
+        records += [StepRecord(later.step.name, "not-run", 0.0, "") for later in steps[ran:]]
         # Work dirs first: the staging dir sits beside the prefix, and a directory this run
         # created there can only be removed once it is empty again.
         remove_work_dirs(state, keep=keep_failed)
         undo_all(state)
-        report.ok = False
-        report.changed = False
-        if isinstance(exc, ProvisionError):
-            report.error = str(exc)
-            report.exit_code = exc.exit_code
-            exc.partial = report
+        if isinstance(exc, ProvisionError):  # undone: it changed nothing
+            raise exc.with_context(partial=partial(base, records, state)) from exc.__cause__
         raise
     finally:
-        report.warnings = list(state.warnings)
         signal.signal(signal.SIGTERM, previous_handler)
 
 
-def run_step(planned: PlannedStep, index: int, total: int, state: RunState, report: Report) -> None:
-    """Run one step, or skip it with its reason, into a record of the report; log and tell."""
+def finished(base: Report, records: List[StepRecord], state: RunState, changed: bool) -> Report:
+    """A run's report: the plan's, each step's record, what it verified, found and warned."""
+    library = next((r.library for r in state.verified if r.library), None)
+    return replace(
+        base,
+        changed=changed,
+        library=library or base.library,
+        steps=tuple(records),
+        verified=tuple(state.verified),
+        stale_processes=tuple(state.stale),
+        warnings=tuple(state.warnings),
+    )
+
+
+def partial(base: Report, records: List[StepRecord], state: RunState) -> Report:
+    """A failed run's report, once it was undone: it changed nothing."""
+    return replace(
+        base,
+        changed=False,
+        steps=tuple(records),
+        verified=tuple(state.verified),
+        warnings=tuple(state.warnings),
+    )
+
+
+def run_step(
+    planned: PlannedStep, index: int, total: int, state: RunState, records: List[StepRecord]
+) -> StepRecord:
+    """Run one step, or skip it with its reason, into its record (added to `records` even if
+    it fails); log and tell."""
     step, log = planned.step, state.runner.log
     description = step.describe()
     state.progress.step_started(index, total, step.name, description)
     log.write(f"== step {step.name}: {description}")
     started = time.monotonic()
-    record = StepRecord(step.name, "failed", 0.0, "")
-    report.steps.append(record)
+    status, detail, changed = "failed", "", False
     try:
         reason = skip_reason(planned, state)
         if reason:
-            record.status, record.detail = "skipped", reason
+            status, detail = "skipped", reason
         else:
             if not step.reversible:
                 commit(state)
             crash_point(f"before:{step.name}")
-            record.detail = step.run(state)
+            detail = step.run(state)
             crash_point(f"after:{step.name}")
-            record.status = "ok"
-            record.changed = step.changes_host
-            report.changed = report.changed or step.changes_host
-            state.changed = report.changed
+            status, changed = "ok", step.changes_host
     except KeyboardInterrupt as exc:
         raise Interrupted(signal.SIGINT) from exc
     except BaseException as exc:
-        record.detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise
     finally:
-        record.seconds = round(time.monotonic() - started, 3)
+        record = StepRecord(
+            step.name, status, round(time.monotonic() - started, 3), detail, changed
+        )
+        records.append(record)
         log.write(f"== {step.name} {record.status} ({record.seconds:.2f}s): {record.detail}")
         state.progress.step_ended(record)
+    return record
 
 
 def skip_reason(planned: PlannedStep, state: RunState) -> Optional[str]:

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -263,29 +263,29 @@ def judge(
 ) -> ProbeResult:
     if data is None:
         return ProbeResult(python, None, None, None, False, f"the probe did not run ({error})")
-    result = ProbeResult(
+    version, library = data.get("sqlite_version"), data.get("library")
+    problem: Optional[str] = None
+    if data.get("error"):
+        problem = "import sqlite3 failed: {}".format(data["error"])
+    elif not version:
+        problem = "sqlite3 reported no version"
+    elif loose_version(version) < loose_version(min_version):
+        problem = f"SQLite {version} is older than the required {min_version}"
+    elif expected_version and version != expected_version:
+        problem = f"SQLite {version} loaded, expected {expected_version}"
+    elif prefix is not None and not inside(library, prefix):
+        problem = "the library mapped is {}, not one under {}".format(
+            library or "(none: is _sqlite3 linked statically?)", prefix
+        )
+    return ProbeResult(
         python=python,
         python_version=data.get("python_version"),
-        sqlite_version=data.get("sqlite_version"),
-        library=data.get("library"),
-        ok=False,
-        compile_options=data.get("compile_options") or [],
+        sqlite_version=version,
+        library=library,
+        ok=problem is None,
+        problem=problem,
+        compile_options=tuple(data.get("compile_options") or ()),
     )
-    if data.get("error"):
-        result.problem = "import sqlite3 failed: {}".format(data["error"])
-    elif not result.sqlite_version:
-        result.problem = "sqlite3 reported no version"
-    elif loose_version(result.sqlite_version) < loose_version(min_version):
-        result.problem = f"SQLite {result.sqlite_version} is older than the required {min_version}"
-    elif expected_version and result.sqlite_version != expected_version:
-        result.problem = f"SQLite {result.sqlite_version} loaded, expected {expected_version}"
-    elif prefix is not None and not inside(result.library, prefix):
-        result.problem = "the library mapped is {}, not one under {}".format(
-            result.library or "(none: is _sqlite3 linked statically?)", prefix
-        )
-    else:
-        result.ok = True
-    return result
 
 
 def inside(path: Optional[str], prefix: Path) -> bool:
@@ -314,8 +314,7 @@ def verify_python(
         min_version=min_version,
         expected_version=expected_version,
     )
-    result.reached = reach.how
-    return result
+    return replace(result, reached=reach.how)
 
 
 def system_probe(runner: Runner, python: str) -> ProbeResult:

@@ -52,17 +52,17 @@ class Plan:
             origin=source.origin if source else "",
             prefix=str(self.prefix),
             profile_file=str(self.profile_file) if self.profile_file else None,
-            pythons=list(self.pythons),
-            features=[(s.feature.option, s.origin) for s in self.features],
-            steps=[
+            pythons=self.pythons,
+            features=tuple((s.feature.option, s.origin) for s in self.features),
+            steps=tuple(
                 StepView(
                     name=p.step.name,
                     description=p.step.describe(),
-                    commands=[] if p.skip else p.step.commands(),
+                    commands=() if p.skip else tuple(tuple(argv) for argv in p.step.commands()),
                     skipped=p.skip,
                 )
                 for p in self.steps
-            ],
+            ),
         )
 
     def new_report(self, log_path: Optional[Path]) -> Report:
@@ -74,7 +74,7 @@ class Plan:
             library=str(self.library) if self.library else None,
             profile_file=str(self.profile_file) if self.profile_file else None,
             log_file=str(log_path) if log_path is not None else None,
-            steps=list(self.records),
+            steps=self.records,
             artifact=str(self.artifact_out) if self.artifact_out is not None else None,
-            profile_readers=list(self.profile_readers),
+            profile_readers=self.profile_readers,
         )

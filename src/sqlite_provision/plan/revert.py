@@ -86,9 +86,9 @@ def uninstall_result(res: UninstallResolution) -> UninstallResult:
     removed += [str(link) for link, _ in res.links]
     removed += [str(path) for path in res.activation]
     return UninstallResult(
-        removed_versions=[r.version for r in res.removals],
+        removed_versions=tuple(r.version for r in res.removals),
         removed_files=sum(len(r.files) for r in res.removals),
-        kept_foreign=[path for r in res.removals for path in r.foreign],
-        changed_since_install=[path for r in res.removals for path in r.changed],
-        removed_activation=removed,
+        kept_foreign=tuple(path for r in res.removals for path in r.foreign),
+        changed_since_install=tuple(path for r in res.removals for path in r.changed),
+        removed_activation=tuple(removed),
     )
