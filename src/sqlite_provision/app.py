@@ -51,9 +51,14 @@ from sqlite_provision.runner import Log, Runner
 
 if TYPE_CHECKING:
     from sqlite_provision.host.pythons import Reach
+    from sqlite_provision.plan.inputs import Inputs
     from sqlite_provision.plan.model import Command, Plan
     from sqlite_provision.store.recovery import Places
 
+NO_SELINUX_WARNING = (
+    "SELinux is enabled and --no-selinux was given: what is installed keeps the labels it "
+    "gets, which confined services may be denied (restorecon -RF fixes them later)"
+)
 LD_SO_CONF_WARNING = (
     "--ld-so-conf puts the new library in front of the system one for EVERY process on this "
     "host, systemd and dnf included, from the next boot on"
@@ -185,9 +190,14 @@ def install_or_build(
     from sqlite_provision.plan.inputs import read_inputs, recovery_places
     from sqlite_provision.plan.resolve import resolve
 
+    def read(o: Options, runner: Runner) -> "Inputs":
+        inputs = read_inputs(command, o, env, runner)
+        if inputs.selinux.enabled and not o.selinux and not o.dry_run:
+            progress.warning(NO_SELINUX_WARNING)
+        return inputs
+
     outcome = planned_run(
-        command, options, env, progress,
-        lambda o, runner: read_inputs(command, o, env, runner),
+        command, options, env, progress, read,
         lambda inputs: recovery_places(inputs, options),
         lambda inputs, runner, fetch, done: resolve(inputs, options, runner, fetch, done),
         build_plan,
