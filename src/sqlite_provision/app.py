@@ -264,7 +264,6 @@ def status(options: Options, env: Environment) -> StatusReport:
         system_probe,
         verify_python,
     )
-    from sqlite_provision.store.installs import installed_versions
     from sqlite_provision.store.manifest import read_manifest
     from sqlite_provision.store.records import is_managed
 
@@ -282,6 +281,7 @@ def status(options: Options, env: Environment) -> StatusReport:
     explicit = read_manifest(options.prefix) if options.prefix else None
     layout = make_layout(options, CURRENT_LINK_NAME)
     stale, unreadable = stale_processes(layout.active_lib_dir / "libsqlite3.so.0")
+    installed, selinux = labelled_versions(runner, env, options.prefix_root)
     return StatusReport(
         os={
             "id": facts.os.id,
@@ -302,15 +302,7 @@ def status(options: Options, env: Environment) -> StatusReport:
         if profile.exists()
         else [],
         prefix_root=str(options.prefix_root),
-        installed=[
-            InstalledVersion(
-                version=row.version,
-                prefix=str(row.prefix),
-                features=row.manifest.build.get("features") or [],
-                compile_options=row.manifest.build.get("compile_options") or [],
-            )
-            for row in installed_versions(options.prefix_root)
-        ],
+        installed=installed,
         current=read_link(options.prefix_root / CURRENT_LINK_NAME),
         prefix={"path": str(options.prefix), "version": explicit.version if explicit else None}
         if options.prefix
@@ -323,7 +315,39 @@ def status(options: Options, env: Environment) -> StatusReport:
         venvs=[venv_binding(runner, path, layout.prefix) for path in options.venvs],
         stale_processes=stale,
         unreadable_processes=unreadable,
+        selinux=selinux,
     )
+
+
+def labelled_versions(
+    runner: Runner, env: Environment, root: Path
+) -> Tuple[List[InstalledVersion], Dict[str, Any]]:
+    """The versions installed under `root`, each with its library's SELinux type (its own
+    `security.selinux`); where SELinux is enabled, a warning for each library whose type is not
+    the policy's default for its path (or that has no label)."""
+    import shutil
+
+    from sqlite_provision.host import selinux
+    from sqlite_provision.store.installs import installed_versions
+
+    enabled = selinux.is_enabled(runner, env.search_path)
+    matchpathcon = shutil.which("matchpathcon", path=env.search_path) if enabled else None
+    rows, warnings = [], []
+    for row in installed_versions(root):
+        library = Path(os.path.realpath(str(row.prefix / "lib" / "libsqlite3.so.0")))
+        found = selinux.file_type(library)
+        wanted = selinux.default_type(runner, matchpathcon, library) if matchpathcon else None
+        if enabled and found != wanted:
+            warnings.append(f"{library} has the SELinux type {found or '(unlabelled)'}, the "
+                            f"policy's default for its path is {wanted or '(unknown)'}: confined "
+                            f"services may be denied it; run `restorecon -RF {row.prefix}`")  # fmt: skip
+        rows.append(InstalledVersion(
+            version=row.version, prefix=str(row.prefix),
+            features=row.manifest.build.get("features") or [],
+            compile_options=row.manifest.build.get("compile_options") or [],
+            selinux_type=found or ("unlabelled" if enabled else None),
+        ))  # fmt: skip
+    return rows, {"enabled": True, "warnings": warnings} if enabled else {}
 
 
 def venv_binding(runner: Runner, path: Path, prefix: Path) -> Dict[str, Any]:

@@ -195,6 +195,8 @@ def status(result: StatusReport, json_out: bool) -> str:
     installed = ", ".join(row.version for row in result.installed) or "none"
     lines.append(f"installed:     {installed} under {result.prefix_root}")
     for row in result.installed:
+        if row.selinux_type:
+            lines.append(f"  {row.version} SELinux type: {row.selinux_type}")
         if row.features:
             lines.append(f"  {row.version} built with:")
             for option, origin in row.features:
@@ -223,6 +225,7 @@ def status(result: StatusReport, json_out: bool) -> str:
     for proc in result.stale_processes:
         unit = f" [{proc.unit}]" if proc.unit else ""
         lines.append(f"  pid {proc.pid}{unit}: {proc.command[:80]} -> {proc.library}")
+    lines += ["warning: " + text for text in result.selinux.get("warnings", [])]
     profile = result.profile_file
     lines.append(
         "profile:       {} ({})".format(

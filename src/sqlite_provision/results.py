@@ -141,6 +141,7 @@ class InstalledVersion:
     prefix: str
     features: List[List[str]]  # [option, where it came from]
     compile_options: List[str]
+    selinux_type: Optional[str] = None  # the library's SELinux type, where it has a label
 
 
 @dataclass
@@ -159,6 +160,7 @@ class StatusReport:
     venvs: List[Json] = field(default_factory=list)  # path, bound, reason, what it loads
     stale_processes: List[StaleProcess] = field(default_factory=list)
     unreadable_processes: int = 0  # processes whose maps this user cannot read
+    selinux: Json = field(default_factory=dict)  # where enabled: enabled, warnings
 
     def to_json(self) -> Json:
         data: Json = OrderedDict()
@@ -169,14 +171,24 @@ class StatusReport:
         data["pythons"] = [r.to_json() for r in self.pythons]
         data["pythons_with_profile"] = [r.to_json() for r in self.pythons_with_profile]
         data["prefix_root"] = self.prefix_root
-        data["installed"] = [asdict(row) for row in self.installed]
+        data["installed"] = [installed_json(row) for row in self.installed]
         data["current"] = self.current
         data["prefix"] = self.prefix
         data["profile_file"] = self.profile_file
         data["venvs"] = self.venvs
         data["stale_processes"] = [asdict(p) for p in self.stale_processes]
         data["unreadable_processes"] = self.unreadable_processes
+        if self.selinux:
+            data["selinux"] = self.selinux
         return data
+
+
+def installed_json(row: InstalledVersion) -> Json:
+    """An installed version; its SELinux type only where its library has a label."""
+    data = asdict(row)
+    if row.selinux_type is None:
+        del data["selinux_type"]
+    return data
 
 
 @dataclass
