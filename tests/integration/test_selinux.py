@@ -11,12 +11,13 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
 from support.artifacts import Artifact
 from support.clirun import PYTHON, Run, check_plan_ran, newest_log, run_cli, tool_env
+from support.launchers import Launcher, launcher_named, module_launcher
 from support.selinux_host import FAILING_RESTORECON, SELinuxHost, setfiles
 
 pytestmark = pytest.mark.integration
@@ -27,8 +28,11 @@ RECORD = ".sqlite-provision-activation.json"
 class Site:
     """One look-alike host of a test: its state, its SELinux, the places the tool writes."""
 
-    def __init__(self, tmp_path: Path, root: str, artifact: Artifact) -> None:
+    def __init__(
+        self, tmp_path: Path, root: str, artifact: Artifact, launcher: Optional[Launcher] = None
+    ) -> None:
         self.state = tmp_path
+        self.launcher = launcher or module_launcher()
         self.selinux = SELinuxHost(tmp_path)
         self.root = root
         self.env = self.selinux.env(tool_env(tmp_path))
@@ -37,7 +41,7 @@ class Site:
         self.env_file = tmp_path / "etc" / "sysconfig" / "sqlite"
 
     def cli(self, *args: str) -> Run:
-        command = self.selinux.command([PYTHON, "-m", "sqlite_provision"])
+        command = self.selinux.command(list(self.launcher.argv))
         return run_cli(list(args), self.env, command=command)
 
     def install(self, *extra: str) -> Run:
@@ -63,10 +67,12 @@ def artifact(artifacts: Dict[str, Artifact]) -> Artifact:
     return artifacts["3.44.2"]
 
 
+@pytest.mark.parametrize("launcher_name", ["module", "pyz-3.6"])
 def test_a_root_under_srv_gets_the_equivalence_and_uninstall_deletes_it(
-    tmp_path: Path, artifact: Artifact
+    tmp_path: Path, artifact: Artifact, launcher_name: str, pyz: Path
 ) -> None:
-    site = Site(tmp_path, "/srv/sqlite", artifact)
+    """Through `python -m sqlite_provision`, and the shipped pyz on CPython 3.6 (RHEL 8's)."""
+    site = Site(tmp_path, "/srv/sqlite", artifact, launcher_named(launcher_name, lambda: pyz))
     library = "/srv/sqlite/3.44.2/lib/libsqlite3.so.0"
     assert site.inside("matchpathcon", "-n", library).split(":")[2] == "var_t"
 
@@ -149,6 +155,9 @@ def test_status_reads_the_label_and_warns_until_the_policy_default_is_back(
     assert status.data["installed"][0]["selinux_type"] == "tmp_t"
     warnings = status.data["selinux"]["warnings"]
     assert len(warnings) == 1 and "tmp_t" in warnings[0] and "lib_t" in warnings[0]
+    text = site.cli("status", "--prefix-root", "/opt/sqlite", "--profile-file", str(site.profile))
+    assert "  3.44.2 SELinux type: tmp_t" in text.proc.stdout.splitlines(), text.describe()
+    assert f"warning: {warnings[0]}" in text.proc.stdout.splitlines(), text.describe()
 
     policy = "/etc/selinux/default/contexts/files/file_contexts"
     site.inside(setfiles(), "-F", policy, "/opt/sqlite/3.44.2")
