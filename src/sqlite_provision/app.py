@@ -337,7 +337,7 @@ def labelled_versions(
         library = Path(os.path.realpath(str(row.prefix / "lib" / "libsqlite3.so.0")))
         found = selinux.file_type(library)
         wanted = selinux.default_type(runner, matchpathcon, library) if matchpathcon else None
-        if enabled and found != wanted:
+        if enabled and (found is None or (wanted is not None and found != wanted)):
             warnings.append(f"{library} has the SELinux type {found or '(unlabelled)'}, the "
                             f"policy's default for its path is {wanted or '(unknown)'}: confined "
                             f"services may be denied it; run `restorecon -RF {row.prefix}`")  # fmt: skip

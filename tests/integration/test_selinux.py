@@ -167,6 +167,18 @@ def test_status_reads_the_label_and_warns_until_the_policy_default_is_back(
     assert status.data["selinux"]["warnings"] == []
 
 
+def test_no_selinux_on_an_enabled_host_warns_and_relabels_nothing(
+    tmp_path: Path, artifact: Artifact
+) -> None:
+    site = Site(tmp_path, "/srv/sqlite", artifact)
+    run = site.install("--no-selinux")
+    assert run.proc.returncode == 0, run.describe()
+    assert "SELinux is enabled and --no-selinux was given" in run.proc.stderr
+    log = newest_log(tmp_path / "log", "install").read_text()
+    assert "$ restorecon" not in log and "$ semanage fcontext -a" not in log
+    assert site.rules() == [] and "selinux_equivalence" not in site.record()
+
+
 def test_no_selinux_here_changes_nothing(tmp_path: Path, artifact: Artifact) -> None:
     """This host (no selinuxfs): the same plan with and without --no-selinux, no SELinux command
     in the log, no new message; status says nothing of SELinux."""
