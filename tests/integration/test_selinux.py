@@ -16,8 +16,9 @@ from typing import Dict, List, Optional
 import pytest
 
 from support.artifacts import Artifact
-from support.clirun import PYTHON, Run, check_plan_ran, newest_log, run_cli, tool_env
+from support.clirun import PYTHON, Run, check_plan_ran, injected, newest_log, run_cli, tool_env
 from support.launchers import Launcher, launcher_named, module_launcher
+from support.rhel import RHEL9_OS_RELEASE
 from support.selinux_host import FAILING_RESTORECON, SELinuxHost, setfiles
 
 pytestmark = pytest.mark.integration
@@ -198,3 +199,51 @@ def test_no_selinux_here_changes_nothing(tmp_path: Path, artifact: Artifact) -> 
     status = run_cli(["status", "--prefix-root", str(root), "--profile-file", str(profile),
                       "--json"], env)  # fmt: skip
     assert "selinux" not in status.data and "selinux_type" not in status.data["installed"][0]
+
+
+def rhel_site(tmp_path: Path, root: str, artifact: Artifact, hidden: List[str]) -> Site:
+    """A site whose OS is RHEL 9.4 (its os-release, by the tests' launcher) with the real dnf
+    as yum, where `hidden` tools are missing."""
+    site = Site(tmp_path, root, artifact)
+    site.selinux = SELinuxHost(tmp_path, hidden=hidden)
+    os_root = tmp_path / "os-root"
+    (os_root / "etc").mkdir(parents=True)
+    (os_root / "etc" / "os-release").write_text(RHEL9_OS_RELEASE)
+    (site.selinux.bin / "yum").symlink_to("/usr/bin/dnf")
+    site.env["SQLITE_PROVISION_TEST_OS_ROOT"] = str(os_root)
+    return site
+
+
+def cli_injected(site: Site, *args: str) -> Run:
+    command = site.selinux.command(injected([PYTHON, "-m", "sqlite_provision"], site.env))
+    return run_cli(list(args), site.env, command=command, as_shipped=True)
+
+
+def install_args(site: Site, *extra: str) -> List[str]:
+    return ["install", "--prefix-root", site.root, "--profile-file", str(site.profile), "--python",
+            PYTHON, "--artifact", str(site.artifact.path), "--json", *extra]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "root, hidden, package",
+    [("/opt/sqlite", ["restorecon"], "policycoreutils"),
+     ("/srv/sqlite", ["semanage"], "policycoreutils-python-utils")],
+)  # fmt: skip
+def test_a_missing_tool_is_exit_3_naming_its_package_or_installed_with_yum(
+    tmp_path: Path, artifact: Artifact, root: str, hidden: List[str], package: str
+) -> None:
+    """semanage is needed only where a rule is (under /srv, not /opt)."""
+    site = rhel_site(tmp_path, root, artifact, hidden)
+    refused = cli_injected(site, *install_args(site, "--no-install-deps"))
+    assert refused.proc.returncode == 3, refused.describe()
+    assert f"({package}) is missing and --no-install-deps was given" in refused.proc.stderr
+    assert f"yum install -y {package}" in refused.proc.stderr
+    assert os.listdir(str(tmp_path / root.split("/")[1])) == [] and not site.profile.exists()
+
+    plan = cli_injected(site, *install_args(site, "--dry-run"))
+    assert plan.proc.returncode == 0, plan.describe()
+    names = [step["name"] for step in plan.data["steps"]]
+    assert names.index("selinux-tools") < names.index("install")
+    assert plan.data["steps"][names.index("selinux-tools")]["commands"] == [
+        f"yum install -y {package}"
+    ]

@@ -13,7 +13,8 @@ policycoreutils, policycoreutils-python-utils and selinux-policy-default):
   bind-mounted over the real ones in the namespace.
 
 `SELinuxHost(state).command(argv)` is argv run in such a namespace; `state` keeps the store's
-copy, /opt and /srv between the commands of one test.
+copy, /opt and /srv between the commands of one test. `hidden` tools are missing there (a bind
+mount of /dev/null over each: no longer executable, so not found on PATH).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from support import need_tool
 
 _SETUP = r"""
 set -eu
-state=$1; shift
+state=$1 hidden=$2; shift 2
+for tool in $hidden; do mount --bind /dev/null "$(command -v "$tool")"; done
 for d in /etc/selinux /var/lib/selinux; do
   if [ ! -d "$state/store$d" ]; then mkdir -p "$state/store$d"; cp -a "$d/." "$state/store$d/"; fi
   mount --bind "$state/store$d" "$d"
@@ -45,10 +47,11 @@ FAILING_RESTORECON = "#!/bin/sh\necho 'restorecon: fault injected' >&2\nexit 1\n
 
 
 class SELinuxHost:
-    def __init__(self, state: Path, enabled: bool = True) -> None:
+    def __init__(self, state: Path, enabled: bool = True, hidden: Sequence[str] = ()) -> None:
         for tool in ("unshare", "matchpathcon", "restorecon", "semanage", "setfiles"):
             need_tool(tool)
         self.state = state
+        self.hidden = " ".join(hidden)  # tools made absent (/dev/null over them: not executable)
         self.bin = state / "bin"
         self.bin.mkdir(parents=True, exist_ok=True)
         if enabled:
@@ -67,7 +70,7 @@ class SELinuxHost:
 
     def command(self, argv: Sequence[str]) -> List[str]:
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", _SETUP, "sh",
-                str(self.state), *argv]  # fmt: skip
+                str(self.state), self.hidden, *argv]  # fmt: skip
 
     def env(self, env: Dict[str, str]) -> Dict[str, str]:
         return dict(env, PATH=self.path(env.get("PATH", os.defpath)))
