@@ -29,6 +29,14 @@ from support.mirror import Mirror  # noqa: E402
 
 TARBALLS_ENV = "SQLITE_PROVISION_TEST_TARBALLS"
 
+# The suite runs with no locale in its environment, as CI machines start it and as cron,
+# cloud-init and `env -i` start the tool: Python 3.6 then reports ASCII, which click 8.0 refused
+# (a CI failure that a developer's LANG=C.UTF-8 hid). Tests that need a locale set their own.
+for _name in [
+    name for name in os.environ if name in ("LANG", "LANGUAGE") or name.startswith("LC_")
+]:
+    del os.environ[_name]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     """Every test under integration/, and every other test that uses the real tarballs, carries

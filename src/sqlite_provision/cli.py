@@ -468,24 +468,29 @@ def uninstall(**kwargs: Any) -> None:
 
 def ascii_locale_on_python36() -> Dict[str, str]:
     """Python 3.6 in a C or POSIX locale (cloud-init, `env -i`, cron on RHEL 7) reports ASCII as
-    the locale's encoding, and click 8.0 then refuses to run. Python 3.7 coerces that locale to
-    UTF-8 (PEP 538); do the same here, with the first UTF-8 locale the host has, and return the
-    LC_ALL the tool's commands then run with. The tool's own output is ASCII (its paths are
-    checked, its JSON escaped), so without any UTF-8 locale the check is skipped."""
+    the locale's encoding, and click 8.0 (the last release for 3.6) then refuses to run. Python
+    3.7 coerces that locale to UTF-8 (PEP 538); do the same here, with the first UTF-8 locale the
+    host has, and return the LC_ALL the tool's commands then run with.
+
+    click's check asks the environment's locale again (`getpreferredencoding` calls
+    `setlocale(LC_CTYPE, "")`), so it would still refuse: it is switched off. That is safe: the
+    tool writes through click.echo, which puts UTF-8 on a stream whose encoding is ASCII, its
+    JSON is ASCII, and its log is written as UTF-8 with errors replaced."""
     import codecs
     import locale
 
-    if sys.version_info >= (3, 7) or codecs.lookup(locale.getpreferredencoding()).name != "ascii":
+    if codecs.lookup(locale.getpreferredencoding()).name != "ascii":
         return {}
+    import click.core
+
+    if hasattr(click.core, "_verify_python_env"):  # click < 8.1
+        setattr(click.core, "_verify_python_env", lambda: None)  # noqa: B010
     for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"):
         try:
             locale.setlocale(locale.LC_CTYPE, name)
         except locale.Error:
             continue
         return {"LC_ALL": name}
-    import click.core
-
-    setattr(click.core, "_verify_python_env", lambda: None)  # noqa: B010
     return {}
 
 

@@ -10,6 +10,7 @@ nothing), then that the tool's answers are right under it."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -63,8 +64,11 @@ def run(launcher: Launcher, tmp_path: Path, *args: str) -> Run:
 def test_the_pyz_click_is_the_pinned_one_and_reports_an_absent_variadic_as_given(
     launcher: Launcher, pyz: Path
 ) -> None:
+    # The probe runs click itself, whose 8.0 check refuses an ASCII locale (the tool switches
+    # that check off, test_an_ascii_locale_...): give it a UTF-8 one.
+    env = dict(os.environ, LC_ALL="C.UTF-8")
     proc = subprocess.run([launcher.python, "-c", PROBE, str(pyz)], capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+                          text=True, timeout=60, check=False, env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     version, value, source = proc.stdout.split()
     assert version == locked_click()
@@ -107,3 +111,25 @@ def test_uninstall_with_neither_a_version_nor_all_is_a_usage_error(
     bare = run(launcher, tmp_path, "uninstall", "--json")
     assert bare.proc.returncode == 2, bare.describe()
     assert bare.data["exit_code"] == 2
+
+
+@pytest.mark.parametrize("locale", ["C", "POSIX", None], ids=["LC_ALL=C", "LC_ALL=POSIX", "unset"])
+def test_an_ascii_locale_is_no_obstacle(launcher: Launcher, tmp_path: Path, locale: str) -> None:
+    """cron, cloud-init and `env -i` start the tool with no locale, or C: Python 3.6 then
+    reports ASCII, and click 8.0 refused to run at all (exit 1, "internal error: RuntimeError:
+    Click will abort further execution"). The tool runs, and what it says arrives whole."""
+    env: Dict[str, str] = tool_env(tmp_path / "state")
+    env = {
+        k: v for k, v in env.items() if k not in ("LANG", "LANGUAGE") and not k.startswith("LC_")
+    }
+    if locale is not None:
+        env["LC_ALL"] = locale
+    listed = run_cli(["versions", "--json"], env, timeout=120, command=launcher.argv)
+    assert listed.proc.returncode == 0, listed.describe()
+    assert "Click will abort" not in listed.proc.stderr
+    assert "3.44.2" in listed.proc.stdout
+    # A message that carries what the user typed, bytes outside ASCII included: exit 2, said.
+    odd = run_cli(["install", "--dry-run", "--prefix-root", "/tmp/pr\u00f6v"], env, timeout=120,
+                  command=launcher.argv)  # fmt: skip
+    assert odd.proc.returncode == 2, odd.describe()
+    assert "--prefix-root" in odd.proc.stderr and "internal error" not in odd.proc.stderr
