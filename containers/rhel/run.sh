@@ -2,7 +2,9 @@
 # Build containers/rhel/Containerfile on RHEL-family bases and check sqlite-provision in each:
 # `install --json` (which must yum-install gcc and make itself), `verify --json`, `install
 # --json` again (changed must be false), and a login shell's python3, which must load the new
-# SQLite. One summary row per base; the exit status is non-zero if any row failed.
+# SQLite; where the image has SELinux's tools, `ls -Z` of the installed library (and, where
+# SELinux is enabled in the container, its type must be the policy's default for its path). One
+# summary row per base; the exit status is non-zero if any row failed.
 #
 #   containers/rhel/run.sh [--engine podman|docker] [BASE...]
 #
@@ -275,6 +277,24 @@ for base in "${bases[@]}"; do
     in_container bash -l -c 'python3 -c "import sqlite3; print(sqlite3.sqlite_version)"' \
         >"$out/login.txt" 2>&1 || rc_login=$?
 
+    # SELinux: where the image has its tools, the installed library's label (ls -Z), which must
+    # be the policy's default for its path wherever SELinux is enabled in the container.
+    label_problem=
+    if in_container sh -c 'command -v matchpathcon' >/dev/null 2>&1; then
+        lib=$(in_container readlink -f /opt/sqlite/current/lib/libsqlite3.so.0 2>/dev/null) || lib=
+        if [ -n "$lib" ]; then
+            in_container ls -Z "$lib" >"$out/label.txt" 2>&1 || true
+            log "$image: ls -Z: $(cat "$out/label.txt")"
+            if in_container selinuxenabled >/dev/null 2>&1; then
+                have=$(awk '{print $1}' "$out/label.txt" | cut -d: -f3)
+                want=$(in_container matchpathcon -n "$lib" 2>/dev/null | cut -d: -f3) || want=
+                if [ -z "$have" ] || [ "$have" != "$want" ]; then
+                    label_problem="$lib is labelled ${have:-nothing}, the policy says ${want:-?}"
+                fi
+            fi
+        fi
+    fi
+
     # A container that died under the commands explains every failure after it.
     state=$("$engine" inspect -f '{{.State.Status}} exit={{.State.ExitCode}} oom={{.State.OOMKilled}}' "$cid" 2>&1) ||
         true
@@ -294,6 +314,9 @@ for base in "${bases[@]}"; do
     *) verdict="$verdict (container: $state)" ;;
     esac
     IFS=$'\t' read -r new flags result <<<"$verdict"
+    if [ -n "$label_problem" ] && [ "$result" = ok ]; then
+        result="FAIL: $label_problem"
+    fi
     case $result in
     ok) ;;
     *) tail -n 20 "$out/install.log" >&2 ;;

@@ -44,6 +44,7 @@ from sqlite_provision.results import (
     Releases,
     Report,
     RollbackResult,
+    SelinuxState,
     StatusReport,
     StepRecord,
     SystemSqlite,
@@ -55,9 +56,14 @@ from sqlite_provision.runner import Log, Runner
 
 if TYPE_CHECKING:
     from sqlite_provision.host.pythons import Reach
+    from sqlite_provision.plan.inputs import Inputs
     from sqlite_provision.plan.model import Command, Plan
     from sqlite_provision.store.recovery import Places
 
+NO_SELINUX_WARNING = (
+    "SELinux is enabled and --no-selinux was given: what is installed keeps the labels it "
+    "gets, which confined services may be denied (restorecon -RF fixes them later)"
+)
 LD_SO_CONF_WARNING = (
     "--ld-so-conf puts the new library in front of the system one for EVERY process on this "
     "host, systemd and dnf included, from the next boot on"
@@ -188,9 +194,14 @@ def install_or_build(
     from sqlite_provision.plan.inputs import read_inputs, recovery_places
     from sqlite_provision.plan.resolve import resolve
 
+    def read(o: Options, runner: Runner) -> "Inputs":
+        inputs = read_inputs(command, o, env, runner)
+        if inputs.selinux.enabled and not o.selinux and not o.dry_run:
+            progress.warning(NO_SELINUX_WARNING)
+        return inputs
+
     outcome = planned_run(
-        command, options, env, progress,
-        lambda o, runner: read_inputs(command, o, env, runner),
+        command, options, env, progress, read,
         lambda inputs: recovery_places(inputs, options),
         lambda inputs, runner, fetch, done: resolve(inputs, options, runner, fetch, done),
         build_plan,
@@ -270,6 +281,7 @@ def status(options: Options, env: Environment) -> StatusReport:
         )
         for p in (pythons if profile.exists() else [])
     ]
+    installed, selinux = labelled_versions(runner, env, options.prefix_root)
     return StatusReport(
         os=HostOs(facts.os.id, facts.os.version, facts.os.name, facts.os.rhel_family),
         root=facts.root,
@@ -278,7 +290,7 @@ def status(options: Options, env: Environment) -> StatusReport:
         pythons=tuple(system_probe(runner, p) for p in pythons),
         pythons_with_profile=tuple(with_profile),
         prefix_root=str(options.prefix_root),
-        installed=installed_rows(options.prefix_root),
+        installed=installed,
         current=read_link(options.prefix_root / CURRENT_LINK_NAME),
         prefix=PrefixState(str(options.prefix), explicit.version if explicit else None)
         if options.prefix
@@ -287,6 +299,7 @@ def status(options: Options, env: Environment) -> StatusReport:
         venvs=tuple(venv_binding(runner, path, layout.prefix) for path in options.venvs),
         stale_processes=tuple(stale),
         unreadable_processes=unreadable,
+        selinux=selinux,
     )
 
 
@@ -304,18 +317,36 @@ def system_sqlite(runner: Runner) -> SystemSqlite:
         return SystemSqlite(lib, error=str(exc))
 
 
-def installed_rows(prefix_root: Path) -> Tuple[InstalledVersion, ...]:
+def labelled_versions(
+    runner: Runner, env: Environment, root: Path
+) -> Tuple[Tuple[InstalledVersion, ...], Optional[SelinuxState]]:
+    """The versions installed under `root`, each with its library's SELinux type (its own
+    `security.selinux`); where SELinux is enabled, a warning for each library whose type is not
+    the policy's default for its path (or that has no label)."""
+    import shutil
+
+    from sqlite_provision.host import selinux
     from sqlite_provision.store.installs import installed_versions
 
-    return tuple(
-        InstalledVersion(
-            version=row.version,
-            prefix=str(row.prefix),
+    enabled = selinux.is_enabled(runner, env.search_path)
+    matchpathcon = shutil.which("matchpathcon", path=env.search_path) if enabled else None
+    rows: List[InstalledVersion] = []
+    warnings: List[str] = []
+    for row in installed_versions(root):
+        library = Path(os.path.realpath(str(row.prefix / "lib" / "libsqlite3.so.0")))
+        found = selinux.file_type(library)
+        wanted = selinux.default_type(runner, matchpathcon, library) if matchpathcon else None
+        if enabled and (found is None or (wanted is not None and found != wanted)):
+            warnings.append(f"{library} has the SELinux type {found or '(unlabelled)'}, the "
+                            f"policy's default for its path is {wanted or '(unknown)'}: confined "
+                            f"services may be denied it; run `restorecon -RF {row.prefix}`")  # fmt: skip
+        rows.append(InstalledVersion(
+            version=row.version, prefix=str(row.prefix),
             features=tuple(tuple(pair) for pair in row.manifest.build.get("features") or []),
             compile_options=tuple(row.manifest.build.get("compile_options") or []),
-        )
-        for row in installed_versions(prefix_root)
-    )
+            selinux_type=found or ("unlabelled" if enabled else None),
+        ))  # fmt: skip
+    return tuple(rows), SelinuxState(True, tuple(warnings)) if enabled else None
 
 
 def profile_state(profile: Path) -> ProfileState:

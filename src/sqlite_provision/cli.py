@@ -49,7 +49,7 @@ Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or 
 """
 
 # Click's parameter names that differ from the fields of Options.
-RENAMED = {"as_json": "json", "no_install_deps": "install_deps"}
+RENAMED = {"as_json": "json", "no_install_deps": "install_deps", "no_selinux": "selinux"}
 
 
 def given_options(ctx: click.Context) -> FrozenSet[str]:
@@ -79,8 +79,9 @@ def is_variadic_argument(ctx: click.Context, name: str) -> bool:
 def make_options(kw: Dict[str, Any], env: Environment) -> Options:
     """Click's values into Options, as given (and $CFLAGS); config.validate checks them."""
     fields = {RENAMED.get(name, name): value for name, value in kw.items()}
-    if "install_deps" in fields:
-        fields["install_deps"] = not fields["install_deps"]
+    for name in ("install_deps", "selinux"):
+        if name in fields:
+            fields[name] = not fields[name]
     for name in ("pythons", "enable", "systemd_units", "versions", "venvs"):
         if name in fields:
             fields[name] = tuple(fields[name] or ())
@@ -250,6 +251,9 @@ activation_options = apply([
     click.option("--allow-abi-loss", is_flag=True,
                  help="Activate even if the new library lacks functions the system library "
                  "exports (warns)."),
+    click.option("--no-selinux", is_flag=True,
+                 help="Where SELinux is enabled, leave the labels of what is installed as they "
+                 "are (no restorecon, no semanage rule; warns)."),
 ])  # fmt: skip
 
 

@@ -60,6 +60,7 @@ class Options:
     jobs: int = 0  # 0 = the number of CPUs
     build_user: Optional[str] = None  # as root, who runs configure and make (None = nobody)
     install_deps: bool = True
+    selinux: bool = True  # --no-selinux: False
     force: bool = False
     dry_run: bool = False
     json: bool = False

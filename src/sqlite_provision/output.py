@@ -232,6 +232,8 @@ def installed_lines(result: StatusReport) -> List[str]:
     installed = ", ".join(row.version for row in result.installed) or "none"
     lines = [f"installed:     {installed} under {result.prefix_root}"]
     for row in result.installed:
+        if row.selinux_type:
+            lines.append(f"  {row.version} SELinux type: {row.selinux_type}")
         if row.features:
             lines.append(f"  {row.version} built with:")
             for option, origin in row.features:
@@ -262,6 +264,8 @@ def process_lines(result: StatusReport) -> List[str]:
     for proc in result.stale_processes:
         unit = f" [{proc.unit}]" if proc.unit else ""
         lines.append(f"  pid {proc.pid}{unit}: {proc.command[:80]} -> {proc.library}")
+    if result.selinux is not None:
+        lines += ["warning: " + text for text in result.selinux.warnings]
     return lines
 
 

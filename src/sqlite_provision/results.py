@@ -169,6 +169,7 @@ class InstalledVersion:
     prefix: str
     features: Tuple[Tuple[str, str], ...]  # (option, where it came from)
     compile_options: Tuple[str, ...]
+    selinux_type: Optional[str] = None  # the library's SELinux type, where it has a label
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ class StatusReport:
     venvs: Tuple[VenvBinding, ...] = ()
     stale_processes: Tuple[StaleProcess, ...] = ()
     unreadable_processes: int = 0  # processes whose maps this user cannot read
+    selinux: Optional["SelinuxState"] = None  # where SELinux is enabled
     changed = False
 
     def to_json(self) -> Json:
@@ -258,14 +260,35 @@ class StatusReport:
         data["pythons"] = [r.to_json() for r in self.pythons]
         data["pythons_with_profile"] = [r.to_json() for r in self.pythons_with_profile]
         data["prefix_root"] = self.prefix_root
-        data["installed"] = [asdict(row) for row in self.installed]
+        data["installed"] = [installed_json(row) for row in self.installed]
         data["current"] = self.current
         data["prefix"] = asdict(self.prefix) if self.prefix is not None else None
         data["profile_file"] = asdict(self.profile_file)
         data["venvs"] = [venv.to_json() for venv in self.venvs]
         data["stale_processes"] = [asdict(p) for p in self.stale_processes]
         data["unreadable_processes"] = self.unreadable_processes
+        if self.selinux is not None:
+            data["selinux"] = OrderedDict(
+                [("enabled", self.selinux.enabled), ("warnings", list(self.selinux.warnings))]
+            )
         return data
+
+
+@dataclass(frozen=True)
+class SelinuxState:
+    """SELinux on an enabled host: a warning for each library whose type is not the policy's
+    default for its path."""
+
+    enabled: bool
+    warnings: Tuple[str, ...] = ()
+
+
+def installed_json(row: InstalledVersion) -> Json:
+    """An installed version; its SELinux type only where its library has a label."""
+    data = asdict(row)
+    if row.selinux_type is None:
+        del data["selinux_type"]
+    return data
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Host faults: verification fails after activation, a second concurrent run, not root, a
-read-only prefix parent, a noexec TMPDIR and a full TMPDIR.
+read-only prefix parent, a noexec TMPDIR, a full TMPDIR, and a failing restorecon where SELinux is
+enabled.
 
 Verification and the lock need an installed host: they use the seed's install (a copy of it
 where the case changes the host's files as its setup), so no case here builds anything.
@@ -31,6 +32,7 @@ from support.faults import (
     world_dir,
 )
 from support.mirror import Mirror
+from support.selinux_host import FAILING_RESTORECON, SELinuxHost
 
 pytestmark = pytest.mark.integration
 
@@ -95,6 +97,25 @@ def test_second_concurrent_run_gives_up_on_the_lock(seed: Seed, tmp_path: Path) 
             _, err = first.communicate(timeout=120)
     expect(second, 3, f"pid {first.pid}", str(host.lock), "--lock-timeout")
     assert first.returncode == 0, err
+    assert case.changes == {}, case.describe()
+
+
+def test_a_failing_restorecon_leaves_the_host_unchanged(seed: Seed, tmp_path: Path) -> None:
+    """On a look-alike where SELinux is enabled (support/selinux_host.py), the installed host
+    gains a second unit: its drop-in (and its directory) is written, then `restorecon -F` on it
+    fails: exit 5 naming restorecon, and the drop-in and its directory are gone again."""
+    host = seed.copy(tmp_path / "host")
+    selinux = SELinuxHost(tmp_path / "selinux")
+    selinux.put_tool("restorecon", FAILING_RESTORECON)
+    env = selinux.env(host.env())
+    command = selinux.command(injected([PYTHON, "-m", "sqlite_provision"], env))
+    args = ["--version", "3.44.2", "--mirror", seed.mirror.url, "--systemd-unit", "myapp",
+            "--systemd-unit", "second"]  # fmt: skip
+    with host.fault("restorecon fails on an activation file (SELinux enabled)") as case:
+        run = run_cli(host.args(*args), env, command=command, as_shipped=True)
+    expect(run, 5, "restorecon failed", str(host.systemd / "second.service.d"))
+    assert run.step("relabel")["status"] == "skipped"  # the version was installed already
+    assert not (host.systemd / "second.service.d").exists()
     assert case.changes == {}, case.describe()
 
 

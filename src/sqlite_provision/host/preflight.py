@@ -161,6 +161,18 @@ def check_compiler(facts: Facts, install_deps: bool) -> None:
         )
 
 
+def cannot_install(facts: Facts, install_deps: bool) -> Optional[str]:
+    """Why this run will not install a missing package with yum (None: it may), as the end of
+    a sentence naming what is missing."""
+    if not install_deps:
+        return " and --no-install-deps was given"
+    if not facts.os.rhel_family or facts.package_manager is None:
+        return f", and {facts.os.name} is not a RHEL-family host with yum"
+    if not facts.root:
+        return " and only root can install it"
+    return None
+
+
 def foreign_compiler_hint(facts: Facts) -> str:
     """Where the tool will not run a package manager itself, it still names the exact command."""
     if {"debian", "ubuntu"}.intersection((facts.os.id, *facts.os.like)):

@@ -3,6 +3,7 @@
 The plan decides which steps are skipped, and why (this build is installed and intact; gcc and
 make are present; there is no package tool to smoke-test)."""
 
+import dataclasses
 from pathlib import Path
 from typing import List, Tuple
 
@@ -32,6 +33,7 @@ from sqlite_provision.steps.build import (
 )
 from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
+from sqlite_provision.steps.selinux import AddEquivalence, InstallSELinuxTools, Relabel
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.recovery import staging_dir
 
@@ -103,7 +105,9 @@ def install_plan(res: Resolution) -> Plan:
     gated = layout.prefix / LIBRARY if res.up_to_date else new_library
     allow_loss = inputs.choices.allow_abi_loss
     steps.append(PlannedStep(AbiGate(inputs.host, allow_loss, gated, source.version)))
+    steps += selinux_tools(res)
     steps.append(PlannedStep(Install(layout.prefix), res.up_to_date))
+    steps += selinux_steps(res)
     steps += activation_steps(res)
     return Plan(
         Command.INSTALL, tuple(steps), f"SQLite {source.version} from {source.origin}",
@@ -112,6 +116,27 @@ def install_plan(res: Resolution) -> Plan:
         pythons=inputs.pythons, features=res.features, records=res.records,
         profile_readers=inputs.profile_readers,
     )  # fmt: skip
+
+
+def selinux_tools(res: Resolution) -> List[PlannedStep]:
+    """restorecon (and semanage) where SELinux is enabled and they are missing."""
+    packages = res.labelling.packages
+    if not packages:
+        return []
+    return planned([InstallSELinuxTools(res.inputs.facts.package_manager or "yum", packages)])
+
+
+def selinux_steps(res: Resolution) -> List[PlannedStep]:
+    """Once the tree is in place, before anything uses it: the prefix root's equivalence to
+    /usr where the policy would not give lib/ a library type, then the tree relabelled."""
+    labelling = res.labelling
+    if not labelling.relabel:
+        return []
+    steps: List[Step] = []
+    if labelling.add_rule and labelling.root is not None:
+        steps.append(AddEquivalence(labelling.root))
+    steps.append(Relabel(res.layout.prefix))
+    return planned(steps, res.up_to_date)
 
 
 def activation_steps(res: Resolution) -> List[PlannedStep]:
@@ -126,18 +151,22 @@ def activation_steps(res: Resolution) -> List[PlannedStep]:
         inputs.facts.systemd_running,
     )  # fmt: skip
     written += venv_steps(inputs.templates, inputs.venvs, layout.active_lib_dir)
+    relabel = res.labelling.relabel
+    written = [dataclasses.replace(s, relabel=relabel) for s in written]
     steps += written
     tools = inputs.facts.smoke_tools()
     smoke = SmokeTest(tools, layout.active_lib_dir, layout.profile_file)
     steps.append(smoke)
     if choices.ld_so_conf:
         ld_so_conf = ld_so_conf_step(inputs.templates, layout, inputs.conf_dir)
+        ld_so_conf = dataclasses.replace(ld_so_conf, relabel=relabel)
         steps.append(ld_so_conf)
         written.append(ld_so_conf)
     steps.append(Verify(reaches(res), choices.min_version, layout.prefix, res.source.version))
-    if layout.activation_record is not None and written:
+    rule = tuple(sorted((res.labelling.recorded_rule or {}).items()))
+    if layout.activation_record is not None and (written or rule):
         files = tuple(str(s.path) for s in written)
-        steps.append(RecordActivation(layout.activation_record, files))
+        steps.append(RecordActivation(layout.activation_record, files, rule))
     steps.append(FindStale(layout.active_lib_dir / LIBRARY.name))
     return [PlannedStep(s, NO_PACKAGE_TOOLS if s is smoke and not tools else None) for s in steps]
 

@@ -33,6 +33,8 @@ from sqlite_provision.host.build_user import build_owner_uids
 from sqlite_provision.host.facts import Facts, gather, profile_readers
 from sqlite_provision.host.library import HostLibrary, probe
 from sqlite_provision.host.pythons import Reach, login_reach, resolve_pythons, venv_reach
+from sqlite_provision.host.selinux import SELINUX_ABSENT, SELinux
+from sqlite_provision.host.selinux import probe as probe_selinux
 from sqlite_provision.host.venvs import Venv, read_venv
 from sqlite_provision.plan.model import Command
 from sqlite_provision.runner import Runner
@@ -90,6 +92,12 @@ class Inputs:
     profile_readers: Tuple[str, ...] = ()
     env_mirror: Optional[str] = None  # $SQLITE_PROVISION_MIRROR, for `latest`'s download page
     fetch_policy: FetchPolicy = DEFAULT_FETCH_POLICY
+    selinux: SELinux = SELINUX_ABSENT  # install: the host's SELinux for this layout (else disabled)
+
+
+def selinux_root(layout: Layout) -> Path:
+    """The tree an SELinux equivalence rule is for: the prefix root, or the --prefix."""
+    return layout.current_link.parent if layout.current_link is not None else layout.prefix
 
 
 def artifact_source(path: Path, options: Options) -> Tuple[Source, Dict[str, Any]]:
@@ -126,12 +134,17 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         preflight.check_artifact_out(options.artifact_out)
     venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
     readers = tuple(profile_readers(layout.profile_file, env.home)) if layout.profile_file else ()
+    selinux = SELINUX_ABSENT
+    if install:
+        library = layout.prefix / "lib" / "libsqlite3.so.0"
+        selinux = probe_selinux(runner, env.search_path, selinux_root(layout), library)
     return Inputs(
         command, choices(options, facts), facts, pythons, host, source, layout,
         templates=load_templates() if install else {}, cache_dir=env.cache_dir,
         build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
         conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, artifact_out=options.artifact_out,
         venvs=venvs, profile_readers=readers, env_mirror=env.mirror, fetch_policy=env.fetch,
+        selinux=selinux,
     )  # fmt: skip
 
 

@@ -9,7 +9,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from sqlite_provision.config import Layout, Options, make_layout
 from sqlite_provision.host import preflight
 from sqlite_provision.host.build_user import BuildUser
-from sqlite_provision.plan.inputs import Inputs
+from sqlite_provision.host.selinux import NO_LABELLING, Labelling, plan_labelling
+from sqlite_provision.plan.inputs import Inputs, selinux_root
 from sqlite_provision.plan.model import Command
 from sqlite_provision.recipe.features import Selected, select
 from sqlite_provision.results import StepRecord
@@ -31,6 +32,7 @@ class Resolution:
     up_to_date: Optional[str]  # why no build is needed: this build is installed and intact
     build_user: Optional[BuildUser] = None  # as root: who runs configure and make
     records: Tuple[StepRecord, ...] = ()  # what resolving did that the report shows
+    labelling: Labelling = NO_LABELLING  # SELinux: what the run relabels, the rule it adds
 
 
 def build_request(
@@ -89,8 +91,12 @@ def resolve(
         if not compiler_checked:
             preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
         build_user = preflight.check_build_user(options.build_user, inputs.build_dir)
+    facts = inputs.facts
+    labelling = plan_labelling(inputs.selinux, options.selinux, selinux_root(layout),
+                               facts.os.version.split(".")[0],
+                               preflight.cannot_install(facts, options.install_deps))  # fmt: skip
     return Resolution(inputs, source, layout, features, request, up_to_date, build_user,
-                      tuple(records))  # fmt: skip
+                      tuple(records), labelling)  # fmt: skip
 
 
 def installed_state(

@@ -4,7 +4,7 @@ before anything changes."""
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Optional, Tuple
 
 from sqlite_provision.config import ACTIVATION_RECORD
 from sqlite_provision.plan.inputs import RevertInputs
@@ -17,7 +17,7 @@ from sqlite_provision.store.installs import (
     previous_version,
     versions_to_remove,
 )
-from sqlite_provision.store.records import is_managed, read_record
+from sqlite_provision.store.records import is_managed, read_record, rule_added_by_tool
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class UninstallResolution:
     record: bool  # --all: the record of activation files is there, to remove
     tidy: bool  # versions go or --all: the prefix root goes too, once empty
     records: Tuple[StepRecord, ...] = ()
+    selinux_rule: Optional[Path] = None  # --all: the root of the SELinux rule this tool added
 
 
 def resolve_uninstall(
@@ -71,4 +72,5 @@ def resolve_uninstall(
         record=everything and record.is_file(),
         tidy=(bool(rows) or everything) and root.is_dir(),
         records=recovered,
+        selinux_rule=rule_added_by_tool(record) if everything else None,
     )

@@ -18,6 +18,7 @@ from sqlite_provision.steps.remove import (
     RemoveLink,
     RemoveVersion,
 )
+from sqlite_provision.steps.selinux import RemoveEquivalence
 from sqlite_provision.store.records import Command as Followup
 from sqlite_provision.store.records import ld_so_conf_followup, systemd_followup
 
@@ -54,6 +55,8 @@ def uninstall_plan(res: UninstallResolution) -> Plan:
         steps.append(ForgetActivation(root / ACTIVATION_RECORD, res.forget))
     steps += [RemoveLink(link, target) for link, target in res.links]
     steps += deactivation_steps(res)
+    if res.selinux_rule is not None:
+        steps.append(RemoveEquivalence(res.selinux_rule))
     if res.record:
         steps.append(RemoveActivation(root / ACTIVATION_RECORD, marked=False, name="record"))
     steps += [RemoveVersion(r.prefix, r.version, r.files) for r in res.removals]

@@ -21,10 +21,12 @@ from sqlite_provision.files import (
 )
 from sqlite_provision.host.venvs import Venv
 from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.steps.selinux import RELABEL_HINT, relabel_argv
 from sqlite_provision.store.records import (
     Command,
     ld_so_conf_followup,
     read_record,
+    read_selinux_rule,
     systemd_followup,
     write_record,
 )
@@ -98,8 +100,9 @@ def render_profile(templates: Templates, lib_dir: Path, sqlite_version: str) -> 
 
 @dataclass(frozen=True)
 class WriteActivation(Step):
-    """Write one activation file atomically, run its follow-up commands (daemon-reload,
-    ldconfig), and undo both: the old file comes back with its own mode and owner."""
+    """Write one activation file atomically, give it the SELinux label of its place (`relabel`,
+    where SELinux is enabled), run its follow-up commands (daemon-reload, ldconfig), and undo
+    both: the old file comes back with its own mode and owner."""
 
     path: Path
     content: str
@@ -108,6 +111,7 @@ class WriteActivation(Step):
     purpose: str = "prepend {lib} to LD_LIBRARY_PATH"
     after: Tuple[Command, ...] = ()
     mode: int = 0o644
+    relabel: bool = False
     changes_host = True
 
     def describe(self) -> str:
@@ -116,7 +120,7 @@ class WriteActivation(Step):
         )
 
     def commands(self) -> List[Argv]:
-        return [list(a) for a in self.after]
+        return ([relabel_argv(self.path)] if self.relabel else []) + [list(a) for a in self.after]
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
         if read_bytes(self.path) == self.content.encode("utf-8"):
@@ -135,12 +139,14 @@ class WriteActivation(Step):
             self.run_after(state)
 
         state.undo.append((f"restore {self.path}", undo))
+        if self.relabel:
+            state.runner.run(relabel_argv(self.path), what="restorecon", hint=RELABEL_HINT)
         self.run_after(state)
         return "{} {}".format("replaced" if existed else "wrote", self.path)
 
     def run_after(self, state: RunState) -> None:
-        for argv in self.commands():
-            state.runner.run(argv, what=argv[0])
+        for argv in self.after:
+            state.runner.run(list(argv), what=argv[0])
 
 
 @dataclass(frozen=True)
@@ -155,19 +161,23 @@ class RecordActivation(Step):
 
     record: Path
     files: Tuple[str, ...]
+    selinux_rule: Tuple[Tuple[str, str], ...] = ()  # the equivalence rule, and who added it
     name = "record"
 
     def describe(self) -> str:
-        return f"list the activation files in {self.record}"
+        rule = " and who added the SELinux rule" if self.selinux_rule else ""
+        return f"list the activation files{rule} in {self.record}"
 
     def is_satisfied(self, state: RunState) -> Optional[str]:
-        if set(self.files) <= set(read_record(self.record)):
-            return f"{self.record} already lists them"
-        return None
+        if not set(self.files) <= set(read_record(self.record)):
+            return None
+        if self.selinux_rule and read_selinux_rule(self.record) is None:
+            return None
+        return f"{self.record} already lists them"
 
     def run(self, state: RunState) -> str:
         put_back = snapshot_file(self.record)
-        write_record(self.record, list(self.files))
+        write_record(self.record, list(self.files), dict(self.selinux_rule) or None)
         state.undo.append((f"restore {self.record}", put_back))
         return f"{len(self.files)} file(s) listed"
 

@@ -4,7 +4,7 @@ loader cache read them only when told)."""
 
 import json
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlite_provision.config import DEFAULT_LD_SO_CONF_DIR, DEFAULT_SYSTEMD_DIR, MANAGED_MARKER
 from sqlite_provision.files import write_atomic
@@ -22,26 +22,60 @@ def is_managed(path: Path) -> bool:
         return False
 
 
-def read_record(record: Path) -> List[str]:
+SELINUX_RULE = "selinux_equivalence"  # {"path": ROOT, "equal": "/usr", "added_by": WHO}
+ADDED_BY_TOOL = "sqlite-provision"
+
+
+def read_data(record: Path) -> Dict[str, Any]:
     try:
         data = json.loads(record.read_text(encoding="utf-8"))
-        return [str(p) for p in data.get("files", [])]
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_record(record: Path) -> List[str]:
+    try:
+        return [str(p) for p in read_data(record).get("files", [])]
+    except TypeError:
         return []
 
 
-def write_record(record: Path, files: List[str]) -> None:
+def read_selinux_rule(record: Path) -> Optional[Dict[str, str]]:
+    """The SELinux equivalence rule the record knows of, and who added it (None: none)."""
+    rule = read_data(record).get(SELINUX_RULE)
+    if not isinstance(rule, dict) or not isinstance(rule.get("path"), str):
+        return None
+    return {str(k): str(v) for k, v in rule.items()}
+
+
+def rule_added_by_tool(record: Path) -> Optional[Path]:
+    """The root of the equivalence rule this tool added, which `uninstall --all` deletes."""
+    rule = read_selinux_rule(record)
+    if rule is None or rule.get("added_by") != ADDED_BY_TOOL:
+        return None
+    return Path(rule["path"])
+
+
+def dump(files: List[str], rule: Optional[Dict[str, str]]) -> bytes:
+    data: Dict[str, Any] = {"tool": "sqlite-provision", "files": files}
+    if rule is not None:
+        data[SELINUX_RULE] = rule
+    return (json.dumps(data, indent=1) + "\n").encode("utf-8")
+
+
+def write_record(record: Path, files: List[str], rule: Optional[Dict[str, str]] = None) -> None:
+    """Add `files` (and the SELinux rule, unless the record already says who added it)."""
     merged = sorted(set(read_record(record)) | set(files))
-    data = json.dumps({"tool": "sqlite-provision", "files": merged}, indent=1) + "\n"
-    write_atomic(record, data.encode("utf-8"), 0o644)
+    write_atomic(record, dump(merged, read_selinux_rule(record) or rule), 0o644)
 
 
 def forget(record: Path, files: List[str]) -> None:
     """Take files off the record (a venv unbound by `uninstall --venv`)."""
     kept = [f for f in read_record(record) if f not in set(files)]
-    if kept:
-        data = json.dumps({"tool": "sqlite-provision", "files": kept}, indent=1) + "\n"
-        write_atomic(record, data.encode("utf-8"), 0o644)
+    rule = read_selinux_rule(record)
+    if kept or rule is not None:
+        write_atomic(record, dump(kept, rule), 0o644)
     elif record.exists():
         record.unlink()
 
