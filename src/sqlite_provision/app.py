@@ -32,7 +32,7 @@ from sqlite_provision.config import (
 )
 from sqlite_provision.engine import lock
 from sqlite_provision.engine.executor import execute
-from sqlite_provision.errors import HostError, ProvisionError, VerifyError
+from sqlite_provision.errors import HostError, ProvisionError, UsageError, VerifyError
 from sqlite_provision.results import (
     HostOs,
     InstalledVersion,
@@ -183,8 +183,20 @@ def build(options: Options, env: Environment, progress: Progress) -> Union[Repor
     no reason to skip, and nothing is activated here."""
     from sqlite_provision.plan.model import Command
 
+    check_build_output(options)
     options = dataclasses.replace(options, force=True, no_profile=True)
     return install_or_build(Command.BUILD, options, env, progress)
+
+
+def check_build_output(options: Options) -> None:
+    """`build` writes one thing: an artifact (--artifact FILE) or an RPM (--rpm OUT_DIR)."""
+    if (options.artifact_out is None) == (options.rpm_out is None):
+        raise UsageError(
+            "build needs exactly one of --artifact FILE and --rpm OUT_DIR",
+            hint="pass --artifact out.tar.gz for an artifact, or --rpm DIR for an RPM",
+        )
+    if options.sign_key is not None and options.rpm_out is None:
+        raise UsageError("--sign signs an RPM: it needs --rpm OUT_DIR", hint="add --rpm OUT_DIR")
 
 
 def install_or_build(

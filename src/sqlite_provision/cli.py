@@ -331,6 +331,7 @@ def install(**kwargs: Any) -> None:
 Examples:
   sqlite-provision build --artifact /srv/dist/sqlite-3.53.4.tar.gz
   sqlite-provision build --version 3.46.1 --compat rhel --artifact out.tar.gz --json
+  sqlite-provision build --rpm /srv/rpms --sign 'Build Key' --json
   # then, on each host (no compiler needed):
   sqlite-provision install --artifact /srv/dist/sqlite-3.53.4.tar.gz
 """
@@ -340,8 +341,23 @@ Examples:
     "--artifact",
     "artifact_out",
     type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
+    default=None,
     help="Where to write the artifact (.tar.gz); its .sha256 is written beside it.",
+)
+@click.option(
+    "--rpm",
+    "rpm_out",
+    metavar="OUT_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Build an RPM instead (rpmbuild, as the build user): OUT_DIR/NAME.rpm and its .sha256.",
+)
+@click.option(
+    "--sign",
+    "sign_key",
+    metavar="KEY",
+    default=None,
+    help="With --rpm: sign the package with rpmsign and this gpg key (id or user id).",
 )
 @click.option(
     "--prefix",

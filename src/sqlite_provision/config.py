@@ -76,6 +76,8 @@ class Options:
     ld_so_conf: bool = False
     artifact: Optional[Path] = None  # install --artifact FILE: a prebuilt artifact
     artifact_out: Optional[Path] = None  # build --artifact OUT: where to write one
+    rpm_out: Optional[Path] = None  # build --rpm OUT_DIR: where to write the RPM
+    sign_key: Optional[str] = None  # build --rpm --sign KEY: the gpg key rpmsign uses
     versions: Tuple[str, ...] = ()  # uninstall VERSION...
     remove_all: bool = False  # uninstall --all
     # The options the user gave (by their field names): a conflict is between options given,
@@ -424,6 +426,7 @@ def validate(options: Options) -> Options:
         "env_file",
         "artifact",
         "artifact_out",
+        "rpm_out",
     ):
         value = getattr(options, name)
         if value is not None:

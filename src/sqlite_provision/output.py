@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sqlite_provision.errors import CommandOutput, ProvisionError
 from sqlite_provision.results import (
+    BuiltRpm,
     Failure,
     Json,
     Outcome,
@@ -120,6 +121,8 @@ def brief(argv: Sequence[str]) -> List[str]:
 
 
 def report(result: Report) -> str:
+    if result.rpm is not None:
+        return rpm_report(result, result.rpm)
     if result.artifact is not None:
         return "\n".join([
             f"Built SQLite {result.version} for {result.prefix} into {result.artifact}",
@@ -365,3 +368,17 @@ class StderrProgress(Progress):
 
 def mib(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MiB"
+
+
+def rpm_report(result: Report, built: BuiltRpm) -> str:
+    """`build --rpm`: the package's path first, alone on its line, for scripts."""
+    signed = f", signed with {built.signed_with}" if built.signed_with else ""
+    return "\n".join([
+        str(built.rpm),
+        f"  {built.name}-{built.version}-{built.release}.{built.arch}: SQLite {result.version} "
+        f"for {result.prefix}{signed}",
+        f"  checksum: {built.rpm}.sha256 (sha256 {built.sha256})",
+        f"  provides: {', '.join(built.provides)}",
+        f"  install it on each host: sqlite-provision install --rpm {built.rpm}",
+        f"  log: {result.log_file}",
+    ])  # fmt: skip

@@ -10,6 +10,7 @@ how a run tells what it is doing while it runs.
 import shlex
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Dict, Generic, Optional, Sequence, Tuple, TypeVar, Union
 
 Json = Dict[str, Any]
@@ -54,6 +55,35 @@ class StaleProcess:
 
 
 @dataclass(frozen=True)
+class BuiltRpm:
+    """`build --rpm`: the package written (store/rpm.py) and what rpm says it provides and
+    requires."""
+
+    rpm: Path
+    name: str
+    version: str
+    release: str
+    arch: str
+    sha256: str
+    provides: Tuple[str, ...]
+    requires: Tuple[str, ...]
+    signed_with: Optional[str]
+
+    def to_json(self) -> Dict[str, Any]:
+        return {
+            "rpm": str(self.rpm),
+            "name": self.name,
+            "version": self.version,
+            "release": self.release,
+            "arch": self.arch,
+            "sha256": self.sha256,
+            "provides": list(self.provides),
+            "requires": list(self.requires),
+            "signed_with": self.signed_with,
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     """The result of `install` (and of `build`, with `artifact`), made once by the executor
     from the plan's (`Plan.new_report`) and what the run did."""
@@ -67,6 +97,7 @@ class Report:
     verified: Tuple[ProbeResult, ...] = ()
     steps: Tuple[StepRecord, ...] = ()
     artifact: Optional[str] = None  # `build --artifact`: the file written
+    rpm: Optional[BuiltRpm] = None  # `build --rpm`: the package written
     stale_processes: Tuple[StaleProcess, ...] = ()
     profile_readers: Tuple[str, ...] = ()  # what reads the snippet
     warnings: Tuple[str, ...] = ()  # each said once, as it happened
@@ -85,6 +116,10 @@ class Report:
         if self.artifact is not None:
             data["artifact"] = self.artifact
             data["sha256_file"] = self.artifact + ".sha256"
+        if self.rpm is not None:
+            data.update(self.rpm.to_json())
+            data["version"] = self.version  # the package's version is SQLite's
+            data["sha256_file"] = str(self.rpm.rpm) + ".sha256"
         return data
 
 

@@ -68,6 +68,7 @@ def finished(base: Report, records: List[StepRecord], state: RunState, changed: 
         verified=tuple(state.verified),
         stale_processes=tuple(state.stale),
         warnings=tuple(state.warnings),
+        rpm=state.rpm,
     )
 
 

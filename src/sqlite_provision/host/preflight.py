@@ -76,6 +76,17 @@ def check_build_user(requested: Optional[str], build_dir: Path) -> Optional[Buil
     return user
 
 
+def check_build_out(artifact_out: Optional[Path], rpm_out: Optional[Path]) -> None:
+    """`build`'s output can be written: the artifact's directory, or the RPM's OUT_DIR."""
+    if artifact_out is not None:
+        check_artifact_out(artifact_out)
+    if rpm_out is not None and not os.access(str(nearest_existing(rpm_out)), os.W_OK):
+        raise HostError(
+            f"cannot write the RPM into {rpm_out}",
+            hint="choose an --rpm directory you can write",
+        )
+
+
 def check_artifact_out(out: Path) -> None:
     if not os.access(str(nearest_existing(out.parent)), os.W_OK):
         raise HostError(

@@ -33,6 +33,7 @@ from sqlite_provision.steps.build import (
 )
 from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
+from sqlite_provision.steps.rpm import PackRpm
 from sqlite_provision.steps.selinux import AddEquivalence, InstallSELinuxTools, Relabel
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.recovery import staging_dir
@@ -183,16 +184,32 @@ def reaches(res: Resolution) -> Tuple[Reach, ...]:
 
 
 def artifact_plan(res: Resolution) -> Plan:
-    """`build --artifact`: the build steps, staged inside the build directory, then packed. The
-    ABI gate only warns here; it decides on each host at `install --artifact`."""
+    """`build --artifact` or `build --rpm`: the build steps, staged inside the build directory,
+    then packed. The ABI gate only warns here; it decides on each host at install."""
     inputs, out = res.inputs, res.inputs.artifact_out
-    assert out is not None  # noqa: S101 - the CLI requires --artifact
     staging = inputs.build_dir / "stage"
     steps = build_steps(res, staging, beside_prefix=False)
     steps += planned([
         AbiGate(inputs.host, True, staged_library(staging, res.layout.prefix)),
-        PackArtifact(out, res.layout.prefix, inputs.facts.arch),
+        pack_step(res),
     ])  # fmt: skip
     return Plan(Command.BUILD, tuple(steps), f"SQLite {res.source.version} from "
                 f"{res.source.origin}", res.source.version, res.layout.prefix, source=res.source,
                 features=res.features, records=res.records, artifact_out=out)  # fmt: skip
+
+
+def pack_step(res: Resolution) -> Step:
+    """What packs the staged tree: the artifact (--artifact) or the RPM (--rpm, rpmbuild as the
+    build user in a directory beside the build directory, which is root's again by then)."""
+    inputs = res.inputs
+    if inputs.rpm_out is not None:
+        return PackRpm(
+            inputs.rpm_out, res.layout.prefix, inputs.facts.arch, rpm_work_dir(inputs.build_dir),
+            res.build_user, inputs.sign_key, inputs.source_date_epoch, inputs.gnupg_home,
+        )  # fmt: skip
+    assert inputs.artifact_out is not None  # noqa: S101 - `build` requires one
+    return PackArtifact(inputs.artifact_out, res.layout.prefix, inputs.facts.arch)
+
+
+def rpm_work_dir(build_dir: Path) -> Path:
+    return build_dir.parent / (build_dir.name + "-rpm")

@@ -88,6 +88,10 @@ class Inputs:
     conf_dir: Path
     artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
     artifact_out: Optional[Path] = None  # build --artifact OUT
+    rpm_out: Optional[Path] = None  # build --rpm OUT_DIR
+    sign_key: Optional[str] = None  # build --rpm --sign KEY
+    source_date_epoch: Optional[str] = None  # $SOURCE_DATE_EPOCH, for build --rpm
+    gnupg_home: Optional[str] = None  # $GNUPGHOME, for build --rpm --sign
     venvs: Tuple[Venv, ...] = ()
     profile_readers: Tuple[str, ...] = ()
     env_mirror: Optional[str] = None  # $SQLITE_PROVISION_MIRROR, for `latest`'s download page
@@ -130,8 +134,7 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
     if install:
         preflight.check_writable(layout, facts.root)
     else:
-        assert options.artifact_out is not None  # noqa: S101 - `build` requires --artifact
-        preflight.check_artifact_out(options.artifact_out)
+        preflight.check_build_out(options.artifact_out, options.rpm_out)
     venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
     readers = tuple(profile_readers(layout.profile_file, env.home)) if layout.profile_file else ()
     selinux = SELINUX_ABSENT
@@ -143,7 +146,9 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         templates=load_templates() if install else {}, cache_dir=env.cache_dir,
         build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
         conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, artifact_out=options.artifact_out,
-        venvs=venvs, profile_readers=readers, env_mirror=env.mirror, fetch_policy=env.fetch,
+        rpm_out=options.rpm_out, sign_key=options.sign_key,
+        source_date_epoch=env.variables.get("SOURCE_DATE_EPOCH"),
+        gnupg_home=env.variables.get("GNUPGHOME"), venvs=venvs, profile_readers=readers, env_mirror=env.mirror, fetch_policy=env.fetch,
         selinux=selinux,
     )  # fmt: skip
 

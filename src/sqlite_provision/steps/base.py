@@ -15,7 +15,7 @@ the verification results) and the undo stack; the steps' inputs never travel thr
 from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Tuple
 
-from sqlite_provision.results import ProbeResult, Progress, StaleProcess
+from sqlite_provision.results import BuiltRpm, ProbeResult, Progress, StaleProcess
 from sqlite_provision.runner import Runner
 
 Argv = List[str]
@@ -38,6 +38,7 @@ class RunState:
         self.verified: List[ProbeResult] = []
         self.stale: List[StaleProcess] = []  # processes still on another libsqlite3
         self.warnings: List[str] = []
+        self.rpm: Optional[BuiltRpm] = None  # build --rpm: the package written
         self.changed = False  # set by the executor once a step that changes the host has run
 
     def warn(self, text: str) -> None:

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from sqlite_provision.errors import HostError, VerifyError
 from sqlite_provision.files import package_data, write_atomic
@@ -30,6 +30,7 @@ from sqlite_provision.recipe.rpmspec import (
     render_spec,
     source_date_epoch,
 )
+from sqlite_provision.results import BuiltRpm
 from sqlite_provision.runner import Runner
 from sqlite_provision.source.catalog import find_release
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
@@ -43,32 +44,6 @@ BUILD_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 class SignWith:
     key: str  # what gpg -u takes: a key id, fingerprint or user id
     gnupg_home: Optional[Path] = None  # GNUPGHOME, when not root's ~/.gnupg
-
-
-@dataclass(frozen=True)
-class BuiltRpm:
-    rpm: Path
-    name: str
-    version: str
-    release: str
-    arch: str
-    sha256: str
-    provides: Tuple[str, ...]
-    requires: Tuple[str, ...]
-    signed_with: Optional[str]
-
-    def to_json(self) -> Dict[str, Any]:
-        return {
-            "rpm": str(self.rpm),
-            "name": self.name,
-            "version": self.version,
-            "release": self.release,
-            "arch": self.arch,
-            "sha256": self.sha256,
-            "provides": list(self.provides),
-            "requires": list(self.requires),
-            "signed_with": self.signed_with,
-        }
 
 
 def package_recipe(

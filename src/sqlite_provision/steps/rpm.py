@@ -1,0 +1,83 @@
+"""The step that packs the staged install as an RPM (`build --rpm`), through store/rpm.py."""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from sqlite_provision import __version__
+from sqlite_provision.host.build_user import BuildUser
+from sqlite_provision.steps.base import RunState, Step
+from sqlite_provision.store.artifact import glibc_of_tree
+from sqlite_provision.store.manifest import read_manifest
+from sqlite_provision.store.rpm import SignWith, build_rpm, package_recipe
+
+
+@dataclass(frozen=True)
+class PackRpm(Step):
+    out_dir: Path
+    prefix: Path  # where the hosts will install it
+    arch: str
+    work: Path  # rpmbuild's directory, inside the build directory; must not exist yet
+    build_user: Optional[BuildUser] = None
+    sign_key: Optional[str] = None
+    given_epoch: Optional[str] = None  # $SOURCE_DATE_EPOCH
+    gnupg_home: Optional[str] = None  # $GNUPGHOME, where --sign's key is
+    name = "rpm"
+    changes_host = True
+
+    def describe(self) -> str:
+        user = f" as {self.build_user.name}" if self.build_user else ""
+        signed = f", sign it with {self.sign_key}" if self.sign_key else ""
+        return (
+            f"pack the staged install into an RPM with rpmbuild{user}{signed}, check that it "
+            f"provides no library, write it and its .sha256 into {self.out_dir}"
+        )
+
+    def run(self, state: RunState) -> str:
+        assert state.staged is not None  # noqa: S101 - Stage ran
+        metadata = self.metadata(state.staged)
+        recipe = package_recipe(metadata, prefix=str(self.prefix), given_epoch=self.given_epoch)
+        target = self.out_dir / recipe.file_name
+        sidecar = Path(str(target) + ".sha256")
+        existed = [p for p in (target, sidecar) if os.path.lexists(str(p))]
+        made_dir = not self.out_dir.exists()
+        self.out_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        home = Path(self.gnupg_home) if self.gnupg_home else None
+        sign = SignWith(self.sign_key, home) if self.sign_key else None
+        shutil.rmtree(str(self.work), ignore_errors=True)  # what a killed run left
+        built = build_rpm(
+            state.runner, state.staged, recipe, metadata, self.out_dir, self.work,
+            self.build_user, sign,
+        )  # fmt: skip
+        if not existed:
+
+            def undo() -> None:
+                for path in (target, sidecar):
+                    if os.path.lexists(str(path)):
+                        path.unlink()
+                if made_dir:
+                    try:
+                        self.out_dir.rmdir()
+                    except OSError:
+                        pass
+
+            state.undo.append((f"remove {target}", undo))
+        state.rpm = built
+        return f"{built.rpm} ({built.rpm.stat().st_size} bytes, sha256 {built.sha256})"
+
+    def metadata(self, staged: Path) -> Dict[str, Any]:
+        """The artifact's metadata of the staged tree (store/artifact.py's format)."""
+        manifest = read_manifest(staged)
+        assert manifest is not None  # noqa: S101 - Stage wrote it
+        glibc = glibc_of_tree(staged)
+        return {
+            "tool_version": __version__,
+            "version": manifest.version,
+            "prefix": str(self.prefix),
+            "arch": self.arch,
+            "glibc_min": ".".join(str(p) for p in glibc) if glibc != (0,) else None,
+            "request": manifest.request,
+            "build": manifest.build,
+        }
