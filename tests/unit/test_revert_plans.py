@@ -23,6 +23,7 @@ from sqlite_provision.plan.revert import rollback_plan, uninstall_plan, uninstal
 from sqlite_provision.results import Outcome, Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
+from support.clirun import check_plan_ran
 from support.plans import dry_run_steps, no_io, steps_of
 
 VERSIONS = ("3.44.2", "3.52.0")
@@ -65,11 +66,17 @@ def tree(root: Path) -> List[str]:
 
 
 def run(plan: Plan, tmp_path: Path) -> Report:
-    log = Log(tmp_path / "log" / "run.log")
+    """Run the plan; on success, its log records exactly the commands its dry run shows
+    (docs/ARCHITECTURE.md: each step's commands() is what its run() executes)."""
+    runs = tmp_path / "log"
+    path = runs / "run-{}.log".format(len(list(runs.glob("*.log"))) if runs.is_dir() else 0)
+    log = Log(path)
     try:
-        return execute(plan.steps, plan.new_report(log.path), Runner(os.environ, log))
+        report = execute(plan.steps, plan.new_report(log.path), Runner(os.environ, log))
     finally:
         log.close()
+    check_plan_ran({"steps": dry_run_steps(plan)}, path)
+    return report
 
 
 def test_uninstall_all_removes_the_activation_then_the_versions(
