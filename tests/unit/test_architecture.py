@@ -103,7 +103,7 @@ def app_graph() -> Dict[str, Set[str]]:
 def test_the_host_changing_commands_are_those_with_a_dry_run() -> None:
     from sqlite_provision.cli import cli
 
-    commands = typing.cast(Dict[str, Any], cli.commands)  # type: ignore[attr-defined]
+    commands = typing.cast(Dict[str, Any], cli.commands)
     with_dry_run = {
         name for name, command in commands.items()
         if any(param.name == "dry_run" for param in command.params)
