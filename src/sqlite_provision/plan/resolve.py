@@ -79,9 +79,11 @@ def resolve(
         records.append(record)
         layout = make_layout(options, source.version)
     version = source.version if source.resolved else ""
-    preflight.check_not_older(version, inputs.host, options.allow_abi_loss)
+    preflight.check_not_older(version, inputs.system_lib, options.allow_abi_loss)
     if inputs.artifact is None:
-        features = select(options.compat, source.version_key, inputs.host.options, options.enable)
+        features = select(
+            options.compat, source.version_key, inputs.system_lib.options, options.enable
+        )
         request = build_request(source, options, features)
     else:
         features, request = (), dict(inputs.artifact.get("request") or {})
