@@ -62,10 +62,10 @@ def resolution_for(
     work: Path,
     pythons: Tuple[str, ...] = ("/usr/bin/python3",),
     system_lib: SystemLibrary = NOT_PROBED,
-    installed: Optional[str] = None,
+    up_to_date: Optional[str] = None,
 ) -> Resolution:
     """The Resolution of `options` on a host with `facts`; its own directories under `work`
-    (cache, build, systemd and ld.so.conf.d), none of them created. `installed`: why no build
+    (cache, build, systemd and ld.so.conf.d), none of them created. `up_to_date`: why no build
     is needed (this build is installed and intact), or None."""
     options = validate(options)
     source = resolve_source(options)
@@ -86,7 +86,7 @@ def resolution_for(
         conf_dir=work / "ld.so.conf.d",
     )
     request = build_request(source, options, features)
-    return Resolution(inputs, source, layout, features, request, up_to_date=installed)
+    return Resolution(inputs, source, layout, features, request, up_to_date=up_to_date)
 
 
 def steps_of(plan: Plan) -> List[Step]:

@@ -25,7 +25,7 @@ PACKAGE = REPO_ROOT / "src" / "sqlite_provision"
 # The commands that change the host: they, and only they, take --dry-run.
 HOST_CHANGING = {"install", "build", "rollback", "uninstall"}
 # What the engine's path holds to itself: called from app.planned_run alone.
-ENGINE_CALLS = {"execute", "locked", "recovered"}
+ENGINE_CALLS = {"execute", "take_lock", "recover_leftovers"}
 # Calls that change a file, a directory or a link: none in the modules around the engine.
 FILE_CHANGES = {
     "unlink", "rename", "symlink", "symlink_to", "hardlink_to", "link", "rmdir", "mkdir",
@@ -119,18 +119,18 @@ def test_every_host_changing_command_goes_through_planned_run() -> None:
 def test_the_lock_recovery_and_executor_are_used_by_planned_run_alone() -> None:
     graph = app_graph()
     assert callers(graph, ENGINE_CALLS) == {name: {"planned_run"} for name in ENGINE_CALLS}
-    assert callers(graph, ["held"]) == {"held": {"locked"}}  # lock.held
-    assert callers(graph, ["recover"]) == {"recover": {"recovered"}}
+    assert callers(graph, ["held"]) == {"held": {"take_lock"}}  # lock.held
+    assert callers(graph, ["recover"]) == {"recover": {"recover_leftovers"}}
 
 
 def test_the_modules_around_the_engine_change_no_file() -> None:
     """app, cli, output and plan/ read, resolve, plan and show; what changes the host is a
-    step's, run by the executor (app.recovered calls store.recovery under the lock)."""
+    step's, run by the executor (app.recover_leftovers calls store.recovery under the lock)."""
     found = {}
     for pattern in AROUND_THE_ENGINE:
         for path in sorted(PACKAGE.glob(pattern)):
             changes = file_changes(path.read_text(encoding="utf-8"))
-            if path.name == "app.py":  # recover: in recovered, which planned_run calls
+            if path.name == "app.py":  # recover: in recover_leftovers, which planned_run calls
                 changes = [c for c in changes if not c.endswith(" recover()")]
             if changes:
                 found[str(path.relative_to(PACKAGE))] = changes
@@ -205,8 +205,8 @@ def test_only_the_executor_decides_whether_a_step_runs() -> None:
 
 BYPASS = """
 def planned_run():
-    with locked():
-        recovered()
+    with take_lock():
+        recover_leftovers()
         execute()
 
 def uninstall():
