@@ -427,7 +427,7 @@ def test_the_hosts_built_in_json_and_serialize_are_proved_by_the_first_install(
     """This machine's own library (Debian 12's 3.40.1) lists neither ENABLE_JSON1 nor
     ENABLE_DESERIALIZE: both are built in to it. The first install's gate proved both under the
     new library (the dry run against the log is compared above, proofs included)."""
-    detail = installed.first.step("abi")["detail"]
+    detail = installed.first.step("abi-gate")["detail"]
     assert (
         "ENABLE_JSON1 kept as built-in JSON (built in from 3.38.0), proved: SELECT json('{}') "
         "gives '{}'"
@@ -437,7 +437,7 @@ def test_the_hosts_built_in_json_and_serialize_are_proved_by_the_first_install(
         "from 3.36.0), proved: SELECT x FROM t on a database copied by sqlite3_serialize and "
         "sqlite3_deserialize gives 'copied'"
     ) in detail, detail
-    [abi] = [s for s in require_ok(installed.dry_run)["steps"] if s["name"] == "abi"]
+    [abi] = [s for s in require_ok(installed.dry_run)["steps"] if s["name"] == "abi-gate"]
     [probe] = abi["commands"]
     assert '"ENABLE_JSON1"' in probe and '"ENABLE_DESERIALIZE"' in probe, probe
 

@@ -103,7 +103,7 @@ def test_compat_host_against_rhel8_passes_json1_only_to_a_release_without_it(
         assert "ENABLE_JSON1" not in {f["option"] for f in plan["features"]}, version
         configure = step(plan, "configure")
         assert "ENABLE_JSON1" not in configure["description"] + " ".join(configure["commands"])
-        [probe] = step(plan, "abi")["commands"]
+        [probe] = step(plan, "abi-gate")["commands"]
         assert "SELECT json(" in probe and '"ENABLE_JSON1"' in probe, probe
     old = dry_run(tmp_path, python, "3.33.0")
     assert "ENABLE_JSON1" in {f["option"] for f in old["features"]}

@@ -88,7 +88,7 @@ class Fetch(Step):
 class InstallCompiler(Step):
     package_manager: str
     missing: Tuple[str, ...]
-    name = "compiler"
+    name = "install-compiler"
     changes_host = True
 
     def commands(self) -> List[Argv]:

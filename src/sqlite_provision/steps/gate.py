@@ -43,7 +43,7 @@ class AbiGate(Step):
     allow_loss: bool
     library: Path  # the staged library, or the installed one when the build is skipped
     version: str = ""  # the new library's release, for what an older release cannot have
-    name = "abi"
+    name = "abi-gate"
 
     @property
     def comparable(self) -> bool:
@@ -174,7 +174,7 @@ class SmokeTest(Step):
     tools: Tuple[Tuple[str, ...], ...]
     lib_dir: Path
     profile_file: Optional[Path]
-    name = "smoke"
+    name = "smoke-test"
     unless_changed = "nothing changed since the install that passed it"
 
     def describe(self) -> str:
@@ -258,7 +258,7 @@ class FindStale(Step):
     (read from /proc; nothing is changed): they keep the old library until they restart."""
 
     library: Path
-    name = "processes"
+    name = "find-stale"
 
     def describe(self) -> str:
         return f"list the running processes that map another libsqlite3 than {self.library}"

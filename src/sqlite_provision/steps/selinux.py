@@ -46,7 +46,7 @@ class InstallSELinuxTools(Step):
 
     package_manager: str
     packages: Tuple[str, ...]
-    name = "selinux-tools"
+    name = "install-selinux-tools"
     changes_host = True
 
     def commands(self) -> List[Argv]:
@@ -67,7 +67,7 @@ class AddEquivalence(Step):
     """`semanage fcontext -a -e /usr ROOT`: the tree under ROOT is labelled as /usr is."""
 
     root: Path
-    name = "selinux-rule"
+    name = "add-equivalence"
     changes_host = True
 
     def commands(self) -> List[Argv]:
@@ -87,7 +87,7 @@ class RemoveEquivalence(Step):
     """`uninstall --all`: delete the rule this tool added (the record says so)."""
 
     root: Path
-    name = "selinux-rule"
+    name = "remove-equivalence"
     changes_host = True
 
     def commands(self) -> List[Argv]:
