@@ -127,7 +127,7 @@ def test_a_library_without_json_is_refused_naming_json(
     error = caught.value
     assert error.exit_code == 6
     assert error.message == (
-        f"the new library lacks compile option(s) {system_lib.path} was built with: ENABLE_JSON1 (no "
+        f"the new library lacks compile option(s) that {system_lib.path} has: ENABLE_JSON1 (no "
         "built-in JSON, built in from 3.38.0: SELECT json('{}') gives RuntimeError: "
         "SELECT json('{}'): no such function: json)"
     )

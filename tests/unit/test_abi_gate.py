@@ -118,7 +118,7 @@ def test_a_lost_compile_option_is_refused(tmp_path: Path) -> None:
     error = caught.value
     assert error.exit_code == EXIT_VERIFY == 6
     assert error.message == (
-        f"the new library lacks compile option(s) {SYSTEM_PATH} was built with: ENABLE_FTS5"
+        f"the new library lacks compile option(s) that {SYSTEM_PATH} has: ENABLE_FTS5"
     )
     assert "public function" not in error.message and "none" not in error.message
     assert error.hint is not None and "--allow-abi-loss" in error.hint
@@ -147,7 +147,7 @@ def test_allow_loss_warns_once_and_says_so_in_the_detail(tmp_path: Path) -> None
 
     assert detail.startswith("ABI LOSS ALLOWED: the new library lacks 1 public function(s)")
     assert METADATA in detail
-    assert f"; and compile option(s) {SYSTEM_PATH} was built with: ENABLE_FTS5" in detail
+    assert f"; and compile option(s) that {SYSTEM_PATH} has: ENABLE_FTS5" in detail
     assert len(state.warnings) == 1
     assert state.warnings[0].startswith("--allow-abi-loss: the new library lacks")
     assert stream.getvalue().count("warning: --allow-abi-loss:") == 1
@@ -187,7 +187,7 @@ def test_json1_is_refused_by_a_library_that_cannot_prove_json(tmp_path: Path) ->
 
     message = caught.value.message
     assert message.startswith(
-        f"the new library lacks compile option(s) {SYSTEM_PATH} was built with: ENABLE_JSON1 (no "
+        f"the new library lacks compile option(s) that {SYSTEM_PATH} has: ENABLE_JSON1 (no "
         "built-in JSON, built in from 3.38.0: SELECT json('{}') gives AttributeError: "
     )
     assert message.endswith("undefined symbol: sqlite3_prepare_v2)")
@@ -205,8 +205,28 @@ def test_json1_before_3_38_is_a_plain_lost_option(tmp_path: Path) -> None:
         AbiGate(system_lib, False, library, "3.37.2").run(RunState(Runner(os.environ)))
 
     assert caught.value.message == (
-        f"the new library lacks compile option(s) {SYSTEM_PATH} was built with: ENABLE_JSON1"
+        f"the new library lacks compile option(s) that {SYSTEM_PATH} has: ENABLE_JSON1"
     )
+
+
+def test_json_built_in_to_the_systems_release_is_not_said_to_be_built_with(
+    tmp_path: Path,
+) -> None:
+    """A 3.40.1 system library (Debian 12, Amazon Linux 2023's 3.40.0) lists no ENABLE_JSON1:
+    JSON is built in to its release. A new library that cannot prove JSON loses it, and the
+    message says the system library has it built in, not that it was built with the option."""
+    library = fake_library(tmp_path, COMMON, ["ENABLE_FTS5"])
+    system_lib = SystemLibrary(SYSTEM_PATH, "3.40.1", ("ENABLE_FTS5",), frozenset(COMMON))
+
+    with pytest.raises(VerifyError) as caught:
+        AbiGate(system_lib, False, library, "3.99.0").run(RunState(Runner(os.environ)))
+
+    message = caught.value.message
+    assert message.startswith(
+        f"the new library lacks compile option(s) that {SYSTEM_PATH} has: ENABLE_JSON1 (no "
+        "built-in JSON, built in from 3.38.0: "
+    )
+    assert message.endswith(" (built in to 3.40.1, which lists no such option)")
 
 
 def test_the_gate_asks_for_proofs_only_of_obsolete_options() -> None:
@@ -233,7 +253,7 @@ def test_the_gate_asks_for_proofs_only_of_obsolete_options() -> None:
     [
         pytest.param(
             [], ["ENABLE_FTS5"],
-            f"the new library lacks compile option(s) {SYSTEM_PATH} was built with: ENABLE_FTS5",
+            f"the new library lacks compile option(s) that {SYSTEM_PATH} has: ENABLE_FTS5",
             id="options-only",
         ),
         pytest.param(
@@ -246,7 +266,7 @@ def test_the_gate_asks_for_proofs_only_of_obsolete_options() -> None:
             [METADATA, "sqlite3_unlock_notify"], ["ENABLE_FTS5", "ENABLE_JSON1 (why)"],
             f"the new library lacks 2 public function(s) that {SYSTEM_PATH} exports: "
             f"{METADATA} (from ENABLE_COLUMN_METADATA); sqlite3_unlock_notify (from "
-            f"ENABLE_UNLOCK_NOTIFY); and compile option(s) {SYSTEM_PATH} was built with: "
+            f"ENABLE_UNLOCK_NOTIFY); and compile option(s) that {SYSTEM_PATH} has: "
             "ENABLE_FTS5, ENABLE_JSON1 (why)",
             id="both",
         ),

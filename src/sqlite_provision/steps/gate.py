@@ -71,6 +71,17 @@ class AbiGate(Step):
         implied = built_in(loose_version(self.system_lib.version or ""), self.system_lib.options)
         return listed + [o for o in system_features(implied) if o not in listed]
 
+    def said_lost(self, lost: Sequence[str]) -> List[str]:
+        """Each lost option as the message says it: one the system library has only because its
+        release builds it in (it lists no such option) is named as built in, not as built with."""
+        listed = set(system_features(self.system_lib.options))
+        release = self.system_lib.version or ""
+        return [
+            entry if entry.split(" ", 1)[0] in listed
+            else f"{entry} (built in to {release}, which lists no such option)"
+            for entry in lost
+        ]  # fmt: skip
+
     def proofs(self) -> Dict[str, ProofSpec]:
         """What the new library must prove it does: the host's options a later release builds
         in, so that no newer library can list them."""
@@ -103,7 +114,7 @@ class AbiGate(Step):
                     *judged.kept,
                 ]
             )
-        message = abi_message(missing, list(judged.lost), self.system_lib, self.version)
+        message = abi_message(missing, self.said_lost(judged.lost), self.system_lib, self.version)
         if not self.allow_loss:
             raise VerifyError(message, hint=abi_hint(judged.omitted, self.system_lib))
         state.warn("--allow-abi-loss: " + message)
@@ -147,7 +158,7 @@ def abi_message(
     if lost_options:
         lead = "and" if missing else "the new library lacks"
         said.append(
-            f"{lead} compile option(s) {system_lib.path} was built with: " + ", ".join(lost_options)
+            f"{lead} compile option(s) that {system_lib.path} has: " + ", ".join(lost_options)
         )
     return "; ".join(said)
 
