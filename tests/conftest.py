@@ -38,6 +38,46 @@ for _name in [
     del os.environ[_name]
 
 
+# The tool's real places on this machine. No test may write there (each runs the tool on places
+# of its own); a test that forgets to (a pyz run without the session's cache, say) would change
+# the developer's machine and hide from the fault matrix, which watches them only during a case.
+MACHINE_PLACES = ("/opt/sqlite", "/var/cache/sqlite-provision", "/var/log/sqlite-provision",
+                  "/run/sqlite-provision.lock", "/etc/profile.d", "/etc/ld.so.conf.d")  # fmt: skip
+
+
+def machine_places() -> List[str]:
+    """Every path under MACHINE_PLACES the tool could have written: all of its own places, and
+    in the shared directories the names it writes (sqlite-provision*, sqlite*)."""
+    found: List[str] = []
+    for top in MACHINE_PLACES:
+        shared = top.startswith("/etc/")
+        for where, dirs, files in os.walk(top):
+            for name in sorted(dirs + files):
+                if not shared or name.startswith(("sqlite-provision", "sqlite")):
+                    found.append(os.path.join(where, name))
+        if not shared and os.path.lexists(top):
+            found.append(top)
+    return sorted(found)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_PLACES_BEFORE] = machine_places()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    before = session.config.stash.get(_PLACES_BEFORE, None)
+    if before is None:
+        return
+    added = sorted(set(machine_places()) - set(before))
+    if added:
+        sys.stderr.write("\nthe test session wrote to this machine's real places (a test ran the "
+                         "tool without places of its own):\n  " + "\n  ".join(added[:20]) + "\n")  # fmt: skip
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_PLACES_BEFORE = pytest.StashKey[List[str]]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
     """Every test under integration/, and every other test that uses the real tarballs, carries
     the `integration` marker."""

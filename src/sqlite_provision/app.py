@@ -71,7 +71,7 @@ LD_SO_CONF_WARNING = (
 
 
 @contextmanager
-def logged(command: str, env: Environment) -> Iterator[Runner]:
+def open_run_log(command: str, env: Environment) -> Iterator[Runner]:
     """A runner writing to this run's log file. A failure leaves with the log's path on it; a
     filesystem failure the steps did not foresee becomes a HostError that says where."""
     name = "{}-{}-{}.log".format(command, time.strftime("%Y%m%d-%H%M%S"), os.getpid())
@@ -95,14 +95,18 @@ def logged(command: str, env: Environment) -> Iterator[Runner]:
 
 
 @contextmanager
-def locked(runner: Runner, env: Environment, timeout: float, progress: Progress) -> Iterator[None]:
+def take_lock(
+    runner: Runner, env: Environment, timeout: float, progress: Progress
+) -> Iterator[None]:
     """The run lock, and from then on the log file: what came before is written into it."""
     with lock.held(env.lock_file, timeout, progress.note):
         start_log(runner.log, env.log_dir)
         yield
 
 
-def recovered(places: "Places", runner: Runner, progress: Progress) -> Tuple[StepRecord, ...]:
+def recover_leftovers(
+    places: "Places", runner: Runner, progress: Progress
+) -> Tuple[StepRecord, ...]:
     """Put right what a killed run left (under the lock: that run is dead); say what."""
     from sqlite_provision.store.recovery import recover
 
@@ -148,10 +152,10 @@ def planned_run(
     if options.dry_run:
         runner = Runner(env.variables)
         return make_plan(resolve(read(options, runner), runner, None, ())).view()
-    with logged(command.value, env) as runner:
+    with open_run_log(command.value, env) as runner:
         inputs = read(options, runner)
-        with locked(runner, env, options.lock_timeout, progress):
-            done = recovered(places(inputs), runner, progress)
+        with take_lock(runner, env, options.lock_timeout, progress):
+            done = recover_leftovers(places(inputs), runner, progress)
             res = resolve(inputs, runner, page_reader(runner, env.fetch), done)
             plan = make_plan(res)
             report = plan.new_report(runner.log.path)

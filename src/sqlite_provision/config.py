@@ -369,25 +369,29 @@ def _check_version(value: str, option: str) -> None:
         raise UsageError(f"{option}: {exc.message}", hint="pass a version such as 3.46.1") from None
 
 
-def validate(options: Options) -> Options:
-    """Check every piece of user input, alone and against the others; return the options with
-    their paths made absolute and their hashes normalized. Raises UsageError (exit 2), or
-    ChecksumError (exit 4) for a malformed hash."""
-    # Imported here: the CLI imports this module for --help, which must stay fast.
-    from sqlite_provision.digests import parse_checksum
-    from sqlite_provision.recipe.features import check_compat, enable_option
+def _given(options: Options) -> FrozenSet[str]:
+    """The fields the user gave: those click saw on the command line, and those whose value
+    can only have come from the user."""
+    return frozenset(
+        options.given
+        | {
+            name
+            for name in ("tarball", "url", "artifact", "prefix", "env_file", "versions")
+            if getattr(options, name)
+        }
+    )
 
-    given = options.given | {
-        name
-        for name in ("tarball", "url", "artifact", "prefix", "env_file", "versions")
-        if getattr(options, name)
-    }
+
+def _check_conflicts(given: FrozenSet[str]) -> None:
     for first, second in CONFLICTS:
         if first in given and second in given:
             raise UsageError(
                 f"{flag(first)} and {flag(second)} are mutually exclusive",
                 hint=CONFLICT_HINTS.get((first, second), "pass one of them"),
             )
+
+
+def _check_versions(options: Options, given: FrozenSet[str]) -> None:
     if options.version == LATEST and (options.tarball or options.url):
         raise UsageError(
             "--version latest reads the download page; it cannot name a --tarball or --url",
@@ -403,12 +407,25 @@ def validate(options: Options) -> Options:
     _check_version(options.min_version, "--min-version")
     for version in options.versions:
         _check_version(version, "VERSION")
+
+
+def _normalized_hashes(options: Options) -> Dict[str, Any]:
+    """--sha3-256 and --sha256 as lower-case hex; ChecksumError for a malformed one."""
+    from sqlite_provision.digests import parse_checksum
+
     hashes: Dict[str, Any] = {}
     for algorithm in ("sha3_256", "sha256"):
         value = getattr(options, algorithm)
         # `is not None`: an empty --sha256 "" is a bad hash, not "no hash".
         if value is not None:
             hashes[algorithm] = parse_checksum(algorithm, value).hexdigest
+    return hashes
+
+
+def _check_names(options: Options) -> None:
+    """The URLs, the compat mode, the feature names and the systemd units."""
+    from sqlite_provision.recipe.features import check_compat, enable_option
+
     for value, option in ((options.url, "--url"), (options.mirror, "--mirror")):
         if value is not None:
             check_http_url(value, option)
@@ -417,24 +434,53 @@ def validate(options: Options) -> Options:
         enable_option(name)
     for unit in options.systemd_units:
         unit_base_name(unit)
+
+
+_PATH_FIELDS = (
+    "prefix",
+    "prefix_root",
+    "profile_file",
+    "tarball",
+    "env_file",
+    "artifact",
+    "artifact_out",
+    "rpm_out",
+)
+# The paths the tool writes or names in the files it writes: plain characters only.
+_SAFE_PATH_FIELDS = ("prefix", "prefix_root", "profile_file", "env_file")
+
+
+def _absolute_paths(options: Options) -> Dict[str, Any]:
+    """The path fields the user gave, made absolute, those the tool writes checked safe."""
     paths: Dict[str, Any] = {}
-    for name in (
-        "prefix",
-        "prefix_root",
-        "profile_file",
-        "tarball",
-        "env_file",
-        "artifact",
-        "artifact_out",
-        "rpm_out",
-    ):
+    for name in _PATH_FIELDS:
         value = getattr(options, name)
         if value is not None:
             paths[name] = Path(os.path.abspath(str(value)))
-    for name in ("prefix", "prefix_root", "profile_file", "env_file"):
+    for name in _SAFE_PATH_FIELDS:
         if name in paths:
             check_safe_path(paths[name], flag(name))
+    return paths
+
+
+def _absolute_venvs(options: Options) -> Tuple[Path, ...]:
     venvs = tuple(Path(os.path.abspath(str(v))) for v in options.venvs)
     for venv in venvs:
         check_safe_path(venv, "--venv")
-    return replace(options, given=frozenset(given), venvs=venvs, **paths, **hashes)
+    return venvs
+
+
+def validate(options: Options) -> Options:
+    """Check every piece of user input, alone and against the others; return the options with
+    their paths made absolute and their hashes normalized. Raises UsageError (exit 2), or
+    ChecksumError (exit 4) for a malformed hash."""
+    # The helpers import digests and recipe/ where they need them: the CLI imports this module
+    # for --help, which must stay fast.
+    given = _given(options)
+    _check_conflicts(given)
+    _check_versions(options, given)
+    hashes = _normalized_hashes(options)
+    _check_names(options)
+    paths = _absolute_paths(options)
+    venvs = _absolute_venvs(options)
+    return replace(options, given=given, venvs=venvs, **paths, **hashes)

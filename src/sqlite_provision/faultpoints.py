@@ -7,8 +7,9 @@ crash point does nothing and no environment variable changes that; the tests' la
 (tests/support/launch.py) registers one that kills the process at the point it is told.
 
 Points: before:STEP and after:STEP around every step of a plan, during:install (the old build
-moved aside, the new one not yet in place), during:verify (after the first python's probe) and
-during:uninstall (after the first file removed).
+moved aside, the new one not yet in place), during:verify (after the first python's probe),
+during:switch-to-previous (between the rollback's two links) and during:uninstall (after the
+first file removed).
 """
 
 from typing import Callable, List

@@ -15,6 +15,21 @@ def read_bytes(path: Path) -> Optional[bytes]:
         return None
 
 
+class NotRegularFile(OSError):
+    """A path that is there but is no regular file (a fifo, a device, a directory)."""
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a file another user may have placed: opened through no link, never blocking
+    on a fifo. OSError when it cannot be opened (FileNotFoundError when absent), NotRegularFile
+    when it is no regular file."""
+    descriptor = os.open(str(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise NotRegularFile(f"{path} is not a regular file")
+        return handle.read()
+
+
 def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(str(path), os.O_RDONLY)

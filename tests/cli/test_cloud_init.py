@@ -131,6 +131,6 @@ def test_its_command_line_is_accepted_in_dry_run(pyz: Path, mirror: Mirror, tmp_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["dry_run"] is True
-    assert [step["name"] for step in plan["steps"]][:2] == ["fetch", "compiler"]
+    assert [step["name"] for step in plan["steps"]][:2] == ["fetch", "install-compiler"]
     assert not (tmp_path / "prefix").exists() and not (tmp_path / "p.sh").exists()
     assert mirror.count() == 0  # --dry-run touches no network

@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import pytest
 
-from support.clirun import run_cli
+from support.clirun import pyz_cache, run_cli
 from support.launchers import Launcher
 
 
@@ -21,7 +21,9 @@ def help_text(
     env: Dict[str, str] = {
         k: v for k, v in os.environ.items() if not k.startswith("SQLITE_PROVISION_")
     }
-    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path))
+    # --help writes nothing of the tool's own, but the pyz unpacks itself into its cache: the
+    # session's, never the machine's /var/cache/sqlite-provision.
+    env.update(HOME=str(tmp_path), TMPDIR=str(tmp_path), SQLITE_PROVISION_PYZ_CACHE=pyz_cache())
     return run_cli(args, env, timeout=60, command=launcher.argv).proc
 
 

@@ -301,7 +301,7 @@ def test_killed_while_working_then_the_same_command_converges(
 CRASH_POINTS = [
     ("between staging and the rename into the prefix", "before:install"),
     ("between the rename and the current swap", "after:install"),
-    ("between the swap and the profile write", "after:link"),
+    ("between the swap and the profile write", "after:link-current"),
     ("between the profile and its csh twin", "after:profile"),
     ("during verification", "during:verify"),
 ]
@@ -339,10 +339,10 @@ def test_crashed_with_the_old_build_moved_aside_then_it_comes_back(
 
 
 UNINSTALL_POINTS = [
-    ("after `current` is removed", "after:unlink"),
+    ("after `current` is removed", "after:remove-link"),
     ("after the first activation file is removed", "after:deactivate"),
     ("during uninstall", "during:uninstall"),
-    ("after the version's files are removed", "after:remove"),
+    ("after the version's files are removed", "after:remove-version"),
 ]
 
 
@@ -391,8 +391,8 @@ def rolled_back(clean: Dict[str, Any], tmp_path_factory: pytest.TempPathFactory)
 
 
 ROLLBACK_POINTS = [
-    ("between the rollback's two links", "during:switch"),
-    ("after the rollback's switch, before its verification", "after:switch"),
+    ("between the rollback's two links", "during:switch-to-previous"),
+    ("after the rollback's switch, before its verification", "after:switch-to-previous"),
     ("during the rollback's verification", "during:verify"),
 ]
 

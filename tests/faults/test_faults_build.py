@@ -124,7 +124,7 @@ def test_yum_fails(host: FaultHost, shared_tarballs: Dict[str, Any], tmp_path: P
     expect(run, 5, "yum failed with exit status 1", "yum install -y gcc make", "repositories")
     check_log_tail(run.proc.stderr, "Unable to find a match")
     assert rhel.yum_calls() == ["install -y gcc make"]
-    assert run.step("compiler")["status"] == "failed"
+    assert run.step("install-compiler")["status"] == "failed"
     assert case.changes == {}, case.describe()
 
 

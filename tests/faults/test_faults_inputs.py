@@ -1,5 +1,6 @@
 """Bad input to every install option: exit 2 (usage), or 4 for a hash, with a message that
-names the option and says what it wants; no HTTP request, nothing written but the log.
+names the option and says what it wants; no HTTP request, nothing written: no lock file, no
+log (bad input stops before the lock, docs/ARCHITECTURE.md).
 
 Each case is the valid base command line with one option replaced or added; click keeps the
 last value of a single-valued option, so an appended `--version 3.24` replaces the base's.
@@ -7,6 +8,7 @@ last value of a single-valued option, so an appended `--version 3.24` replaces t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Tuple
 
@@ -108,3 +110,6 @@ def test_bad_input(
     assert mirror.requests == []
     assert host.cache_files() == []
     assert case.changes == {}, case.describe()
+    # Bad input stops before the lock (docs/ARCHITECTURE.md): no lock file, no log.
+    assert not os.path.lexists(str(host.lock))
+    assert not host.log.exists() or sorted(os.listdir(str(host.log))) == []

@@ -272,8 +272,8 @@ def test_the_update_delete_limit_warning_is_said_once(host: Installed) -> None:
         warning = [line for line in err.splitlines() if "ENABLE_UPDATE_DELETE_LIMIT" in line]
         assert warning[0].startswith("warning: "), warning
         assert "DELETE ... LIMIT" in warning[0]
-        assert "ENABLE_UPDATE_DELETE_LIMIT" not in run.step("abi")["detail"]
-        assert run.step("abi")["status"] == "ok"
+        assert "ENABLE_UPDATE_DELETE_LIMIT" not in run.step("abi-gate")["detail"]
+        assert run.step("abi-gate")["status"] == "ok"
         # ... and a machine reading --json finds it once, in "warnings".
         said = [w for w in run.data["warnings"] if "ENABLE_UPDATE_DELETE_LIMIT" in w]
         assert len(said) == 1, run.data["warnings"]
@@ -345,9 +345,9 @@ def test_a_failed_force_reinstall_brings_the_old_build_back(host: Installed) -> 
 
     assert run.proc.returncode == 6, run.describe()
     assert "injected_by_the_test" in run.proc.stderr
-    assert run.step("unpack")["status"] == "ok"  # a new tree, not the installed one
+    assert run.step("unpack-artifact")["status"] == "ok"  # a new tree, not the installed one
     assert run.step("install")["detail"] == f"replaced the previous build in {prefix}"
-    assert run.step("link")["status"] == "ok"  # `current` was switched to 3.44.2, then back
+    assert run.step("link-current")["status"] == "ok"  # `current` was switched to 3.44.2, then back
     assert run.step("verify")["status"] == "failed"
     assert diff(before, snapshot(host.watched())) == {}
     assert not os.path.lexists(str(host.prefix_root / ".3.44.2.previous"))
@@ -364,7 +364,7 @@ def test_a_rollback_switches_current_to_the_previous_version(host: Installed) ->
     before = snapshot(host.watched())
     plan = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--dry-run", "--json"))
     assert diff(before, snapshot(host.watched())) == {}
-    assert [s["name"] for s in plan["steps"]] == ["switch", "verify"]
+    assert [s["name"] for s in plan["steps"]] == ["switch-to-previous", "verify"]
     assert plan["version"] == "3.44.2" and plan["dry_run"] is True
 
     back = ok(host.run("rollback", *host.places(), "--python", PYTHON, "--json"))
@@ -395,7 +395,9 @@ def test_uninstall_all_removes_what_the_installs_wrote_and_nothing_else(host: In
     before = snapshot(host.watched())
     plan = ok(host.run("uninstall", "--all", *host.places(), "--dry-run", "--json"))
     assert diff(before, snapshot(host.watched())) == {}
-    assert {"unlink", "deactivate", "record", "remove"} <= {s["name"] for s in plan["steps"]}
+    assert {"remove-link", "deactivate", "record", "remove-version"} <= {
+        s["name"] for s in plan["steps"]
+    }
 
     run = host.run("uninstall", "--all", *host.places(), "--json")
     check_plan_ran(plan, newest_log(host.state / "log", "uninstall"))

@@ -189,8 +189,8 @@ def test_containerfile_on_pseudo_rhel9_with_podman(
     assert first["ok"] is True and first["changed"] is True, first
     assert first["version"] == TARBALL_VERSION
     steps = {s["name"]: s for s in first["steps"]}  # type: ignore[attr-defined, union-attr]
-    assert steps["compiler"]["status"] == "ok", steps["compiler"]
-    assert "yum" in steps["compiler"]["detail"], steps["compiler"]
+    assert steps["install-compiler"]["status"] == "ok", steps["install-compiler"]
+    assert "yum" in steps["install-compiler"]["detail"], steps["install-compiler"]
     verified = first["verified"]
     assert isinstance(verified, list) and verified
     assert all(p["ok"] and p["sqlite_version"] == TARBALL_VERSION for p in verified), verified

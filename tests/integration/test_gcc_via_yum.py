@@ -157,7 +157,7 @@ def test_yum_installs_gcc_and_make_then_the_build_runs(rhel: Host, tarball: Path
     assert proc.returncode == 0, describe(proc)
     assert rhel.yum_changes() == ["[install][-y][gcc][make]"]
     data = json.loads(proc.stdout)
-    assert step_status(proc, "compiler") == "ok"
+    assert step_status(proc, "install-compiler") == "ok"
     assert step_status(proc, "make") == "ok"
     assert data["changed"] is True
     assert data["verified"][0]["sqlite_version"] == "3.44.2"

@@ -27,7 +27,7 @@ from sqlite_provision.steps.base import RunState
 from sqlite_provision.steps.gate import AbiGate
 from support.clirun import PYTHON, Run, logged_commands, run_cli, tool_env
 from support.compilers import calls, recording_wrappers
-from support.gate_libraries import RecordingRunner, rhel8_host
+from support.gate_libraries import RecordingRunner, rhel8_system_lib
 from support.launchers import Launcher
 from support.mirror import Mirror
 
@@ -399,19 +399,21 @@ def test_rhel8s_json1_is_kept_as_built_in_json_proved_by_the_new_library(
     session's real builds of 3.44.2 and 3.52.0 cannot list ENABLE_JSON1 (JSON is built in from
     3.38.0). The gate passes: JSON is proved by running it under the new library, and its
     detail says so. A gate that compared ENABLE_JSON1 by name would refuse both (exit 6)."""
-    host, _ = rhel8_host(tmp_path)
+    system_lib, _ = rhel8_system_lib(tmp_path)
     if version == "3.44.2":
         prefix = request.getfixturevalue("installed").prefix
     else:
         prefix = request.getfixturevalue("withdrawn").prefix
     library = prefix / "lib" / "libsqlite3.so.0"
     assert "ENABLE_JSON1" not in read_library(Runner(os.environ), library)[1]  # the premise
-    gate = AbiGate(host, False, library, version)
+    gate = AbiGate(system_lib, False, library, version)
     runner = RecordingRunner()
 
     detail = gate.run(RunState(runner))
 
-    assert detail.startswith(f"exports all {len(host.symbols)} public functions of {host.path}")
+    assert detail.startswith(
+        f"exports all {len(system_lib.symbols)} public functions of {system_lib.path}"
+    )
     assert (
         "ENABLE_JSON1 kept as built-in JSON (built in from 3.38.0), proved: SELECT json('{}') "
         "gives '{}'"
@@ -425,7 +427,7 @@ def test_the_hosts_built_in_json_and_serialize_are_proved_by_the_first_install(
     """This machine's own library (Debian 12's 3.40.1) lists neither ENABLE_JSON1 nor
     ENABLE_DESERIALIZE: both are built in to it. The first install's gate proved both under the
     new library (the dry run against the log is compared above, proofs included)."""
-    detail = installed.first.step("abi")["detail"]
+    detail = installed.first.step("abi-gate")["detail"]
     assert (
         "ENABLE_JSON1 kept as built-in JSON (built in from 3.38.0), proved: SELECT json('{}') "
         "gives '{}'"
@@ -435,7 +437,7 @@ def test_the_hosts_built_in_json_and_serialize_are_proved_by_the_first_install(
         "from 3.36.0), proved: SELECT x FROM t on a database copied by sqlite3_serialize and "
         "sqlite3_deserialize gives 'copied'"
     ) in detail, detail
-    [abi] = [s for s in require_ok(installed.dry_run)["steps"] if s["name"] == "abi"]
+    [abi] = [s for s in require_ok(installed.dry_run)["steps"] if s["name"] == "abi-gate"]
     [probe] = abi["commands"]
     assert '"ENABLE_JSON1"' in probe and '"ENABLE_DESERIALIZE"' in probe, probe
 

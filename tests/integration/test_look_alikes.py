@@ -251,8 +251,8 @@ def plan_names_the_system_library(root: LookAlikeRoot, spec: LookAlike, mirror: 
                "--dry-run", "--json")  # fmt: skip
     assert plan.returncode == 0, describe(plan)
     data = result(plan)
-    assert step(data, "compiler")["commands"] == ["yum install -y gcc make"]
-    abi = step(data, "abi")["description"]
+    assert step(data, "install-compiler")["commands"] == ["yum install -y gcc make"]
+    abi = step(data, "abi-gate")["description"]
     assert f"of {library} ({spec.system_sqlite})" in abi, abi
 
 
@@ -276,9 +276,9 @@ def first_install(root: LookAlikeRoot, spec: LookAlike, mirror: Mirror, library:
     assert run.returncode == 0, describe(run)
     data = result(run)
     assert data["changed"] is True and data["version"] == VERSION and data["prefix"] == PREFIX
-    for name in ("compiler", "configure", "make", "abi", "smoke", "verify"):
+    for name in ("install-compiler", "configure", "make", "abi-gate", "smoke-test", "verify"):
         assert step(data, name)["status"] == "ok", (name, describe(run))
-    assert library in step(data, "abi")["detail"], step(data, "abi")
+    assert library in step(data, "abi-gate")["detail"], step(data, "abi-gate")
     gcc_version, gcc_release = spec.release.packages["gcc"]
     assert root.check(["rpm", "-q", "gcc"]).startswith(f"gcc-{gcc_version}-{gcc_release}")
     assert "yum install -y gcc make" in root.read_text(data["log_file"])
@@ -325,7 +325,7 @@ def test_default_install_on_a_look_alike_with_the_releases_own_sqlite_and_python
         again = cli(root, "install", "--version", VERSION, "--mirror", sqlite_mirror.url,
                     "--venv", VENV, "--json")  # fmt: skip
         assert again.returncode == 0 and result(again)["changed"] is False, describe(again)
-        assert step(result(again), "compiler")["status"] == "skipped"
+        assert step(result(again), "install-compiler")["status"] == "skipped"
         assert diff(installed, watched(root)) == {}
 
         gone = cli(root, "uninstall", "--all", "--json")

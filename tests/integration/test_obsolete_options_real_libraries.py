@@ -25,7 +25,7 @@ from sqlite_provision.steps.base import RunState
 from sqlite_provision.steps.gate import AbiGate
 from sqlite_provision.versions import parse_version
 from support.clirun import PYTHON, run_cli, tool_env
-from support.gate_libraries import RHEL8_LIKE, amalgamation_library, rhel8_host
+from support.gate_libraries import RHEL8_LIKE, amalgamation_library, rhel8_system_lib
 from support.system_sqlite import SYSTEM_SQLITE_DIR
 
 pytestmark = pytest.mark.integration
@@ -97,13 +97,13 @@ def test_compat_host_against_rhel8_passes_json1_only_to_a_release_without_it(
 ) -> None:
     """RHEL 8's library lists ENABLE_JSON1. The dry run of 3.44.2 and 3.52.0 passes no
     -DSQLITE_ENABLE_JSON1 and shows the gate proving JSON instead; that of 3.33.0 passes it."""
-    _, python = rhel8_host(tmp_path)
+    _, python = rhel8_system_lib(tmp_path)
     for version in ("3.44.2", "3.52.0"):
         plan = dry_run(tmp_path, python, version)
         assert "ENABLE_JSON1" not in {f["option"] for f in plan["features"]}, version
         configure = step(plan, "configure")
         assert "ENABLE_JSON1" not in configure["description"] + " ".join(configure["commands"])
-        [probe] = step(plan, "abi")["commands"]
+        [probe] = step(plan, "abi-gate")["commands"]
         assert "SELECT json(" in probe and '"ENABLE_JSON1"' in probe, probe
     old = dry_run(tmp_path, python, "3.33.0")
     assert "ENABLE_JSON1" in {f["option"] for f in old["features"]}
@@ -116,18 +116,18 @@ def test_a_library_without_json_is_refused_naming_json(
     """3.44.2 built with RHEL 8's flags and -DSQLITE_OMIT_JSON (a real build): it exports every
     function RHEL 8's library does, but `SELECT json('{}')` fails under it, so the gate refuses
     it (exit 6) naming JSON and the flag that took it out."""
-    host, _ = rhel8_host(tmp_path)
+    system_lib, _ = rhel8_system_lib(tmp_path)
     library = amalgamation_library(
         Path(shared_tarballs["3.44.2"]["path"]), (*RHEL8_LIKE, "-DSQLITE_OMIT_JSON")
     )
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.44.2").run(RunState(Runner(os.environ)))
+        AbiGate(system_lib, False, library, "3.44.2").run(RunState(Runner(os.environ)))
 
     error = caught.value
     assert error.exit_code == 6
     assert error.message == (
-        f"the new library lacks compile option(s) {host.path} was built with: ENABLE_JSON1 (no "
+        f"the new library lacks compile option(s) that {system_lib.path} has: ENABLE_JSON1 (no "
         "built-in JSON, built in from 3.38.0: SELECT json('{}') gives RuntimeError: "
         "SELECT json('{}'): no such function: json)"
     )
@@ -141,15 +141,17 @@ def test_json_built_in_to_the_host_is_lost_to_a_library_without_json(
     10's 3.46.1) lists no ENABLE_JSON1: JSON is built in to it. The same real 3.44.2 built
     with -DSQLITE_OMIT_JSON takes json() from its programs, so the gate names JSON among what
     is lost, although the host lists no such option."""
-    host = probe(Runner(os.environ), PYTHON)
-    assert host.version is not None and parse_version(host.version) >= (3, 38, 0), host
-    assert "ENABLE_JSON1" not in host.options and "OMIT_JSON" not in host.options
+    system_lib = probe(Runner(os.environ), PYTHON)
+    assert system_lib.version is not None and parse_version(system_lib.version) >= (3, 38, 0), (
+        system_lib
+    )
+    assert "ENABLE_JSON1" not in system_lib.options and "OMIT_JSON" not in system_lib.options
     library = amalgamation_library(
         Path(shared_tarballs["3.44.2"]["path"]), (*RHEL8_LIKE, "-DSQLITE_OMIT_JSON")
     )
 
     with pytest.raises(VerifyError) as caught:
-        AbiGate(host, False, library, "3.44.2").run(RunState(Runner(os.environ)))
+        AbiGate(system_lib, False, library, "3.44.2").run(RunState(Runner(os.environ)))
 
     assert (
         "ENABLE_JSON1 (no built-in JSON, built in from 3.38.0: SELECT json('{}') gives "

@@ -200,7 +200,7 @@ def test_install_on_pseudo_rhel_runs_yum_builds_activates_and_is_idempotent(
         # --dry-run shows the yum command, and changes nothing.
         plan = cli(root, *install_args(sqlite_mirror, "--dry-run"))
         assert plan.returncode == 0, describe(plan)
-        assert step(result(plan), "compiler")["commands"] == ["yum install -y gcc make"]
+        assert step(result(plan), "install-compiler")["commands"] == ["yum install -y gcc make"]
         assert not root.exists("/opt/sqlite") and found_tools(root) == []
 
         # The real run: yum installs gcc and make, then build, install, activate, verify.
@@ -211,7 +211,15 @@ def test_install_on_pseudo_rhel_runs_yum_builds_activates_and_is_idempotent(
         assert first.returncode == 0, describe(first)
         assert data["ok"] is True and data["changed"] is True
         assert data["version"] == VERSION and data["prefix"] == PREFIX
-        for name in ("compiler", "configure", "make", "stage", "install", "smoke", "verify"):
+        for name in (
+            "install-compiler",
+            "configure",
+            "make",
+            "stage",
+            "install",
+            "smoke-test",
+            "verify",
+        ):
             assert step(data, name)["status"] == "ok", (name, describe(first))
         log = root.read_text(data["log_file"])
         assert "yum install -y gcc make" in log
@@ -245,7 +253,7 @@ def test_install_on_pseudo_rhel_runs_yum_builds_activates_and_is_idempotent(
         again = result(second)
         assert second.returncode == 0, describe(second)
         assert again["changed"] is False
-        assert step(again, "compiler")["status"] == "skipped"
+        assert step(again, "install-compiler")["status"] == "skipped"
     timings["total"] = time.monotonic() - started
     print("pseudo-RHEL install: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
 
@@ -262,7 +270,7 @@ def test_gcc_missing_from_the_repo_exits_5_with_dnfs_message_and_leaves_nothing(
         assert run.returncode == 5, describe(run)
         data = result(run)
         assert data["ok"] is False and data["exit_code"] == 5
-        assert step(data, "compiler")["status"] == "failed"
+        assert step(data, "install-compiler")["status"] == "failed"
         # dnf's own words reach the user: in the error/log tail on stderr and in the JSON.
         assert "No match for argument: gcc" in run.stderr
         assert "gcc" in json.dumps(data["error"])

@@ -43,7 +43,7 @@ def test_build_rpm_writes_a_signed_package_that_provides_no_library(
         plan = run_cli([*base, "--dry-run", "--json"], env).data
         assert not out.exists() and plan["changed"] is False
         pack = plan["steps"][-1]
-        assert pack["name"] == "rpm" and str(out) in pack["description"]
+        assert pack["name"] == "pack-rpm" and str(out) in pack["description"]
         if os.geteuid() == 0:
             assert "rpmbuild as " in pack["description"], pack  # never as root
         done = run_cli([*base, "--json"], env)

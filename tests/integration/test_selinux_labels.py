@@ -81,7 +81,7 @@ def test_a_root_under_srv_gets_the_equivalence_and_uninstall_deletes_it(
     assert plan.proc.returncode == 0, plan.describe()
     names = [step["name"] for step in plan.data["steps"]]
     at = names.index("install")
-    assert names[at : at + 4] == ["install", "selinux-rule", "relabel", "link"]
+    assert names[at : at + 4] == ["install", "add-equivalence", "relabel", "link-current"]
     assert plan.data["steps"][at + 1]["commands"] == ["semanage fcontext -a -e /usr /srv/sqlite"]
     assert plan.data["steps"][at + 2]["commands"] == ["restorecon -RF /srv/sqlite/3.44.2"]
     assert site.rules() == []  # the dry run added nothing
@@ -243,7 +243,7 @@ def test_a_missing_tool_is_exit_3_naming_its_package_or_installed_with_yum(
     plan = cli_injected(site, *install_args(site, "--dry-run"))
     assert plan.proc.returncode == 0, plan.describe()
     names = [step["name"] for step in plan.data["steps"]]
-    assert names.index("selinux-tools") < names.index("install")
-    assert plan.data["steps"][names.index("selinux-tools")]["commands"] == [
+    assert names.index("install-selinux-tools") < names.index("install")
+    assert plan.data["steps"][names.index("install-selinux-tools")]["commands"] == [
         f"yum install -y {package}"
     ]

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
 
-from sqlite_provision.host.library import HostLibrary, probe
+from sqlite_provision.host.library import SystemLibrary, probe
 from sqlite_provision.runner import Completed, Runner
 from support import REPO_ROOT, need_tool, unavailable
 from support.interpreters import interpreter
@@ -91,13 +91,13 @@ def amalgamation_library(tarball: Path, defines: Sequence[str]) -> Path:
     return library
 
 
-def rhel8_host(directory: Path) -> Tuple[HostLibrary, str]:
+def rhel8_system_lib(directory: Path) -> Tuple[SystemLibrary, str]:
     """RHEL 8's system library (3.26.0, its spec flags) as the tool itself sees it: probed
     through a python that loads it (host/library.py); and that python."""
     from support.system_sqlite import build_system_sqlite
 
     python = python_seeing(build_system_sqlite("3.26.0", directory / "rhel8"), directory)
-    host = probe(Runner(os.environ), python)
-    assert host.version == "3.26.0" and host.problem is None, host
-    assert "ENABLE_JSON1" in host.options and len(host.symbols) > 200, host
-    return host, python
+    system_lib = probe(Runner(os.environ), python)
+    assert system_lib.version == "3.26.0" and system_lib.problem is None, system_lib
+    assert "ENABLE_JSON1" in system_lib.options and len(system_lib.symbols) > 200, system_lib
+    return system_lib, python

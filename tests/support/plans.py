@@ -17,7 +17,7 @@ import pytest
 from sqlite_provision import output
 from sqlite_provision.config import Options, make_layout, validate
 from sqlite_provision.host.facts import Facts, OsInfo
-from sqlite_provision.host.library import NOT_PROBED, HostLibrary
+from sqlite_provision.host.library import NOT_PROBED, SystemLibrary
 from sqlite_provision.plan.inputs import Inputs, choices
 from sqlite_provision.plan.model import Command, Plan
 from sqlite_provision.plan.resolve import Resolution, build_request
@@ -61,22 +61,22 @@ def resolution_for(
     facts: Facts,
     work: Path,
     pythons: Tuple[str, ...] = ("/usr/bin/python3",),
-    host: HostLibrary = NOT_PROBED,
-    installed: Optional[str] = None,
+    system_lib: SystemLibrary = NOT_PROBED,
+    up_to_date: Optional[str] = None,
 ) -> Resolution:
     """The Resolution of `options` on a host with `facts`; its own directories under `work`
-    (cache, build, systemd and ld.so.conf.d), none of them created. `installed`: why no build
+    (cache, build, systemd and ld.so.conf.d), none of them created. `up_to_date`: why no build
     is needed (this build is installed and intact), or None."""
     options = validate(options)
     source = resolve_source(options)
-    features = select(options.compat, source.version_key, host.options, options.enable)
+    features = select(options.compat, source.version_key, system_lib.options, options.enable)
     layout = make_layout(options, source.version)
     inputs = Inputs(
         command=Command.INSTALL,
         choices=choices(options, facts),
         facts=facts,
         pythons=pythons,
-        host=host,
+        system_lib=system_lib,
         source=source,
         layout=layout,
         templates=TEMPLATES,
@@ -86,7 +86,7 @@ def resolution_for(
         conf_dir=work / "ld.so.conf.d",
     )
     request = build_request(source, options, features)
-    return Resolution(inputs, source, layout, features, request, up_to_date=installed)
+    return Resolution(inputs, source, layout, features, request, up_to_date=up_to_date)
 
 
 def steps_of(plan: Plan) -> List[Step]:

@@ -67,11 +67,13 @@ def test_ld_so_conf_is_written_after_the_smoke_test_and_before_verify(tmp_path: 
     (rpm, dnf, yum under the snippet's environment) may be put in the loader's cache."""
     plan = real_dirs_plan(tmp_path, ld_so_conf=True)
     order = names(plan)
-    assert order.index("smoke") < order.index("ld-so-conf") < order.index("verify")
-    assert order.index("ld-so-conf") < order.index("record")  # recorded for uninstall --all
+    assert order.index("smoke-test") < order.index("ld-so-conf") < order.index("verify")
+    assert order.index("ld-so-conf") < order.index(
+        "record-activation"
+    )  # recorded for uninstall --all
     # Everything else that activates the library comes before the smoke test.
-    assert order.index("profile") < order.index("smoke")
-    assert order.index("profile-csh") < order.index("smoke")
+    assert order.index("profile") < order.index("smoke-test")
+    assert order.index("profile-csh") < order.index("smoke-test")
 
 
 def test_ld_so_conf_on_the_real_directory_runs_ldconfig(tmp_path: Path) -> None:
@@ -83,7 +85,7 @@ def test_ld_so_conf_on_the_real_directory_runs_ldconfig(tmp_path: Path) -> None:
     assert step.commands() == [["ldconfig"]]
     shown = {s["name"]: s["commands"] for s in dry_run_steps(plan)}
     assert shown["ld-so-conf"] == ["ldconfig"]
-    record = next(s for s in steps_of(plan) if s.name == "record")
+    record = next(s for s in steps_of(plan) if s.name == "record-activation")
     assert isinstance(record, RecordActivation)
     assert str(step.path) in record.files  # so that uninstall --all removes it
 
@@ -99,7 +101,7 @@ def test_a_drop_in_on_the_real_directory_reloads_systemd(tmp_path: Path) -> None
     assert [s.commands() for s in drop_ins] == [[], [["systemctl", "daemon-reload"]]]
     shown = [s["commands"] for s in dry_run_steps(plan) if s["name"] == "systemd"]
     assert shown == [[], ["systemctl daemon-reload"]]  # what --dry-run prints
-    assert names(plan).index("systemd") < names(plan).index("smoke")
+    assert names(plan).index("systemd") < names(plan).index("smoke-test")
 
 
 @pytest.mark.parametrize(

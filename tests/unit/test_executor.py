@@ -477,7 +477,7 @@ def test_real_activation_steps_are_undone_after_a_later_failure(
 
     report: Report = error.partial
     # Both real steps did run before the failure, so there was something to undo.
-    assert statuses(report) == [("link", "ok"), ("profile", "ok"), ("verify", "failed")]
+    assert statuses(report) == [("link-current", "ok"), ("profile", "ok"), ("verify", "failed")]
     if profile is None:
         assert not os.path.lexists(str(options.profile_file))
         assert not (tmp_path / "etc").exists(), "directories created for the profile remain"
@@ -522,7 +522,7 @@ def test_real_steps_already_done_are_skipped_and_left_alone(tmp_path: Path, log:
         CommandFailed,
     )
     report: Report = error.partial
-    assert statuses(report)[:2] == [("link", "skipped"), ("profile", "skipped")]
+    assert statuses(report)[:2] == [("link-current", "skipped"), ("profile", "skipped")]
     assert options.profile_file.read_bytes() == write_profile.content.encode()
     assert os.readlink(str(options.prefix_root / "current")) == VERSION
 

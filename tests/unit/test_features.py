@@ -19,8 +19,8 @@ DEBIAN_OPTIONS = [
 ]  # fmt: skip
 
 
-def origins(compat: str, host=(), enable=(), version=(3, 53, 4)):  # type: ignore[no-untyped-def]
-    return {s.feature.option: s.origin for s in select(compat, version, host, enable)}
+def origins(compat: str, system_options=(), enable=(), version=(3, 53, 4)):  # type: ignore[no-untyped-def]
+    return {s.feature.option: s.origin for s in select(compat, version, system_options, enable)}
 
 
 def test_host_adds_the_system_librarys_features_to_the_baseline() -> None:
@@ -93,11 +93,11 @@ def test_dry_run_shows_each_option_and_its_origin(tmp_path: Path) -> None:
 def test_options_the_amalgamation_cannot_have_are_not_claimed() -> None:
     """ENABLE_UPDATE_DELETE_LIMIT: the tarball's parser is pre-generated, so the flag would be
     listed by PRAGMA compile_options while DELETE ... LIMIT stays a syntax error (measured)."""
-    from sqlite_provision.recipe.features import unbuildable_host_features
+    from sqlite_provision.recipe.features import unbuildable_system_features
 
-    host = [*DEBIAN_OPTIONS, "ENABLE_UPDATE_DELETE_LIMIT"]
-    assert "ENABLE_UPDATE_DELETE_LIMIT" not in origins("host", host)
-    assert unbuildable_host_features(host) == ["ENABLE_UPDATE_DELETE_LIMIT"]
+    system_options = [*DEBIAN_OPTIONS, "ENABLE_UPDATE_DELETE_LIMIT"]
+    assert "ENABLE_UPDATE_DELETE_LIMIT" not in origins("host", system_options)
+    assert unbuildable_system_features(system_options) == ["ENABLE_UPDATE_DELETE_LIMIT"]
     with pytest.raises(UsageError) as info:
         select("none", (3, 53, 4), enable=["UPDATE_DELETE_LIMIT"])
     assert "pre-generated" in info.value.message

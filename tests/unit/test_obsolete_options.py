@@ -13,9 +13,9 @@ from typing import List, Set, Tuple
 import pytest
 
 from sqlite_provision.config import Options
-from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.host.library import SystemLibrary
 from sqlite_provision.plan.build import build_plan
-from sqlite_provision.recipe.features import FEATURES, host_features, select
+from sqlite_provision.recipe.features import FEATURES, select, system_features
 from sqlite_provision.recipe.obsolete import OBSOLETE, built_in, judge, proofs_for
 from sqlite_provision.steps.build import Configure
 from sqlite_provision.steps.gate import AbiGate
@@ -50,7 +50,7 @@ def test_stat3_is_in_the_table_but_never_compared() -> None:
     (what the gate compares) drops it."""
     row = OBSOLETE["ENABLE_STAT3"]
     assert row.since == (3, 30, 0) and row.proof is None
-    assert host_features(["ENABLE_STAT3", "ENABLE_FTS5"]) == ["ENABLE_FTS5"]
+    assert system_features(["ENABLE_STAT3", "ENABLE_FTS5"]) == ["ENABLE_FTS5"]
 
 
 def test_proofs_for_only_obsolete_options_with_a_proof() -> None:
@@ -147,13 +147,15 @@ def plan_steps(version: str, tmp_path: Path) -> Tuple[Configure, AbiGate]:
         prefix_root=tmp_path / "opt",
         profile_file=tmp_path / "profile.d" / "sqlite-provision.sh",
     )
-    host = HostLibrary(
+    system_lib = SystemLibrary(
         "/usr/lib64/libsqlite3.so.0.8.6",
         "3.34.1",
         tuple(OBSOLETE_HOST),
         frozenset({"sqlite3_open", "sqlite3_column_table_name"}),
     )
-    plan = build_plan(resolution_for(options, make_facts(), tmp_path / "work", host=host))
+    plan = build_plan(
+        resolution_for(options, make_facts(), tmp_path / "work", system_lib=system_lib)
+    )
     [configure] = [s for s in steps_of(plan) if isinstance(s, Configure)]
     [gate] = [s for s in steps_of(plan) if isinstance(s, AbiGate)]
     return configure, gate
@@ -204,8 +206,10 @@ def test_the_gate_proves_what_the_host_has_built_in(
 ) -> None:
     """RHEL 10's 3.46.1 lists neither option but has both capabilities: the new library must
     prove both (a build with SQLITE_OMIT_JSON would take json() from its programs)."""
-    host = HostLibrary("/usr/lib64/libsqlite3.so.0", version, options, frozenset({"sqlite3_open"}))
-    gate = AbiGate(host, False, Path("/new/lib/libsqlite3.so.0"))
+    system_lib = SystemLibrary(
+        "/usr/lib64/libsqlite3.so.0", version, options, frozenset({"sqlite3_open"})
+    )
+    gate = AbiGate(system_lib, False, Path("/new/lib/libsqlite3.so.0"))
     [argv] = gate.commands()
     assert set(json.loads(argv[4]) if len(argv) > 4 else {}) == proved
     assert set(gate.compared()) == {"ENABLE_FTS5"} | proved

@@ -39,17 +39,25 @@ from support.plans import UBUNTU, dry_run_steps, make_facts, no_io, resolution_f
 
 DATA_FILE = REPO_ROOT / "src" / "sqlite_provision" / "data" / "releases.csv"
 
-BUILD_STEPS = ["fetch", "compiler", "extract", "probe-configure", "configure", "make", "stage",
-               "abi", "install"]  # fmt: skip
+BUILD_STEPS = ["fetch", "install-compiler", "extract", "probe-configure", "configure", "make", "stage",
+               "abi-gate", "install"]  # fmt: skip
 PROFILE_STEPS = ["profile", "profile-csh"]  # the sh snippet and its csh twin
 # The step names, in order, for each layout. `record` lists the activation files for uninstall;
 # it exists only under a prefix root (with `current`) and when something is written.
 # `processes` lists what still maps another libsqlite3 once the new one is active.
 STEP_TABLE = {
-    "defaults": [*BUILD_STEPS, "link", *PROFILE_STEPS, "smoke", "verify", "record", "processes"],
-    "--prefix": [*BUILD_STEPS, *PROFILE_STEPS, "smoke", "verify", "processes"],
-    "--no-profile": [*BUILD_STEPS, "link", "smoke", "verify", "processes"],
-    "--prefix --no-profile": [*BUILD_STEPS, "smoke", "verify", "processes"],
+    "defaults": [
+        *BUILD_STEPS,
+        "link-current",
+        *PROFILE_STEPS,
+        "smoke-test",
+        "verify",
+        "record-activation",
+        "find-stale",
+    ],
+    "--prefix": [*BUILD_STEPS, *PROFILE_STEPS, "smoke-test", "verify", "find-stale"],
+    "--no-profile": [*BUILD_STEPS, "link-current", "smoke-test", "verify", "find-stale"],
+    "--prefix --no-profile": [*BUILD_STEPS, "smoke-test", "verify", "find-stale"],
 }
 
 
@@ -107,7 +115,7 @@ def test_default_layout_links_current_and_activates_it(tmp_path: Path, options: 
     plan = plan_for(options, make_facts(), tmp_path)
     root = options.prefix_root
     assert plan.prefix == root / "3.44.2"
-    link = step(plan, "link")
+    link = step(plan, "link-current")
     assert isinstance(link, LinkCurrent)
     assert (link.link, link.target) == (root / "current", "3.44.2")
     profile = step(plan, "profile")
@@ -161,10 +169,10 @@ def test_compiler_step_commands(
     commands: List[List[str]],
 ) -> None:
     plan = plan_for(options, make_facts(gcc=gcc, yum=yum, dnf=dnf), tmp_path)
-    compiler = step(plan, "compiler")
+    compiler = step(plan, "install-compiler")
     assert isinstance(compiler, InstallCompiler)
     assert compiler.commands() == commands
-    shown = next(entry for entry in dry_run_steps(plan) if entry["name"] == "compiler")
+    shown = next(entry for entry in dry_run_steps(plan) if entry["name"] == "install-compiler")
     assert shown["commands"] == [" ".join(argv) for argv in commands]
     assert shown["skipped"] == (None if commands else "gcc and make are present")
 

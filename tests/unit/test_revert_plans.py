@@ -23,6 +23,7 @@ from sqlite_provision.plan.revert import rollback_plan, uninstall_plan, uninstal
 from sqlite_provision.results import Outcome, Report
 from sqlite_provision.runner import Log, Runner
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
+from support.clirun import check_plan_ran
 from support.plans import dry_run_steps, no_io, steps_of
 
 VERSIONS = ("3.44.2", "3.52.0")
@@ -65,11 +66,17 @@ def tree(root: Path) -> List[str]:
 
 
 def run(plan: Plan, tmp_path: Path) -> Report:
-    log = Log(tmp_path / "log" / "run.log")
+    """Run the plan; on success, its log records exactly the commands its dry run shows
+    (docs/ARCHITECTURE.md: each step's commands() is what its run() executes)."""
+    runs = tmp_path / "log"
+    path = runs / "run-{}.log".format(len(list(runs.glob("*.log"))) if runs.is_dir() else 0)
+    log = Log(path)
     try:
-        return execute(plan.steps, plan.new_report(log.path), Runner(os.environ, log))
+        report = execute(plan.steps, plan.new_report(log.path), Runner(os.environ, log))
     finally:
         log.close()
+    check_plan_ran({"steps": dry_run_steps(plan)}, path)
+    return report
 
 
 def test_uninstall_all_removes_the_activation_then_the_versions(
@@ -82,8 +89,8 @@ def test_uninstall_all_removes_the_activation_then_the_versions(
         plan = uninstall_plan(res)
         result = uninstall_result(res)
     names = [s.name for s in steps_of(plan)]
-    assert names == ["unlink", "unlink", "deactivate", "deactivate", "record", "remove", "remove",
-                     "tidy"]  # fmt: skip
+    assert names == ["remove-link", "remove-link", "deactivate", "deactivate", "record", "remove-version",
+                     "remove-version", "remove-empty-root"]  # fmt: skip
     assert [s["commands"] for s in dry_run_steps(plan)] == [[]] * len(names)  # test dirs
     before = tree(tmp_path)
     assert tree(tmp_path) == before  # planning changed nothing
@@ -109,7 +116,13 @@ def test_uninstall_of_one_version_and_a_venv(tmp_path: Path) -> None:
     paths = host(tmp_path)
     res = resolve_uninstall(uninstall_inputs(paths, "3.44.2", hooks=(paths["hook"],)))
     plan = uninstall_plan(res)
-    assert [s.name for s in steps_of(plan)] == ["unbind", "forget", "unlink", "remove", "tidy"]
+    assert [s.name for s in steps_of(plan)] == [
+        "unbind",
+        "forget-activation",
+        "remove-link",
+        "remove-version",
+        "remove-empty-root",
+    ]
     run(plan, tmp_path)
     assert sorted(os.listdir(str(paths["root"]))) == [ACTIVATION_RECORD, "3.52.0", "current"]
     assert json.loads(paths["record"].read_text())["files"] == [str(paths["profile"])]
@@ -147,7 +160,11 @@ def test_a_failure_while_a_version_goes_keeps_the_deactivation(tmp_path: Path) -
     (shell / "x").unlink()
     shell.rmdir()
     again = uninstall_plan(resolve_uninstall(uninstall_inputs(paths, remove_all=True)))
-    assert [s.name for s in steps_of(again)] == ["remove", "remove", "tidy"]
+    assert [s.name for s in steps_of(again)] == [
+        "remove-version",
+        "remove-version",
+        "remove-empty-root",
+    ]
     run(again, tmp_path)
     assert not paths["root"].exists()
 
@@ -162,7 +179,7 @@ def test_rollback_switches_and_verifies_the_previous_version(
     with no_io(monkeypatch):
         plan = rollback_plan(res)
         dry_run_steps(plan)
-    assert [s.name for s in steps_of(plan)] == ["switch", "verify"]
+    assert [s.name for s in steps_of(plan)] == ["switch-to-previous", "verify"]
     verify = steps_of(plan)[1]
     assert verify.prefix == paths["root"] / "3.44.2" and verify.expected_version == "3.44.2"
     run(plan, tmp_path)  # no python to verify: the switch alone

@@ -130,11 +130,16 @@ def test_plan_order_rule_then_relabel_after_the_rename_before_activation(
     )
     plan = build_plan(res)
     order = names(steps_of(plan))
-    assert order.index("selinux-tools") < order.index("install")
-    assert order[order.index("install") :][:4] == ["install", "selinux-rule", "relabel", "link"]
+    assert order.index("install-selinux-tools") < order.index("install")
+    assert order[order.index("install") :][:4] == [
+        "install",
+        "add-equivalence",
+        "relabel",
+        "link-current",
+    ]
     shown = {s["name"]: s["commands"] for s in dry_run_steps(plan)}
-    assert shown["selinux-tools"] == ["yum install -y policycoreutils"]
-    assert shown["selinux-rule"] == [f"semanage fcontext -a -e /usr {root}"]
+    assert shown["install-selinux-tools"] == ["yum install -y policycoreutils"]
+    assert shown["add-equivalence"] == [f"semanage fcontext -a -e /usr {root}"]
     assert shown["relabel"] == [f"restorecon -RF {root / '3.44.2'}"]
     written = [s for s in steps_of(plan) if isinstance(s, WriteActivation)]
     assert len(written) == 4  # the sh and csh snippets, the env file, ld.so.conf
@@ -150,7 +155,9 @@ def test_no_labelling_leaves_the_plan_as_it_was(tmp_path: Path, options: Options
     res = resolution_for(options, make_facts(), tmp_path / "work")
     before = dry_run_steps(build_plan(res))
     assert not any("restorecon" in str(s["commands"]) for s in before)
-    assert not any(s["name"] in ("relabel", "selinux-rule", "selinux-tools") for s in before)
+    assert not any(
+        s["name"] in ("relabel", "add-equivalence", "install-selinux-tools") for s in before
+    )
     relabelled = dry_run_steps(build_plan(replace(res, labelling=Labelling(True, Path("/x")))))
     assert [s for s in relabelled if s["name"] != "relabel"] != before  # the files relabel too
 

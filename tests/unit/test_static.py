@@ -1,9 +1,10 @@
-"""Static guards: no shell=True anywhere, the tool's Python 3.6 floor, and the probe script on
-the oldest pythons it must serve (RHEL 8's platform-python 3.6, and 2.7). The one door to
-subprocess and to requests is in test_layout.py."""
+"""Static guards: no shell=True anywhere, no function in src/ over 60 lines, the tool's Python
+3.6 floor, and the probe script on the oldest pythons it must serve (RHEL 8's platform-python
+3.6, and 2.7). The one door to subprocess and to requests is in test_layout.py."""
 
 from __future__ import annotations
 
+import ast
 import glob
 import json
 import os
@@ -30,6 +31,38 @@ def test_no_shell_true_anywhere() -> None:
             if re.search(r"shell\s*=\s*True", line):
                 offenders.append(f"{path}:{number}: {line.strip()}")
     assert offenders == []
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(source: str, max_lines: int) -> list[tuple[str, int, int]]:
+    """(name, first line, length) of each function, nested ones included, whose `def` line to
+    its last line spans more than `max_lines` lines (decorators not counted)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = (node.end_lineno or node.lineno) - node.lineno + 1
+            if length > max_lines:
+                found.append((node.name, node.lineno, length))
+    return found
+
+
+def test_long_functions_counts_from_def_to_last_line() -> None:
+    source = "@decorator\ndef f():\n" + "    x = 1\n" * 60 + "\ndef g():\n    pass\n"
+    assert long_functions(source, 60) == [("f", 2, 61)]
+    assert long_functions(source, 61) == []
+
+
+def test_no_function_in_src_over_60_lines() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line}: {name} has {length} lines"
+        for path in sorted((ROOT / "src").rglob("*.py"))
+        for name, line, length in long_functions(
+            path.read_text(encoding="utf-8"), MAX_FUNCTION_LINES
+        )
+    ]
+    assert offenders == [], "split these into helpers with one job each:\n" + "\n".join(offenders)
 
 
 def test_tool_runs_on_python_36() -> None:

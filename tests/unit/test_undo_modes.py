@@ -92,7 +92,7 @@ def activation_step(tmp_path: Path, name: str) -> Step:
         TEMPLATES, options.systemd_units, options.env_file, layout,
         tmp_path / "etc" / "systemd" / "system", False,
     )  # fmt: skip
-    if name == "record":
+    if name == "record-activation":
         assert layout.activation_record is not None
         return RecordActivation(layout.activation_record, tuple(str(s.path) for s in written))
     found = [s for s in written if s.name == name]
@@ -114,7 +114,7 @@ BEFORE: Dict[str, bytes] = {
     "profile-csh": b"# an older csh snippet\nsetenv LD_LIBRARY_PATH /old/lib\n",
     "systemd": b"[Service]\nEnvironment=LD_LIBRARY_PATH=/old/lib\n",
     "env-file": b"LD_LIBRARY_PATH=/old/lib\n",
-    "record": b'{"tool": "sqlite-provision", "files": ["/etc/elsewhere.conf"]}\n',
+    "record-activation": b'{"tool": "sqlite-provision", "files": ["/etc/elsewhere.conf"]}\n',
 }
 
 
@@ -169,6 +169,6 @@ def test_the_cases_cover_every_file_an_install_writes_before_verify(tmp_path: Pa
     written = profile_steps(TEMPLATES, layout, "") + service_steps(
         TEMPLATES, options.systemd_units, options.env_file, layout, tmp_path / "systemd", False
     )
-    assert sorted([s.name for s in written] + ["record"]) == sorted(BEFORE)
+    assert sorted([s.name for s in written] + ["record-activation"]) == sorted(BEFORE)
     assert isinstance(written[0], WriteProfile)
     assert written[1].path == csh_twin(options.profile_file)

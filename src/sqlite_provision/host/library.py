@@ -20,7 +20,7 @@ DISTRIBUTION_DIRS = ("/usr/lib64", "/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/
 
 
 @dataclass(frozen=True)
-class HostLibrary:
+class SystemLibrary:
     path: Optional[str]
     version: Optional[str]
     options: Tuple[str, ...] = ()
@@ -28,10 +28,10 @@ class HostLibrary:
     problem: Optional[str] = None
 
 
-NOT_PROBED = HostLibrary(None, None, problem="not probed")
+NOT_PROBED = SystemLibrary(None, None, problem="not probed")
 
 
-def probe(runner: Runner, python: str) -> HostLibrary:
+def probe(runner: Runner, python: str) -> SystemLibrary:
     """Ask `python` (without LD_LIBRARY_PATH) which library it maps; fall back to ldconfig's."""
     seen = system_probe(runner, python)
     path = seen.library
@@ -50,14 +50,14 @@ def probe(runner: Runner, python: str) -> HostLibrary:
                 version, listed = read_library(runner, Path(path))
                 options = tuple(listed)
             except (RuntimeError, ValueError) as exc:
-                return HostLibrary(path, None, problem=str(exc))
+                return SystemLibrary(path, None, problem=str(exc))
     if not path:
-        return HostLibrary(None, version, options, problem="no system libsqlite3 found")
+        return SystemLibrary(None, version, options, problem="no system libsqlite3 found")
     try:
         symbols = public_symbols(exported_functions(Path(path)))
     except (OSError, ElfError) as exc:
-        return HostLibrary(path, version, options, problem=f"cannot read {path}: {exc}")
-    return HostLibrary(path, version, options, symbols)
+        return SystemLibrary(path, version, options, problem=f"cannot read {path}: {exc}")
+    return SystemLibrary(path, version, options, symbols)
 
 
 def parse_ldconfig(text: str) -> List[Tuple[str, str]]:

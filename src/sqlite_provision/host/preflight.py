@@ -13,7 +13,7 @@ from sqlite_provision.errors import HostError, VerifyError
 from sqlite_provision.files import nearest_existing
 from sqlite_provision.host.build_user import BuildUser, check_reachable, find_build_user
 from sqlite_provision.host.facts import Facts
-from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.host.library import SystemLibrary
 from sqlite_provision.recipe.api import added_after, describe
 from sqlite_provision.runner import Runner
 from sqlite_provision.versions import loose_version
@@ -37,23 +37,23 @@ def check_prefix_is_ours(prefix: Path, has_manifest: bool) -> None:
         )
 
 
-def check_not_older(version: str, host: HostLibrary, allow_abi_loss: bool) -> None:
+def check_not_older(version: str, system_lib: SystemLibrary, allow_abi_loss: bool) -> None:
     """A release older than the system library is refused before anything is downloaded or
     built (exit 6): programs linked to the system library may call functions it lacks."""
-    if not version or not host.version or allow_abi_loss:
+    if not version or not system_lib.version or allow_abi_loss:
         return
-    if loose_version(version) >= loose_version(host.version):
+    if loose_version(version) >= loose_version(system_lib.version):
         return
-    lacks = added_after(version, host.symbols)
+    lacks = added_after(version, system_lib.symbols)
     what = (
-        f"it lacks {len(lacks)} public function(s) that {host.path} exports, whatever it is "
+        f"it lacks {len(lacks)} public function(s) that {system_lib.path} exports, whatever it is "
         f"built with: {describe(lacks)}"
         if lacks
         else "the catalog cannot tell which of the system library's functions it lacks"
     )
     raise VerifyError(
-        f"SQLite {version} is older than the system library ({host.version}, {host.path}): {what}",
-        hint=f"install {host.version} or newer (`sqlite-provision versions` lists them), or pass "
+        f"SQLite {version} is older than the system library ({system_lib.version}, {system_lib.path}): {what}",
+        hint=f"install {system_lib.version} or newer (`sqlite-provision versions` lists them), or pass "
         "--allow-abi-loss to install it anyway, at the risk of breaking programs linked to "
         "the system library",
     )

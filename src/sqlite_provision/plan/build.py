@@ -105,7 +105,7 @@ def install_plan(res: Resolution) -> Plan:
         new_library = staged_library(staging, layout.prefix)
     gated = layout.prefix / LIBRARY if res.up_to_date else new_library
     allow_loss = inputs.choices.allow_abi_loss
-    steps.append(PlannedStep(AbiGate(inputs.host, allow_loss, gated, source.version)))
+    steps.append(PlannedStep(AbiGate(inputs.system_lib, allow_loss, gated, source.version)))
     steps += selinux_tools(res)
     steps.append(PlannedStep(Install(layout.prefix), res.up_to_date))
     steps += selinux_steps(res)
@@ -190,7 +190,7 @@ def artifact_plan(res: Resolution) -> Plan:
     staging = inputs.build_dir / "stage"
     steps = build_steps(res, staging, beside_prefix=False)
     steps += planned([
-        AbiGate(inputs.host, True, staged_library(staging, res.layout.prefix)),
+        AbiGate(inputs.system_lib, True, staged_library(staging, res.layout.prefix)),
         pack_step(res),
     ])  # fmt: skip
     return Plan(Command.BUILD, tuple(steps), f"SQLite {res.source.version} from "

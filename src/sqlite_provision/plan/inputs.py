@@ -31,7 +31,7 @@ from sqlite_provision.errors import UsageError
 from sqlite_provision.host import preflight
 from sqlite_provision.host.build_user import build_owner_uids
 from sqlite_provision.host.facts import Facts, gather, profile_readers
-from sqlite_provision.host.library import HostLibrary, probe
+from sqlite_provision.host.library import SystemLibrary, probe
 from sqlite_provision.host.pythons import Reach, login_reach, resolve_pythons, venv_reach
 from sqlite_provision.host.selinux import SELINUX_ABSENT, SELinux
 from sqlite_provision.host.selinux import probe as probe_selinux
@@ -78,7 +78,7 @@ class Inputs:
     choices: Choices
     facts: Facts
     pythons: Tuple[str, ...]
-    host: HostLibrary  # the system library
+    system_lib: SystemLibrary  # the system library
     source: Source  # `latest` is still unresolved here
     layout: Layout
     templates: Mapping[str, str]
@@ -129,7 +129,7 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         source, metadata = artifact_source(options.artifact, options)
     else:
         source = resolve_source(options, env.mirror)
-    host = probe(runner, probe_python)
+    system_lib = probe(runner, probe_python)
     layout = make_layout(options, source.version)
     if install:
         preflight.check_writable(layout, facts.root)
@@ -142,7 +142,7 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         library = layout.prefix / "lib" / "libsqlite3.so.0"
         selinux = probe_selinux(runner, env.search_path, selinux_root(layout), library)
     return Inputs(
-        command, choices(options, facts), facts, pythons, host, source, layout,
+        command, choices(options, facts), facts, pythons, system_lib, source, layout,
         templates=load_templates() if install else {}, cache_dir=env.cache_dir,
         build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
         conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, artifact_out=options.artifact_out,

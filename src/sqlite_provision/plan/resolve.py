@@ -64,28 +64,30 @@ def resolve(
     options: Options,
     runner: Runner,
     fetch_page: Optional[Callable[[str], str]] = None,
-    recovered: Tuple[StepRecord, ...] = (),
+    recovery_records: Tuple[StepRecord, ...] = (),
 ) -> Resolution:
     """`latest` from the download page (with `fetch_page`; without it, in a dry run, it stays
     unresolved and nothing touches the network), then what is installed and the preconditions
     of a build, each checked once."""
-    source, layout, records = inputs.source, inputs.layout, list(recovered)
+    source, layout, records = inputs.source, inputs.layout, list(recovery_records)
     compiler_checked = False
-    if not source.resolved and fetch_page is not None:
+    if not source.version_known and fetch_page is not None:
         # Never read the network only to find that the host cannot build.
         preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
         compiler_checked = True
         source, record = resolve_latest_version(options, fetch_page, inputs.env_mirror)
         records.append(record)
         layout = make_layout(options, source.version)
-    version = source.version if source.resolved else ""
-    preflight.check_not_older(version, inputs.host, options.allow_abi_loss)
+    version = source.version if source.version_known else ""
+    preflight.check_not_older(version, inputs.system_lib, options.allow_abi_loss)
     if inputs.artifact is None:
-        features = select(options.compat, source.version_key, inputs.host.options, options.enable)
+        features = select(
+            options.compat, source.version_key, inputs.system_lib.options, options.enable
+        )
         request = build_request(source, options, features)
     else:
         features, request = (), dict(inputs.artifact.get("request") or {})
-    up_to_date = installed_state(inputs, layout, source, request, options.force)
+    up_to_date = why_up_to_date(inputs, layout, source, request, options.force)
     build_user = None
     if inputs.artifact is None and up_to_date is None:
         if not compiler_checked:
@@ -99,7 +101,7 @@ def resolve(
                       tuple(records), labelling)  # fmt: skip
 
 
-def installed_state(
+def why_up_to_date(
     inputs: Inputs, layout: Layout, source: Source, request: Dict[str, Any], force: bool
 ) -> Optional[str]:
     """Install: the prefix holds no one else's files (exit 3), and why no build is needed (this
@@ -107,6 +109,6 @@ def installed_state(
     if inputs.command is not Command.INSTALL:
         return None
     preflight.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
-    if force or not source.resolved:
+    if force or not source.version_known:
         return None
     return installed_reason(layout.prefix, request)

@@ -30,10 +30,10 @@ class RollbackResolution:
 
 
 def resolve_rollback(
-    inputs: RevertInputs, recovered: Tuple[StepRecord, ...] = ()
+    inputs: RevertInputs, recovery_records: Tuple[StepRecord, ...] = ()
 ) -> RollbackResolution:
     current, previous, manifest = previous_version(inputs.prefix_root)
-    return RollbackResolution(inputs, current, previous, manifest.version, recovered)
+    return RollbackResolution(inputs, current, previous, manifest.version, recovery_records)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class UninstallResolution:
 
 
 def resolve_uninstall(
-    inputs: RevertInputs, recovered: Tuple[StepRecord, ...] = ()
+    inputs: RevertInputs, recovery_records: Tuple[StepRecord, ...] = ()
 ) -> UninstallResolution:
     """The versions named (exit 3 for one not installed by this tool, or the current one
     without --all), and what the installs wrote outside them that goes too."""
@@ -71,6 +71,6 @@ def resolve_uninstall(
         activation=tuple(path for path in activation if path not in hooks),
         record=everything and record.is_file(),
         tidy=(bool(rows) or everything) and root.is_dir(),
-        records=recovered,
+        records=recovery_records,
         selinux_rule=rule_added_by_tool(record) if everything else None,
     )

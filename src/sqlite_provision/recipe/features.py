@@ -146,15 +146,15 @@ def normalize(name: str) -> str:
     )
 
 
-def host_features(host_options: Iterable[str]) -> List[str]:
+def system_features(system_options: Iterable[str]) -> List[str]:
     """The feature options of the host library that this table knows how to build."""
-    names = (opt.split("=", 1)[0] for opt in host_options)
+    names = (opt.split("=", 1)[0] for opt in system_options)
     return [o for o in names if o in FEATURES and FEATURES[o].amalgamation]
 
 
-def unbuildable_host_features(host_options: Iterable[str]) -> List[str]:
+def unbuildable_system_features(system_options: Iterable[str]) -> List[str]:
     """Options the host library has that no sqlite-autoconf build can have (warned about)."""
-    names = (opt.split("=", 1)[0] for opt in host_options)
+    names = (opt.split("=", 1)[0] for opt in system_options)
     return [o for o in names if o in FEATURES and not FEATURES[o].amalgamation]
 
 
@@ -181,7 +181,7 @@ def enable_option(name: str) -> str:
 def select(
     compat: str,
     version: Tuple[int, ...],
-    host_options: Iterable[str] = (),
+    system_options: Iterable[str] = (),
     enable: Iterable[str] = (),
 ) -> Tuple[Selected, ...]:
     check_compat(compat)
@@ -190,7 +190,7 @@ def select(
         for option in RHEL_BASELINE:
             chosen.setdefault(option, "rhel baseline")
     if compat == "host":
-        for option in host_features(host_options):
+        for option in system_features(system_options):
             chosen.setdefault(option, "host library")
     for name in enable:
         chosen.setdefault(enable_option(name), "--enable")

@@ -118,26 +118,26 @@ def obsolete_since(option: str) -> Tuple[int, ...]:
     return OBSOLETE[option].since
 
 
-def proofs_for(host_options: Iterable[str]) -> Dict[str, Proof]:
+def proofs_for(system_options: Iterable[str]) -> Dict[str, Proof]:
     """The proofs to run under the new library for these options of the host library."""
     found: Dict[str, Proof] = {}
-    for option in host_options:
+    for option in system_options:
         row = OBSOLETE.get(option)
         if row is not None and row.proof is not None:
             found[option] = row.proof
     return found
 
 
-def built_in(host_version: Tuple[int, ...], host_options: Iterable[str]) -> List[str]:
+def built_in(system_version: Tuple[int, ...], system_options: Iterable[str]) -> List[str]:
     """The options a host library has without listing them: each the table can prove, built in
     by the host's own release and not compiled out of it (its OMIT_ option unlisted). Amazon
     Linux 2023's 3.40.0 or RHEL 10's 3.46.1 list no ENABLE_JSON1, yet programs on them may call
     json(): a new library built with SQLITE_OMIT_JSON would take it away."""
-    names = set(option_names(host_options))
+    names = set(option_names(system_options))
     return [
         row.option
         for row in _OBSOLETE
-        if row.proof is not None and host_version and row.since <= host_version
+        if row.proof is not None and system_version and row.since <= system_version
         and row.omit not in names
     ]  # fmt: skip
 

@@ -229,13 +229,18 @@ def _csv_rows(lines: List[str]) -> List[List[str]]:
         ) from None
 
 
-def parse_download_page(html: str) -> Release:
-    """The current sqlite-autoconf release announced by sqlite.org's download.html.
+@dataclass(frozen=True)
+class _Columns:
+    """Where VERSION, RELATIVE-URL and SHA3-HASH stand in the product data's rows."""
 
-    The page has an HTML comment whose first line is DOWNLOAD_BLOCK_TITLE, followed by CSV
-    with the header PRODUCT,VERSION,RELATIVE-URL,SIZE-IN-BYTES,SHA3-HASH (columns may be added
-    on the right). Raises DownloadError, and only ProvisionError subclasses, for any input.
-    """
+    version: int
+    relative_url: int
+    sha3: int
+
+
+def _product_table(html: str) -> Tuple[_Columns, List[List[str]]]:
+    """The product data's column places and its rows after the header; DownloadError when
+    the page has no product data or its header is not the one expected."""
     if not isinstance(html, str):
         raise DownloadError("the download page is not text", hint=_OVERRIDE_HINT)
     lines = _download_block(html)
@@ -254,44 +259,50 @@ def parse_download_page(html: str) -> Release:
             "PRODUCT,VERSION,RELATIVE-URL,SIZE-IN-BYTES,SHA3-HASH".format(shown(",".join(header))),
             hint=_OVERRIDE_HINT,
         )
-    version_i = header.index("VERSION")
-    url_i = header.index("RELATIVE-URL")
-    hash_i = header.index("SHA3-HASH")
+    columns = _Columns(
+        version=header.index("VERSION"),
+        relative_url=header.index("RELATIVE-URL"),
+        sha3=header.index("SHA3-HASH"),
+    )
+    return columns, rows[1:]
 
-    found: List[Release] = []
-    for row in rows[1:]:
-        if row[0] != "PRODUCT" or len(row) <= max(version_i, url_i):
-            continue
-        version = row[version_i]
-        if not is_version(version):
-            continue  # a snapshot row: its VERSION is a timestamp such as "2023-05-02 16:34 UTC"
-        relative_url = row[url_i]
-        name_version = version_from_tarball_name(relative_url.rsplit("/", 1)[-1])
-        if name_version is None:
-            continue  # amalgamation, tools, docs, ...
-        if name_version != version:
-            raise DownloadError(
-                f"the download page lists {shown(relative_url)} as version {version}, "
-                f"but its name says {name_version}",
-                hint=_OVERRIDE_HINT,
-            )
-        if not _RELATIVE_URL_RE.fullmatch(relative_url):
-            raise DownloadError(
-                f"the download page's RELATIVE-URL {shown(relative_url)} is not of the form "
-                "YYYY/sqlite-autoconf-NNNNNNN.tar.gz",
-                hint=_OVERRIDE_HINT,
-            )
-        sha3 = row[hash_i] if len(row) > hash_i else ""
-        if not _HEX64_RE.fullmatch(sha3):
-            raise DownloadError(
-                f"the download page's SHA3-HASH for {relative_url} is {shown(sha3)}, "
-                "not 64 hex digits",
-                hint=_OVERRIDE_HINT,
-            )
-        found.append(
-            Release(version=version, released="", sha3_256=sha3.lower(), relative_url=relative_url)
+
+def _autoconf_release(row: List[str], columns: _Columns) -> Optional[Release]:
+    """The sqlite-autoconf release a product row announces; None for any other product (a
+    snapshot, the amalgamation, tools, docs); DownloadError for a row that contradicts itself."""
+    if row[0] != "PRODUCT" or len(row) <= max(columns.version, columns.relative_url):
+        return None
+    version = row[columns.version]
+    if not is_version(version):
+        return None  # a snapshot row: its VERSION is a timestamp such as "2023-05-02 16:34 UTC"
+    relative_url = row[columns.relative_url]
+    name_version = version_from_tarball_name(relative_url.rsplit("/", 1)[-1])
+    if name_version is None:
+        return None  # amalgamation, tools, docs, ...
+    if name_version != version:
+        raise DownloadError(
+            f"the download page lists {shown(relative_url)} as version {version}, "
+            f"but its name says {name_version}",
+            hint=_OVERRIDE_HINT,
         )
+    if not _RELATIVE_URL_RE.fullmatch(relative_url):
+        raise DownloadError(
+            f"the download page's RELATIVE-URL {shown(relative_url)} is not of the form "
+            "YYYY/sqlite-autoconf-NNNNNNN.tar.gz",
+            hint=_OVERRIDE_HINT,
+        )
+    sha3 = row[columns.sha3] if len(row) > columns.sha3 else ""
+    if not _HEX64_RE.fullmatch(sha3):
+        raise DownloadError(
+            f"the download page's SHA3-HASH for {relative_url} is {shown(sha3)}, not 64 hex digits",
+            hint=_OVERRIDE_HINT,
+        )
+    return Release(version=version, released="", sha3_256=sha3.lower(), relative_url=relative_url)
 
+
+def _the_only_release(found: List[Release]) -> Release:
+    """The one sqlite-autoconf release the page announces (the same row may repeat);
+    DownloadError for none, or for several that differ."""
     if not found:
         raise DownloadError(
             "the download page's product data has no sqlite-autoconf-NNNNNNN.tar.gz row",
@@ -303,8 +314,12 @@ def parse_download_page(html: str) -> Release:
             "guess".format(", ".join(sorted({r.relative_path for r in found}))),
             hint=_OVERRIDE_HINT,
         )
-    page = found[0]
+    return found[0]
 
+
+def _checked_against_catalog(page: Release) -> Release:
+    """The page's release, completed from the packaged catalog when it knows the version;
+    DownloadError when the two disagree on the SHA3-256."""
     known = find_release(page.version)
     if known is None:
         return page
@@ -316,3 +331,19 @@ def parse_download_page(html: str) -> Release:
             hint="check the network path to sqlite.org; " + _OVERRIDE_HINT,
         )
     return replace(known, sha3_256=page.sha3_256, relative_url=page.relative_url)
+
+
+def parse_download_page(html: str) -> Release:
+    """The current sqlite-autoconf release announced by sqlite.org's download.html.
+
+    The page has an HTML comment whose first line is DOWNLOAD_BLOCK_TITLE, followed by CSV
+    with the header PRODUCT,VERSION,RELATIVE-URL,SIZE-IN-BYTES,SHA3-HASH (columns may be added
+    on the right). Raises DownloadError, and only ProvisionError subclasses, for any input.
+    """
+    columns, rows = _product_table(html)
+    found = [
+        release
+        for release in (_autoconf_release(row, columns) for row in rows)
+        if release is not None
+    ]
+    return _checked_against_catalog(_the_only_release(found))

@@ -25,12 +25,12 @@ class Source:
     origin: str  # where the version and hash came from, for humans
 
     @property
-    def resolved(self) -> bool:
+    def version_known(self) -> bool:
         return self.version != LATEST
 
     @property
     def version_key(self) -> Version:
-        return parse_version(self.version) if self.resolved else (9999,)
+        return parse_version(self.version) if self.version_known else (9999,)
 
 
 def base_url(options: Options, env_mirror: Optional[str] = None) -> str:

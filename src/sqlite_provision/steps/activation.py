@@ -162,7 +162,7 @@ class RecordActivation(Step):
     record: Path
     files: Tuple[str, ...]
     selinux_rule: Tuple[Tuple[str, str], ...] = ()  # the equivalence rule, and who added it
-    name = "record"
+    name = "record-activation"
 
     def describe(self) -> str:
         rule = " and who added the SELinux rule" if self.selinux_rule else ""

@@ -19,7 +19,7 @@ class PackArtifact(Step):
     out: Path
     prefix: Path  # where the hosts will install it
     arch: str
-    name = "pack"
+    name = "pack-artifact"
     changes_host = True
 
     def describe(self) -> str:
@@ -64,7 +64,7 @@ class UnpackArtifact(Step):
     request: Dict[str, Any]
     arch: str
     glibc: Optional[Tuple[int, ...]]
-    name = "unpack"
+    name = "unpack-artifact"
 
     def describe(self) -> str:
         return (

@@ -10,7 +10,6 @@ release's era and checked against the tree by ProbeConfigure before anything is 
 
 import os
 import shutil
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -18,12 +17,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from sqlite_provision.config import DEFAULT_FETCH_POLICY, FetchPolicy
 from sqlite_provision.digests import HASH_ALGORITHMS, Checksum, file_digest, matches, mismatch
 from sqlite_provision.errors import CommandFailed, HostError, UsageError, VerifyError
-from sqlite_provision.files import make_parents, remove_empty
+from sqlite_provision.files import NotRegularFile, make_parents, read_regular, remove_empty
 from sqlite_provision.host.build_user import BuildUser, hand_over, take_back
 from sqlite_provision.host.pythons import library_argv, read_library
 from sqlite_provision.recipe import flags
 from sqlite_provision.recipe.features import Selected
 from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.steps.packages import install_argv, install_packages
 from sqlite_provision.steps.takeover import take_over
 from sqlite_provision.store.manifest import Manifest, scan_tree, write_manifest
 from sqlite_provision.versions import Version
@@ -88,14 +88,14 @@ class Fetch(Step):
 class InstallCompiler(Step):
     package_manager: str
     missing: Tuple[str, ...]
-    name = "compiler"
+    name = "install-compiler"
     changes_host = True
 
     def commands(self) -> List[Argv]:
         return [self.argv()] if self.missing else []
 
     def argv(self) -> Argv:
-        return [self.package_manager, "install", "-y", "gcc", "make"]
+        return install_argv(self.package_manager, ("gcc", "make"))
 
     def describe(self) -> str:
         if not self.missing:
@@ -103,30 +103,22 @@ class InstallCompiler(Step):
         return "install {} with {}".format(" and ".join(self.missing), self.package_manager)
 
     def run(self, state: RunState) -> str:
-        argv = self.argv()
-        state.runner.run(
-            argv,
-            what=self.package_manager,
-            hint="fix the package repositories, or install gcc and make yourself and re-run",
+        hint = "fix the package repositories, or install gcc and make yourself and re-run"
+        missing_hint = "check that your repositories provide gcc and make (on RHEL: the AppStream/BaseOS repos)"
+        install_packages(
+            state, self.package_manager, self.argv(), ("gcc", "make"), hint, missing_hint
         )
-        still = [n for n in ("gcc", "make") if not shutil.which(n)]
-        if still:
-            raise CommandFailed(
-                "{} reported success but {} is still missing".format(
-                    self.package_manager, " and ".join(still)
-                ),
-                hint="check that your repositories provide gcc and make "
-                "(on RHEL: the AppStream/BaseOS repos)",
-                argv=argv,
-                returncode=0,
-                tail=state.runner.log.tail(),
-            )
         return f"installed gcc and make with {self.package_manager}"
 
 
 def as_builder(user: Optional[BuildUser], argv: Argv) -> Argv:
     """`argv` as the build runs it: as the build user when the tool is root, else as is."""
     return user.wrap(argv) if user is not None else list(argv)
+
+
+def as_who(user: Optional[BuildUser]) -> str:
+    """ " as nobody" in a step's description when the build user runs it, else ""."""
+    return f" as {user.name}" if user is not None else ""
 
 
 def fresh_dir(path: Path, owners: Sequence[int] = ()) -> None:
@@ -196,22 +188,34 @@ def write_shell_overlay(srcdir: Path) -> bool:
 def read_built_file(path: Path) -> str:
     """A file of the build user's tree, read by root: never through a link, never a fifo (which
     would block), "" when absent."""
+    hint = "the build left something unexpected in its tree; read the log"
     try:
-        descriptor = os.open(str(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        data = read_regular(path)
     except FileNotFoundError:
         return ""
+    except NotRegularFile:
+        raise VerifyError(f"{path} of the build is not a regular file", hint=hint) from None
     except OSError as exc:
         raise VerifyError(
-            f"cannot read {path} of the build: {exc.strerror or exc}",
-            hint="the build left something unexpected in its tree; read the log",
+            f"cannot read {path} of the build: {exc.strerror or exc}", hint=hint
         ) from exc
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise VerifyError(
-                f"{path} of the build is not a regular file",
-                hint="the build left something unexpected in its tree; read the log",
-            )
-        return handle.read().decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
+
+
+def run_in_tree(
+    state: RunState,
+    argv: Argv,
+    build_dir: Path,
+    user: Optional[BuildUser],
+    what: str,
+    hint: str,
+    **overrides: str,
+) -> None:
+    """Run a command of the build in the unpacked tree, in the build's environment (build_env):
+    configure, make, make install."""
+    assert state.srcdir is not None  # noqa: S101 - Extract ran
+    env = build_env(state.runner.environment, build_dir, user, **overrides)
+    state.runner.run(argv, cwd=state.srcdir, env=env, what=what, hint=hint)
 
 
 def build_env(
@@ -243,8 +247,10 @@ class ProbeConfigure(Step):
     name = "probe-configure"
 
     def describe(self) -> str:
-        who = f" as {self.build_user.name}" if self.build_user else ""
-        return f"read this tree's configure options{who}; stop unless it takes the planned ones"
+        return (
+            f"read this tree's configure options{as_who(self.build_user)}; "
+            "stop unless it takes the planned ones"
+        )
 
     def commands(self) -> List[Argv]:
         return [as_builder(self.build_user, CONFIGURE_HELP)]
@@ -297,23 +303,24 @@ class Configure(Step):
     name = "configure"
 
     def describe(self) -> str:
-        who = f" as {self.build_user.name}" if self.build_user else ""
-        return f"configure the {self.config.era} tree{who}: CFLAGS={self.config.cflags!r}"
+        return (
+            f"configure the {self.config.era} tree{as_who(self.build_user)}: "
+            f"CFLAGS={self.config.cflags!r}"
+        )
 
     def commands(self) -> List[Argv]:
         return [as_builder(self.build_user, self.config.configure_argv())]
 
     def run(self, state: RunState) -> str:
-        assert state.srcdir is not None  # noqa: S101 - Extract ran
         [argv] = self.commands()
-        state.runner.run(
+        run_in_tree(
+            state,
             argv,
-            cwd=state.srcdir,
-            env=build_env(
-                state.runner.environment, self.build_dir, self.build_user, CFLAGS=self.config.cflags
-            ),
+            self.build_dir,
+            self.build_user,
             what="configure",
             hint="read the log; a missing compiler piece (as, ld) or a bad CFLAGS is the usual cause",
+            CFLAGS=self.config.cflags,
         )
         return "{} era: {}".format(self.config.era, " ".join(self.config.configure_args[1:]))
 
@@ -333,7 +340,7 @@ class Make(Step):
         return self.era == flags.AUTOSETUP
 
     def describe(self) -> str:
-        who = f" as {self.build_user.name}" if self.build_user else ""
+        who = as_who(self.build_user)
         if self.overlay:
             return (
                 f"compile{who} with {self.jobs} parallel jobs, shell.c beside sqlite3.c "
@@ -345,12 +352,12 @@ class Make(Step):
         return [as_builder(self.build_user, flags.make_argv(self.jobs, overlay=self.overlay))]
 
     def run(self, state: RunState) -> str:
-        assert state.srcdir is not None  # noqa: S101 - Extract ran
         [argv] = self.commands()
-        state.runner.run(
+        run_in_tree(
+            state,
             argv,
-            cwd=state.srcdir,
-            env=build_env(state.runner.environment, self.build_dir, self.build_user),
+            self.build_dir,
+            self.build_user,
             what="make",
             hint="read the log's last lines above; a full disk or a bad CFLAGS is the usual cause",
         )
@@ -401,7 +408,7 @@ class Stage(Step):
 
     def describe(self) -> str:
         where = f"beside {self.prefix}" if self.beside_prefix else "in the build directory"
-        who = f" as {self.build_user.name}" if self.build_user else ""
+        who = as_who(self.build_user)
         owned = " as root:root" if self.build_user else ""
         return (
             f"make install{who} into the build directory, copy the tree into a staging "
@@ -417,7 +424,7 @@ class Stage(Step):
 
     def run(self, state: RunState) -> str:
         assert state.srcdir is not None  # noqa: S101 - Extract ran
-        built = self.make_install(state, state.srcdir)
+        built = self.make_install(state)
         staged = self.copy_out(state, built)
         library = staged_library(self.staging, self.prefix)
         options = self.check_library(state, library, state.srcdir)
@@ -425,14 +432,15 @@ class Stage(Step):
         state.staged = staged
         return f"staged in {self.staging}; library {library.name} has every requested option"
 
-    def make_install(self, state: RunState, srcdir: Path) -> Path:
+    def make_install(self, state: RunState) -> Path:
         """`make install` into the build directory, as the build user; then root takes the
         build directory back. Returns the installed tree."""
         user = self.build_user
-        state.runner.run(
-            as_builder(user, flags.install_argv(str(self.destdir))),
-            cwd=srcdir,
-            env=build_env(state.runner.environment, self.build_dir, user),
+        run_in_tree(
+            state,
+            self.commands()[0],
+            self.build_dir,
+            user,
             what="make install",
             hint=f"check free space under {self.build_dir.parent}",
         )

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from sqlite_provision.errors import SmokeTestFailed, VerifyError
 from sqlite_provision.faultpoints import crash_point
 from sqlite_provision.host.elf import exported_functions
-from sqlite_provision.host.library import HostLibrary
+from sqlite_provision.host.library import SystemLibrary
 from sqlite_provision.host.pythons import (
     ProofSpec,
     Reach,
@@ -21,10 +21,10 @@ from sqlite_provision.host.pythons import (
 )
 from sqlite_provision.recipe.api import added_after
 from sqlite_provision.recipe.features import (
-    host_features,
     provider_of,
     public_symbols,
-    unbuildable_host_features,
+    system_features,
+    unbuildable_system_features,
 )
 from sqlite_provision.recipe.obsolete import built_in, judge, proofs_for
 from sqlite_provision.steps.base import Argv, RunState, Step
@@ -39,23 +39,23 @@ class AbiGate(Step):
     later release builds in (recipe/obsolete.py: ENABLE_JSON1 from 3.38.0) is kept when the new
     library is that recent and proves the capability: the probe runs it under the new library."""
 
-    host: HostLibrary
+    system_lib: SystemLibrary
     allow_loss: bool
     library: Path  # the staged library, or the installed one when the build is skipped
     version: str = ""  # the new library's release, for what an older release cannot have
-    name = "abi"
+    name = "abi-gate"
 
     @property
     def comparable(self) -> bool:
-        return bool(self.host.path and self.host.symbols)
+        return bool(self.system_lib.path and self.system_lib.symbols)
 
     def describe(self) -> str:
-        if not self.host.path:
-            return f"compare with the system library (none found: {self.host.problem})"
+        if not self.system_lib.path:
+            return f"compare with the system library (none found: {self.system_lib.problem})"
         proved = sorted(self.proofs()) if self.comparable else []
         return (
-            f"check the new library exports all {len(self.host.symbols)} public functions of "
-            f"{self.host.path} ({self.host.version}) and has its feature options"
+            f"check the new library exports all {len(self.system_lib.symbols)} public functions of "
+            f"{self.system_lib.path} ({self.system_lib.version}) and has its feature options"
             + (
                 f"; {', '.join(proved)}, built in by later releases, proved by running it"
                 if proved
@@ -67,9 +67,20 @@ class AbiGate(Step):
         """The host's feature options the new library must keep: those the host lists, and those
         built in to the host's own release, which it has without listing them (obsolete.built_in:
         JSON on a 3.38.0 or later host)."""
-        listed = host_features(self.host.options)
-        implied = built_in(loose_version(self.host.version or ""), self.host.options)
-        return listed + [o for o in host_features(implied) if o not in listed]
+        listed = system_features(self.system_lib.options)
+        implied = built_in(loose_version(self.system_lib.version or ""), self.system_lib.options)
+        return listed + [o for o in system_features(implied) if o not in listed]
+
+    def said_lost(self, lost: Sequence[str]) -> List[str]:
+        """Each lost option as the message says it: one the system library has only because its
+        release builds it in (it lists no such option) is named as built in, not as built with."""
+        listed = set(system_features(self.system_lib.options))
+        release = self.system_lib.version or ""
+        return [
+            entry if entry.split(" ", 1)[0] in listed
+            else f"{entry} (built in to {release}, which lists no such option)"
+            for entry in lost
+        ]  # fmt: skip
 
     def proofs(self) -> Dict[str, ProofSpec]:
         """What the new library must prove it does: the host's options a later release builds
@@ -82,9 +93,9 @@ class AbiGate(Step):
     def run(self, state: RunState) -> str:
         if not self.comparable:
             state.warn("ABI gate: no system library to compare with")
-            return f"no system library to compare with ({self.host.problem})"
+            return f"no system library to compare with ({self.system_lib.problem})"
         new_symbols = public_symbols(exported_functions(self.library))
-        missing = sorted(self.host.symbols - new_symbols)
+        missing = sorted(self.system_lib.symbols - new_symbols)
         reading = probe_library(state.runner, self.library, self.proofs())
         judged = judge(
             self.compared(),
@@ -92,62 +103,62 @@ class AbiGate(Step):
             reading.options,
             reading.proofs,
         )
-        note = unbuildable_note(self.host)
+        note = unbuildable_note(self.system_lib)
         if note:
             state.warn(note)
         if not missing and not judged.lost:
             return "; ".join(
                 [
-                    f"exports all {len(self.host.symbols)} public functions of {self.host.path}",
+                    f"exports all {len(self.system_lib.symbols)} public functions of {self.system_lib.path}",
                     f"{len(new_symbols)} exported in all",
                     *judged.kept,
                 ]
             )
-        message = abi_message(missing, list(judged.lost), self.host, self.version)
+        message = abi_message(missing, self.said_lost(judged.lost), self.system_lib, self.version)
         if not self.allow_loss:
-            raise VerifyError(message, hint=abi_hint(judged.omitted, self.host))
+            raise VerifyError(message, hint=abi_hint(judged.omitted, self.system_lib))
         state.warn("--allow-abi-loss: " + message)
         return "ABI LOSS ALLOWED: " + message
 
 
-def abi_hint(omitted: Sequence[str], host: HostLibrary) -> str:
+def abi_hint(omitted: Sequence[str], system_lib: SystemLibrary) -> str:
     unset = "".join(f"; drop -DSQLITE_{option} from CFLAGS" for option in omitted)
     return (
         f"build with --compat host (the default) or --enable the options named{unset}; "
-        f"--allow-abi-loss overrides, at the risk of breaking programs linked to {host.path}"
+        f"--allow-abi-loss overrides, at the risk of breaking programs linked to {system_lib.path}"
     )
 
 
-def unbuildable_note(host: HostLibrary) -> str:
-    """What the host library does that no sqlite-autoconf build can (said, not fatal: it is SQL
+def unbuildable_note(system_lib: SystemLibrary) -> str:
+    """What the system library does that no sqlite-autoconf build can (said, not fatal: it is SQL
     syntax, not a symbol a linked program would miss at load time)."""
-    lost = unbuildable_host_features(host.options)
+    lost = unbuildable_system_features(system_lib.options)
     if not lost:
         return ""
     return (
-        f"{host.path} was built with {', '.join(lost)}, which no sqlite-autoconf build can have "
+        f"{system_lib.path} was built with {', '.join(lost)}, which no sqlite-autoconf build can have "
         "(its parser is pre-generated): statements such as DELETE ... LIMIT will be refused with "
         "a syntax error under the new library"
     )
 
 
 def abi_message(
-    missing: List[str], lost_options: List[str], host: HostLibrary, version: str = ""
+    missing: List[str], lost_options: List[str], system_lib: SystemLibrary, version: str = ""
 ) -> str:
     """What the new library lacks, and only that: each missing function by why (the option that
     provides it, or the release that added it: a function no option of this release can bring
-    back), then each compile option of the host library it lacks."""
+    back), then each compile option of the system library it lacks."""
     said = []
     if missing:
         why = missing_words(missing, version)
         said.append(
-            f"the new library lacks {len(missing)} public function(s) that {host.path} exports: "
+            f"the new library lacks {len(missing)} public function(s) that {system_lib.path} exports: "
             + why
         )
     if lost_options:
         lead = "and" if missing else "the new library lacks"
         said.append(
-            f"{lead} compile option(s) {host.path} was built with: " + ", ".join(lost_options)
+            f"{lead} compile option(s) that {system_lib.path} has: " + ", ".join(lost_options)
         )
     return "; ".join(said)
 
@@ -174,7 +185,7 @@ class SmokeTest(Step):
     tools: Tuple[Tuple[str, ...], ...]
     lib_dir: Path
     profile_file: Optional[Path]
-    name = "smoke"
+    name = "smoke-test"
     unless_changed = "nothing changed since the install that passed it"
 
     def describe(self) -> str:
@@ -258,7 +269,7 @@ class FindStale(Step):
     (read from /proc; nothing is changed): they keep the old library until they restart."""
 
     library: Path
-    name = "processes"
+    name = "find-stale"
 
     def describe(self) -> str:
         return f"list the running processes that map another libsqlite3 than {self.library}"

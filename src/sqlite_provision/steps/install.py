@@ -54,7 +54,7 @@ class Install(Step):
 class LinkCurrent(Step):
     link: Path
     target: str
-    name = "link"
+    name = "link-current"
     changes_host = True
 
     def describe(self) -> str:
@@ -86,7 +86,7 @@ class SwitchToPrevious(Step):
     root: Path
     current: str  # what `current` names now ("" for nothing)
     previous: str  # what `previous` names: where `current` goes
-    name = "switch"
+    name = "switch-to-previous"
     changes_host = True
 
     def describe(self) -> str:
@@ -100,7 +100,7 @@ class SwitchToPrevious(Step):
     def run(self, state: RunState) -> str:
         journal = write_switch_journal(self.root, self.current, self.previous)
         undo_current = set_link(self.root / CURRENT_LINK_NAME, self.previous)
-        crash_point("during:switch")
+        crash_point("during:switch-to-previous")
         undo_previous = set_link(self.root / PREVIOUS_LINK_NAME, self.current or None)
 
         def undo() -> None:

@@ -62,7 +62,7 @@ class ForgetActivation(Step):
 
     record: Path
     files: Tuple[str, ...]
-    name = "forget"
+    name = "forget-activation"
     changes_host = True
 
     def describe(self) -> str:
@@ -80,7 +80,7 @@ class RemoveLink(Step):
 
     link: Path
     target: str  # what it names
-    name = "unlink"
+    name = "remove-link"
     changes_host = True
 
     def describe(self) -> str:
@@ -98,7 +98,7 @@ class RemoveVersion(Step):
     prefix: Path
     version: str
     files: Tuple[str, ...]  # relative to the prefix
-    name = "remove"
+    name = "remove-version"
     changes_host = True
     reversible = False
 
@@ -118,7 +118,7 @@ class RemoveEmptyRoot(Step):
     """The prefix root, once nothing is left in it."""
 
     root: Path
-    name = "tidy"
+    name = "remove-empty-root"
 
     def describe(self) -> str:
         return f"remove {self.root} if nothing is left in it"

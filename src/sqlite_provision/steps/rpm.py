@@ -24,7 +24,7 @@ class PackRpm(Step):
     sign_key: Optional[str] = None
     given_epoch: Optional[str] = None  # $SOURCE_DATE_EPOCH
     gnupg_home: Optional[str] = None  # $GNUPGHOME, where --sign's key is
-    name = "rpm"
+    name = "pack-rpm"
     changes_host = True
 
     def describe(self) -> str:

@@ -3,14 +3,13 @@ made equivalent to /usr where the policy would not give its lib/ a library type 
 deleted by `uninstall --all` when this tool added it), and the tree relabelled after its rename
 into place (activation files relabel themselves: steps/activation.py)."""
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
-from sqlite_provision.errors import CommandFailed
 from sqlite_provision.host.selinux import EQUIVALENT_TO
 from sqlite_provision.steps.base import Argv, RunState, Step
+from sqlite_provision.steps.packages import install_argv, install_packages
 
 RELABEL_HINT = (
     "check the policy store (`semanage fcontext -l -C`) and the filesystem's labels, or pass "
@@ -31,30 +30,35 @@ def delete_rule_argv(root: Path) -> Argv:
     return ["semanage", "fcontext", "-d", str(root)]
 
 
+def change_rule(
+    state: RunState, argv: Argv, undo: Tuple[str, Argv], hint: Optional[str] = None
+) -> None:
+    """Run a `semanage fcontext` change, and register the one that takes it back (`undo`: what
+    it does, its argv)."""
+    state.runner.run(argv, what="semanage", hint=hint)
+    what, undo_argv = undo
+    state.undo.append((what, lambda: state.runner.run(undo_argv)))
+
+
 @dataclass(frozen=True)
 class InstallSELinuxTools(Step):
     """restorecon (policycoreutils) and, where a rule is needed, semanage."""
 
     package_manager: str
     packages: Tuple[str, ...]
-    name = "selinux-tools"
+    name = "install-selinux-tools"
     changes_host = True
 
     def commands(self) -> List[Argv]:
-        return [[self.package_manager, "install", "-y", *self.packages]]
+        return [install_argv(self.package_manager, self.packages)]
 
     def describe(self) -> str:
         return "install {} with {}".format(" and ".join(self.packages), self.package_manager)
 
     def run(self, state: RunState) -> str:
-        argv = self.commands()[0]
         hint = "fix the package repositories, or install them yourself, or pass --no-selinux"
-        state.runner.run(argv, what=self.package_manager, hint=hint)
-        path = state.runner.environment.get("PATH")
-        still = [t for t in ("restorecon",) if shutil.which(t, path=path) is None]
-        if still:
-            raise CommandFailed(f"{self.package_manager} reported success but restorecon is "
-                                "still missing", hint=hint, argv=argv, returncode=0)  # fmt: skip
+        argv = self.commands()[0]
+        install_packages(state, self.package_manager, argv, ("restorecon",), hint, hint)
         return "installed " + " and ".join(self.packages)
 
 
@@ -63,7 +67,7 @@ class AddEquivalence(Step):
     """`semanage fcontext -a -e /usr ROOT`: the tree under ROOT is labelled as /usr is."""
 
     root: Path
-    name = "selinux-rule"
+    name = "add-equivalence"
     changes_host = True
 
     def commands(self) -> List[Argv]:
@@ -73,9 +77,8 @@ class AddEquivalence(Step):
         return f"label {self.root} as {EQUIVALENT_TO} is (an SELinux equivalence rule)"
 
     def run(self, state: RunState) -> str:
-        state.runner.run(add_rule_argv(self.root), what="semanage", hint=RELABEL_HINT)
-        state.undo.append((f"delete the equivalence rule for {self.root}",
-                           lambda: state.runner.run(delete_rule_argv(self.root))))  # fmt: skip
+        undo = (f"delete the equivalence rule for {self.root}", delete_rule_argv(self.root))
+        change_rule(state, add_rule_argv(self.root), undo, hint=RELABEL_HINT)
         return f"{self.root} = {EQUIVALENT_TO}"
 
 
@@ -84,7 +87,7 @@ class RemoveEquivalence(Step):
     """`uninstall --all`: delete the rule this tool added (the record says so)."""
 
     root: Path
-    name = "selinux-rule"
+    name = "remove-equivalence"
     changes_host = True
 
     def commands(self) -> List[Argv]:
@@ -94,9 +97,8 @@ class RemoveEquivalence(Step):
         return f"delete the SELinux equivalence rule for {self.root} (added by this tool)"
 
     def run(self, state: RunState) -> str:
-        state.runner.run(delete_rule_argv(self.root), what="semanage")
-        state.undo.append((f"add the equivalence rule for {self.root} back",
-                           lambda: state.runner.run(add_rule_argv(self.root))))  # fmt: skip
+        undo = (f"add the equivalence rule for {self.root} back", add_rule_argv(self.root))
+        change_rule(state, delete_rule_argv(self.root), undo)
         return f"deleted {self.root} = {EQUIVALENT_TO}"
 
 

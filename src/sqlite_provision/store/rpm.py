@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 from sqlite_provision.errors import HostError, VerifyError
-from sqlite_provision.files import package_data, write_atomic
+from sqlite_provision.files import package_data, read_regular, write_atomic
 from sqlite_provision.host.build_user import BuildUser, check_reachable, hand_over, take_back
 from sqlite_provision.host.rpmdb import PackageInfo, read_package
 from sqlite_provision.recipe.rpmspec import (
@@ -163,14 +163,12 @@ def take_package(work: Path, recipe: PackageRecipe) -> Path:
     """rpmbuild's package, copied (through no link) into a directory of root's own."""
     made = work / "top" / "RPMS" / recipe.arch / recipe.file_name
     try:
-        descriptor = os.open(str(made), os.O_RDONLY | os.O_NOFOLLOW)
+        data = read_regular(made)
     except OSError as exc:
         raise VerifyError(
             f"rpmbuild made no {recipe.file_name}: {exc}",
             hint="the log shows what rpmbuild did",
         ) from exc
-    with os.fdopen(descriptor, "rb") as handle:
-        data = handle.read()
     mine = work / "package"
     mine.mkdir(mode=0o700)
     taken = mine / recipe.file_name
