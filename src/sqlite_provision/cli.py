@@ -42,6 +42,7 @@ Examples:
   sqlite-provision install --prefix /opt/app/sqlite --no-profile --python /opt/app/venv/bin/python
   sqlite-provision install --systemd-unit myapp --env-file /etc/sysconfig/sqlite-provision
   sqlite-provision install --artifact /srv/dist/sqlite-3.53.4.tar.gz   # prebuilt, no compiler
+  sqlite-provision install --rpm /srv/rpms/sqlite-provision-sqlite3_53_4-3.53.4-1.x86_64.rpm
 
 \b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or checksum,
@@ -310,6 +311,12 @@ def uninstall_body(options: Options, env: Environment) -> "Result":
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Install this prebuilt artifact (from `sqlite-provision build`); no compiler needed. "
     "Its checksum comes from --sha256 or ARTIFACT.sha256.",
+)
+@click.option(
+    "--rpm",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Install this RPM (from `build --rpm`) with dnf, yum or rpm, check it with rpm -V, "
+    "then gate and activate it as --artifact does. Its checksum: --sha256 or RPM.sha256.",
 )
 @location_options
 @python_options

@@ -75,6 +75,7 @@ class Options:
     env_file: Optional[Path] = None
     ld_so_conf: bool = False
     artifact: Optional[Path] = None  # install --artifact FILE: a prebuilt artifact
+    rpm: Optional[Path] = None  # install --rpm FILE: an RPM from `build --rpm`
     artifact_out: Optional[Path] = None  # build --artifact OUT: where to write one
     rpm_out: Optional[Path] = None  # build --rpm OUT_DIR: where to write the RPM
     sign_key: Optional[str] = None  # build --rpm --sign KEY: the gpg key rpmsign uses
@@ -307,6 +308,12 @@ CONFLICTS = (
     ("artifact", "version"),
     ("artifact", "sha3_256"),
     ("artifact", "mirror"),
+    ("rpm", "artifact"),
+    ("rpm", "tarball"),
+    ("rpm", "url"),
+    ("rpm", "version"),
+    ("rpm", "sha3_256"),
+    ("rpm", "mirror"),
     ("versions", "remove_all"),
 )
 CONFLICT_HINTS = {
@@ -376,7 +383,7 @@ def _given(options: Options) -> FrozenSet[str]:
         options.given
         | {
             name
-            for name in ("tarball", "url", "artifact", "prefix", "env_file", "versions")
+            for name in ("tarball", "url", "artifact", "rpm", "prefix", "env_file", "versions")
             if getattr(options, name)
         }
     )
@@ -444,6 +451,7 @@ _PATH_FIELDS = (
     "env_file",
     "artifact",
     "artifact_out",
+    "rpm",
     "rpm_out",
 )
 # The paths the tool writes or names in the files it writes: plain characters only.

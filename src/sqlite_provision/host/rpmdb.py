@@ -47,6 +47,14 @@ def read_package(runner: Runner, path: Path) -> PackageInfo:
     return parse_package(done.stdout)
 
 
+def package_files(runner: Runner, path: Path) -> Tuple[str, ...]:
+    """`rpm -qpl`: the paths a package file installs."""
+    done = runner.capture([RPM, "-qpl", "--nosignature", str(path)])
+    if done.returncode != 0:
+        raise failed(done, f"rpm cannot list the package {path}")
+    return tuple(line for line in done.stdout.splitlines() if line.startswith("/"))
+
+
 def parse_package(text: str) -> PackageInfo:
     fields = text.split(FIELD_END)
     if len(fields) != 6:

@@ -33,7 +33,7 @@ from sqlite_provision.steps.build import (
 )
 from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
-from sqlite_provision.steps.rpm import PackRpm
+from sqlite_provision.steps.rpm import CheckRpm, InstallRpm, PackRpm
 from sqlite_provision.steps.selinux import AddEquivalence, InstallSELinuxTools, Relabel
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.recovery import staging_dir
@@ -94,6 +94,8 @@ def install_plan(res: Resolution) -> Plan:
     inputs, layout, source = res.inputs, res.layout, res.source
     staging = staging_dir(layout.prefix)
     steps: List[PlannedStep] = []
+    if inputs.rpm is not None:
+        return rpm_install_plan(res)
     if inputs.artifact is not None:
         assert source.local is not None and source.checksum is not None  # noqa: S101
         unpack = UnpackArtifact(source.local, inputs.artifact, source.checksum, layout.prefix,
@@ -110,6 +112,31 @@ def install_plan(res: Resolution) -> Plan:
     steps.append(PlannedStep(Install(layout.prefix), res.up_to_date))
     steps += selinux_steps(res)
     steps += activation_steps(res)
+    return install_plan_of(res, steps)
+
+
+def rpm_install_plan(res: Resolution) -> Plan:
+    """install --rpm: the package installed by dnf, yum or rpm straight into the prefix (no
+    compiler, no staging), checked by rpm -V; then the gate, the activation and the
+    verification of any install. A failed gate or verification removes the package again."""
+    inputs, layout, source = res.inputs, res.layout, res.source
+    package = inputs.rpm
+    assert package is not None and source.local is not None  # noqa: S101 - install --rpm
+    tool = inputs.facts.package_manager
+    steps = [PlannedStep(InstallRpm(source.local, package.nevra, package.name, tool),
+                         res.up_to_date)]  # fmt: skip
+    steps.append(PlannedStep(CheckRpm(package.name), res.up_to_date))
+    allow_loss = inputs.choices.allow_abi_loss
+    gated = layout.prefix / LIBRARY
+    steps.append(PlannedStep(AbiGate(inputs.system_lib, allow_loss, gated, source.version)))
+    steps += selinux_tools(res)
+    steps += selinux_steps(res)
+    steps += activation_steps(res)
+    return install_plan_of(res, steps)
+
+
+def install_plan_of(res: Resolution, steps: List[PlannedStep]) -> Plan:
+    inputs, layout, source = res.inputs, res.layout, res.source
     return Plan(
         Command.INSTALL, tuple(steps), f"SQLite {source.version} from {source.origin}",
         source.version, layout.prefix, source=source,

@@ -33,10 +33,12 @@ from sqlite_provision.host.build_user import build_owner_uids
 from sqlite_provision.host.facts import Facts, gather, profile_readers
 from sqlite_provision.host.library import SystemLibrary, probe
 from sqlite_provision.host.pythons import Reach, login_reach, resolve_pythons, venv_reach
+from sqlite_provision.host.rpmdb import PackageInfo, package_files, read_package
 from sqlite_provision.host.selinux import SELINUX_ABSENT, SELinux
 from sqlite_provision.host.selinux import probe as probe_selinux
 from sqlite_provision.host.venvs import Venv, read_venv
 from sqlite_provision.plan.model import Command
+from sqlite_provision.recipe.rpmspec import package_name
 from sqlite_provision.runner import Runner
 from sqlite_provision.source.resolve import Source, resolve_source
 from sqlite_provision.steps.activation import DROPIN_NAME, LD_SO_CONF_NAME, load_templates
@@ -87,6 +89,7 @@ class Inputs:
     units_dir: Path
     conf_dir: Path
     artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
+    rpm: Optional[PackageInfo] = None  # install --rpm: the package, as rpm -qp reads it
     artifact_out: Optional[Path] = None  # build --artifact OUT
     rpm_out: Optional[Path] = None  # build --rpm OUT_DIR
     sign_key: Optional[str] = None  # build --rpm --sign KEY
@@ -117,6 +120,33 @@ def artifact_source(path: Path, options: Options) -> Tuple[Source, Dict[str, Any
     return source, metadata
 
 
+def rpm_source(runner: Runner, path: Path, options: Options) -> Tuple[Source, PackageInfo]:
+    """The package's checksum (--sha256 or FILE.sha256, fail closed as for an artifact), then
+    what rpm reads of it: one of `build --rpm`'s packages, its version SQLite's."""
+    checksum = artifact_format.expected_checksum(path, options.sha256)
+    artifact_format.check_checksum(path, checksum)
+    package = read_package(runner, path)
+    parse_version(package.version)
+    if package.name != package_name(package.version):
+        raise UsageError(
+            f"{path} is {package.nevra}, not a package of `sqlite-provision build --rpm`",
+            hint=f"build one with sqlite-provision build --rpm DIR (its name is "
+            f"{package_name(package.version)})",
+        )
+    return Source(package.version, path.name, None, path, checksum, f"--rpm {path}"), package
+
+
+def check_rpm_prefix(runner: Runner, path: Path, prefix: Path) -> None:
+    """The package's files are the prefix's tree: it installs where this layout says."""
+    library = str(prefix / "lib" / "libsqlite3.so.0")
+    if library not in package_files(runner, path):
+        raise UsageError(
+            f"{path} does not install {library}",
+            hint="pass the --prefix-root (or --prefix) it was built for (rpm -qpl shows it), or "
+            "build it for this one with build --rpm --prefix-root",
+        )
+
+
 def read_inputs(command: Command, options: Options, env: Environment, runner: Runner) -> Inputs:
     """The host's facts, the pythons, the system library and the source (with no network), and
     the places to write (exit 3 before anything else if they cannot be written)."""
@@ -125,14 +155,19 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
     pythons = resolve_pythons(runner, options.pythons) if install else ()
     probe_python = pythons[0] if install else shutil.which("python3") or sys.executable
     metadata: Optional[Dict[str, Any]] = None
+    package: Optional[PackageInfo] = None
     if install and options.artifact is not None:
         source, metadata = artifact_source(options.artifact, options)
+    elif install and options.rpm is not None:
+        source, package = rpm_source(runner, options.rpm, options)
     else:
         source = resolve_source(options, env.mirror)
     system_lib = probe(runner, probe_python)
     layout = make_layout(options, source.version)
     if install:
         preflight.check_writable(layout, facts.root)
+    if package is not None and options.rpm is not None:
+        check_rpm_prefix(runner, options.rpm, layout.prefix)
     else:
         preflight.check_build_out(options.artifact_out, options.rpm_out)
     venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
@@ -145,7 +180,8 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         command, choices(options, facts), facts, pythons, system_lib, source, layout,
         templates=load_templates() if install else {}, cache_dir=env.cache_dir,
         build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
-        conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, artifact_out=options.artifact_out,
+        conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, rpm=package,
+        artifact_out=options.artifact_out,
         rpm_out=options.rpm_out, sign_key=options.sign_key,
         source_date_epoch=env.variables.get("SOURCE_DATE_EPOCH"),
         gnupg_home=env.variables.get("GNUPGHOME"), venvs=venvs, profile_readers=readers, env_mirror=env.mirror, fetch_policy=env.fetch,

@@ -4,6 +4,7 @@ preconditions, each checked once, before the network where it can be."""
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from sqlite_provision.config import Layout, Options, make_layout
@@ -80,16 +81,18 @@ def resolve(
         layout = make_layout(options, source.version)
     version = source.version if source.version_known else ""
     preflight.check_not_older(version, inputs.system_lib, options.allow_abi_loss)
-    if inputs.artifact is None:
+    if inputs.artifact is None and inputs.rpm is None:
         features = select(
             options.compat, source.version_key, inputs.system_lib.options, options.enable
         )
         request = build_request(source, options, features)
-    else:
+    elif inputs.artifact is not None:
         features, request = (), dict(inputs.artifact.get("request") or {})
+    else:
+        features, request = (), rpm_request(layout.prefix, inputs)
     up_to_date = why_up_to_date(inputs, layout, source, request, options.force)
     build_user = None
-    if inputs.artifact is None and up_to_date is None:
+    if inputs.artifact is None and inputs.rpm is None and up_to_date is None:
         if not compiler_checked:
             preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
         build_user = preflight.check_build_user(options.build_user, inputs.build_dir)
@@ -112,3 +115,12 @@ def why_up_to_date(
     if force or not source.version_known:
         return None
     return installed_reason(layout.prefix, request)
+
+
+def rpm_request(prefix: Path, inputs: Inputs) -> Dict[str, Any]:
+    """install --rpm: the request of the tree the package installed, when this very package
+    is the prefix's (its manifest names it): then the install is up to date if intact."""
+    manifest = read_manifest(prefix)
+    if inputs.rpm is None or manifest is None or manifest.build.get("rpm") != inputs.rpm.name:
+        return {"rpm": inputs.rpm.nevra if inputs.rpm else None}
+    return dict(manifest.request)

@@ -1,14 +1,17 @@
-"""The step that packs the staged install as an RPM (`build --rpm`), through store/rpm.py."""
+"""The steps of RPMs: pack the staged install as one (`build --rpm`, through store/rpm.py);
+install one with dnf, yum or rpm and check it with `rpm -V` (`install --rpm`)."""
 
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from sqlite_provision import __version__
+from sqlite_provision.errors import VerifyError
+from sqlite_provision.host import rpmdb
 from sqlite_provision.host.build_user import BuildUser
-from sqlite_provision.steps.base import RunState, Step
+from sqlite_provision.steps.base import Argv, RunState, Step
 from sqlite_provision.store.artifact import glibc_of_tree
 from sqlite_provision.store.manifest import read_manifest
 from sqlite_provision.store.rpm import SignWith, build_rpm, package_recipe
@@ -81,3 +84,73 @@ class PackRpm(Step):
             "request": manifest.request,
             "build": manifest.build,
         }
+
+
+def package_tool_argv(tool: Optional[str], verb: str, what: str) -> List[str]:
+    """dnf/yum `install -y FILE` or `remove -y NAME`; `rpm -i FILE` or `rpm -e NAME` where
+    there is neither."""
+    if tool is not None:
+        return [tool, verb, "-y", what]
+    return [rpmdb.RPM, "-i" if verb == "install" else "-e", what]
+
+
+@dataclass(frozen=True)
+class InstallRpm(Step):
+    """`install --rpm`: the package installed by the host's package tool, so that rpm owns and
+    can verify its files; undone by removing it the same way."""
+
+    path: Path
+    package: str  # NAME-VERSION-RELEASE.ARCH
+    rpm_name: str
+    tool: Optional[str]  # yum or dnf; None: rpm itself
+    name = "install-rpm"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"install {self.package} from {self.path} with {self.tool or 'rpm'}"
+
+    def commands(self) -> List[Argv]:
+        return [package_tool_argv(self.tool, "install", str(self.path))]
+
+    def is_satisfied(self, state: RunState) -> Optional[str]:
+        done = state.runner.capture([rpmdb.RPM, "-q", self.package])
+        return f"{self.package} is installed already" if done.returncode == 0 else None
+
+    def run(self, state: RunState) -> str:
+        remove = package_tool_argv(self.tool, "remove", self.rpm_name)
+
+        def undo() -> None:
+            state.runner.run(remove, what=f"removing {self.rpm_name}")
+
+        state.runner.run(
+            self.commands()[0],
+            what=f"{self.tool or 'rpm'} install",
+            hint=f"{self.tool or 'rpm'}'s own message is above (a glibc too old for the "
+            "package is refused here: build the RPM on a host of this OS major)",
+        )
+        state.undo.append((f"remove {self.rpm_name} ({' '.join(remove)})", undo))
+        return f"{self.package} installed"
+
+
+@dataclass(frozen=True)
+class CheckRpm(Step):
+    """`rpm -V`: every file of the package matches the digest, size and mode rpm recorded."""
+
+    rpm_name: str
+    name = "check-rpm"
+
+    def describe(self) -> str:
+        return f"check every file of {self.rpm_name} against the rpm database (rpm -V)"
+
+    def commands(self) -> List[Argv]:
+        return [[rpmdb.RPM, "-V", self.rpm_name]]
+
+    def run(self, state: RunState) -> str:
+        report = rpmdb.verify(state.runner, self.rpm_name)
+        if not report.installed or report.problems:
+            said = "; ".join(p.describe() for p in report.problems) or "it is not installed"
+            raise VerifyError(
+                f"rpm -V {self.rpm_name} fails: {said}",
+                hint=f"reinstall it (dnf reinstall {self.rpm_name}), then run install --rpm again",
+            )
+        return f"rpm -V {self.rpm_name}: every file intact"
