@@ -18,6 +18,7 @@ the library is reached through LD_LIBRARY_PATH here, as the tool's activation do
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -324,3 +325,69 @@ def too_old_glibc_is_refused_by_rpm_itself(root: LookAlikeRoot, package: Built,
     assert by_dnf.returncode != 0
     assert f"nothing provides {needed} needed by {package.nevra}" in by_dnf.stdout + by_dnf.stderr
     assert not inside(root.tree, PREFIX_ROOT).exists()
+
+
+# --- install --rpm through the pyz on the look-alike's own python3 (CPython 3.6) ------------
+
+PYZ = "/srv/pseudo-rhel/sqlite-provision.pyz"
+RPMS = "/srv/rpms"
+VENV = "/srv/venv"
+PROBE = "import sqlite3; print(sqlite3.sqlite_version)"
+BROKEN_REPO = "[broken]\nname=broken\nbaseurl=file:///nonexistent\nenabled=1\ngpgcheck=0\n" \
+    "skip_if_unavailable=False\n"  # fmt: skip
+
+
+def pyz_json(root: LookAlikeRoot, *args: str) -> Tuple[Completed, Dict[str, object]]:
+    done = run(root, "python3", PYZ, *args, "--json")
+    try:
+        data = dict(json.loads(done.stdout))
+    except ValueError:
+        pytest.fail(f"not one JSON object: {done}")
+    assert data["exit_code"] == done.returncode and data["ok"] is (done.returncode == 0), data
+    return done, data
+
+
+def host_state(root: LookAlikeRoot) -> Tuple[List[str], bool, bool]:
+    packages = sorted(ok(root, "rpm", "-qa").split())
+    return (packages, inside(root.tree, PREFIX_ROOT).exists(),
+            inside(root.tree, "/etc/profile.d/sqlite-provision.sh").exists())  # fmt: skip
+
+
+def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
+    built: Dict[str, Built], pyz: Path, tmp_path: Path
+) -> None:
+    need(not host_problems(), "look-alike tier: " + "; ".join(host_problems()))
+    spec = LOOK_ALIKES["rhel8"]  # python3 is CPython 3.6: the pyz runs on it
+    package = built[VERSIONS[0]]
+    parts = prepare_parts(spec, tmp_path / "parts")
+    with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
+        standins = build_standins(root.tree, tmp_path / "standins",
+                                  versions={"sqlite-libs": spec.system_sqlite})  # fmt: skip
+        install_standins(root, standins)
+        serve(root, built, standins, tmp_path)
+        copy_in(root.tree, pyz, PYZ, 0o644)
+        rpm = package.signed.rpm
+        for path in (rpm, Path(str(rpm) + ".sha256")):
+            copy_in(root.tree, path, f"{RPMS}/{path.name}", 0o644)
+        ok(root, "python3", "-m", "venv", "--without-pip", VENV)
+        before, soname = host_state(root), who_provides_the_soname(root)
+        args = ("install", "--rpm", f"{RPMS}/{rpm.name}", "--venv", VENV)
+
+        write(root.tree, "/etc/yum.repos.d/broken.repo", BROKEN_REPO)
+        failed, data = pyz_json(root, *args)
+        assert failed.returncode != 0 and data["changed"] is False, failed
+        assert "install" in str(data["error"]), data
+        assert host_state(root) == before
+        inside(root.tree, "/etc/yum.repos.d/broken.repo").unlink()
+
+        done, data = pyz_json(root, *args)
+        assert done.returncode == 0 and data["changed"] is True, done
+        names = [s["name"] for s in data["steps"]]  # type: ignore[index, union-attr]
+        assert names[:3] == ["install-rpm", "check-rpm", "abi-gate"], names
+        assert who_provides_the_soname(root) == soname
+        installed_and_intact(root, package)
+        assert ok(root, "bash", "-l", "-c", f"python3 -c '{PROBE}'").strip() == package.version
+        assert ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == package.version
+        assert ok(root, "python3", "-c", PROBE).strip() == spec.system_sqlite
+        again, data = pyz_json(root, *args)
+        assert again.returncode == 0 and data["changed"] is False, again
