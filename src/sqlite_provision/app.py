@@ -361,8 +361,26 @@ def labelled_versions(
             features=tuple(tuple(pair) for pair in row.manifest.build.get("features") or []),
             compile_options=tuple(row.manifest.build.get("compile_options") or []),
             selinux_type=found or ("unlabelled" if enabled else None),
+            rpm=row.manifest.build.get("rpm"),
+            damaged=rpm_damage(runner, row.manifest.build.get("rpm")),
         ))  # fmt: skip
     return tuple(rows), SelinuxState(True, tuple(warnings)) if enabled else None
+
+
+def rpm_damage(runner: Runner, package: Optional[str]) -> Tuple[str, ...]:
+    """What `rpm -V` says of an RPM-owned version: each changed or missing file (or that rpm
+    no longer knows the package); nothing for a version the tool installed itself."""
+    if not package:
+        return ()
+    from sqlite_provision.host import rpmdb
+
+    try:
+        report = rpmdb.verify(runner, package)
+    except ProvisionError as error:
+        return (f"rpm -V {package} failed: {error}",)
+    if not report.installed:
+        return (f"{package} is not in the rpm database",)
+    return tuple(problem.describe() for problem in report.problems)
 
 
 def profile_state(profile: Path) -> ProfileState:

@@ -235,6 +235,10 @@ def installed_lines(result: StatusReport) -> List[str]:
     installed = ", ".join(row.version for row in result.installed) or "none"
     lines = [f"installed:     {installed} under {result.prefix_root}"]
     for row in result.installed:
+        if row.rpm:
+            lines.append(f"  {row.version} is RPM-owned: {row.rpm} (remove it with uninstall)")
+        for problem in row.damaged:
+            lines.append(f"  {row.version} DAMAGED (rpm -V): {problem}")
         if row.selinux_type:
             lines.append(f"  {row.version} SELinux type: {row.selinux_type}")
         if row.features:

@@ -205,6 +205,8 @@ class InstalledVersion:
     features: Tuple[Tuple[str, str], ...]  # (option, where it came from)
     compile_options: Tuple[str, ...]
     selinux_type: Optional[str] = None  # the library's SELinux type, where it has a label
+    rpm: Optional[str] = None  # the package that owns it (install --rpm), else None
+    damaged: Tuple[str, ...] = ()  # what rpm -V says of an RPM-owned version's files
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,7 @@ def installed_json(row: InstalledVersion) -> Json:
     data = asdict(row)
     if row.selinux_type is None:
         del data["selinux_type"]
+    data["damaged"] = list(row.damaged)
     return data
 
 
@@ -371,6 +374,7 @@ class UninstallResult:
     kept_foreign: Tuple[str, ...] = ()  # files we did not install, left alone
     changed_since_install: Tuple[str, ...] = ()
     removed_activation: Tuple[str, ...] = ()
+    removed_rpms: Tuple[str, ...] = ()  # the packages removed with dnf, yum or rpm
 
     @property
     def changed(self) -> bool:
@@ -383,6 +387,7 @@ class UninstallResult:
         data["kept_foreign"] = list(self.kept_foreign)
         data["changed_since_install"] = list(self.changed_since_install)
         data["removed_activation"] = list(self.removed_activation)
+        data["removed_rpms"] = list(self.removed_rpms)
         return data
 
 

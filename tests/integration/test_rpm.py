@@ -391,3 +391,22 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         assert ok(root, "python3", "-c", PROBE).strip() == spec.system_sqlite
         again, data = pyz_json(root, *args)
         assert again.returncode == 0 and data["changed"] is False, again
+
+        flipped_byte_shows(root, package)
+        shown, data = pyz_json(root, "status")
+        rows = {row["version"]: row for row in data["installed"]}  # type: ignore[attr-defined]
+        assert rows[package.version]["rpm"] == package.plain.name, rows
+        assert [p.split(":")[0] for p in rows[package.version]["damaged"]] == [
+            f"{package.prefix}/lib/{inside(root.tree, package.prefix + '/lib/libsqlite3.so.0', follow=True).name}"
+        ], rows
+        assert "DAMAGED (rpm -V)" in ok(root, "python3", PYZ, "status"), shown
+
+        removed, data = pyz_json(root, "uninstall", "--all", "--venv", VENV)
+        assert removed.returncode == 0 and data["changed"] is True, removed
+        assert data["removed_rpms"] == [package.plain.name], data
+        assert run(root, "rpm", "-q", package.plain.name).returncode != 0
+        assert host_state(root) == before
+        assert who_provides_the_soname(root) == soname
+        assert (
+            ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == spec.system_sqlite
+        )

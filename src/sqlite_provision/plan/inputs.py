@@ -233,6 +233,7 @@ class RevertInputs:
     units_dir: Path = config.DEFAULT_SYSTEMD_DIR
     conf_dir: Path = config.DEFAULT_LD_SO_CONF_DIR
     systemd_running: bool = False
+    package_manager: Optional[str] = None  # yum or dnf, which removes an RPM-owned version
 
 
 def python_reaches(
@@ -263,11 +264,12 @@ def read_uninstall_inputs(options: Options, env: Environment, runner: Runner) ->
             hint="`sqlite-provision status` lists what is installed",
         )
     hooks = tuple(read_venv(runner, path).hook for path in options.venvs)
+    facts = gather(env)
     return RevertInputs(
         Command.UNINSTALL, options.prefix_root, options.profile_file,
         versions=options.versions, remove_all=options.remove_all, hooks=hooks,
         units_dir=env.paths.systemd_dir, conf_dir=env.paths.ld_so_conf_dir,
-        systemd_running=gather(env).systemd_running,
+        systemd_running=facts.systemd_running, package_manager=facts.package_manager,
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from sqlite_provision.steps.remove import (
     RemoveLink,
     RemoveVersion,
 )
+from sqlite_provision.steps.rpm import RemoveRpm
 from sqlite_provision.steps.selinux import RemoveEquivalence
 from sqlite_provision.store.records import Command as Followup
 from sqlite_provision.store.records import ld_so_conf_followup, systemd_followup
@@ -59,7 +60,12 @@ def uninstall_plan(res: UninstallResolution) -> Plan:
         steps.append(RemoveEquivalence(res.selinux_rule))
     if res.record:
         steps.append(RemoveActivation(root / ACTIVATION_RECORD, marked=False, name="record"))
-    steps += [RemoveVersion(r.prefix, r.version, r.files) for r in res.removals]
+    tool = res.inputs.package_manager
+    steps += [
+        RemoveRpm(r.rpm, r.version, r.prefix, tool) if r.rpm
+        else RemoveVersion(r.prefix, r.version, r.files)
+        for r in res.removals
+    ]  # fmt: skip
     if res.tidy:
         steps.append(RemoveEmptyRoot(root))
     versions = ", ".join(r.version for r in res.removals) or "no version"
@@ -94,4 +100,5 @@ def uninstall_result(res: UninstallResolution) -> UninstallResult:
         kept_foreign=tuple(path for r in res.removals for path in r.foreign),
         changed_since_install=tuple(path for r in res.removals for path in r.changed),
         removed_activation=tuple(removed),
+        removed_rpms=tuple(r.rpm for r in res.removals if r.rpm),
     )

@@ -154,3 +154,32 @@ class CheckRpm(Step):
                 hint=f"reinstall it (dnf reinstall {self.rpm_name}), then run install --rpm again",
             )
         return f"rpm -V {self.rpm_name}: every file intact"
+
+
+@dataclass(frozen=True)
+class RemoveRpm(Step):
+    """`uninstall` of an RPM-owned version: the package removed by dnf, yum or rpm, which
+    removes its files; never by deleting them behind rpm's back. It cannot be undone."""
+
+    rpm_name: str
+    version: str
+    prefix: Path
+    tool: Optional[str]  # yum or dnf; None: rpm itself
+    name = "remove-rpm"
+    changes_host = True
+    reversible = False
+
+    def describe(self) -> str:
+        return f"remove the package {self.rpm_name} (SQLite {self.version} in {self.prefix})"
+
+    def commands(self) -> List[Argv]:
+        return [package_tool_argv(self.tool, "remove", self.rpm_name)]
+
+    def run(self, state: RunState) -> str:
+        state.runner.run(
+            self.commands()[0],
+            what=f"removing {self.rpm_name}",
+            hint=f"{self.tool or 'rpm'}'s own message is above; `rpm -q {self.rpm_name}` shows "
+            "whether it is still installed",
+        )
+        return f"removed {self.rpm_name} (SQLite {self.version})"

@@ -6,7 +6,7 @@ Uninstall removes exactly the files a version's manifest lists, nothing it did n
 
 import os
 from pathlib import Path
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from sqlite_provision.config import (
     ACTIVATION_RECORD,
@@ -107,6 +107,7 @@ class Removal(NamedTuple):
     files: Tuple[str, ...]  # the manifest's files that are there, relative to the prefix
     changed: Tuple[str, ...]  # of those, the ones changed since the install
     foreign: Tuple[str, ...]  # files in the prefix it did not install: kept
+    rpm: Optional[str] = None  # the package that owns the files (install --rpm): rpm removes them
 
 
 def plan_removal(row: Installed) -> Removal:
@@ -127,7 +128,9 @@ def plan_removal(row: Installed) -> Removal:
             found = os.path.join(dirpath, name)
             if os.path.relpath(found, str(row.prefix)) not in listed:
                 foreign.append(found)
-    return Removal(row.version, row.prefix, tuple(files), tuple(changed), tuple(sorted(foreign)))
+    owner = row.manifest.build.get("rpm")
+    return Removal(row.version, row.prefix, tuple(files), tuple(changed), tuple(sorted(foreign)),
+                   str(owner) if owner else None)  # fmt: skip
 
 
 def remove_files(prefix: Path, files: Sequence[str]) -> int:
