@@ -337,6 +337,13 @@ BROKEN_REPO = "[broken]\nname=broken\nbaseurl=file:///nonexistent\nenabled=1\ngp
     "skip_if_unavailable=False\n"  # fmt: skip
 
 
+# rpm -V reporting a changed library, as it would for a file altered after the install.
+RPM_V_FAILS = """#!/bin/sh
+if [ "$1" = "-V" ]; then echo "S.5....T.    /opt/sqlite/3.44.2/lib/libsqlite3.so.0"; exit 1; fi
+exec /usr/bin/rpm "$@"
+"""
+
+
 def pyz_json(root: LookAlikeRoot, *args: str) -> Tuple[Completed, Dict[str, object]]:
     done = run(root, "python3", PYZ, *args, "--json")
     try:
@@ -379,6 +386,12 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         assert "install" in str(data["error"]), data
         assert host_state(root) == before
         inside(root.tree, "/etc/yum.repos.d/broken.repo").unlink()
+        write(root.tree, "/usr/local/bin/rpm", RPM_V_FAILS, 0o755)  # before /usr/bin in PATH
+        failed, data = pyz_json(root, *args)
+        assert failed.returncode == 6 and data["changed"] is False, failed
+        assert f"rpm -V {package.plain.name} fails" in str(data["error"]), data
+        assert host_state(root) == before  # the package was removed again
+        inside(root.tree, "/usr/local/bin/rpm").unlink()
 
         done, data = pyz_json(root, *args)
         assert done.returncode == 0 and data["changed"] is True, done
@@ -410,3 +423,11 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         assert (
             ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == spec.system_sqlite
         )
+
+        old = build_standins(root.tree, tmp_path / "old-glibc", glibc_max=OLD_GLIBC,
+                             names=("glibc",))  # fmt: skip
+        install_standins(root, old)
+        refused = run(root, "python3", PYZ, *args)
+        needed = f"libc.so.6(GLIBC_{package.metadata['glibc_min']})(64bit)"
+        assert refused.returncode != 0 and f"nothing provides {needed}" in refused.stderr, refused
+        assert not inside(root.tree, PREFIX_ROOT).exists()
