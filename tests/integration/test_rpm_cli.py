@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Dict
@@ -16,7 +17,7 @@ import pytest
 from sqlite_provision.host.rpmdb import check_signature
 from sqlite_provision.runner import Runner
 from support import need_tool
-from support.clirun import run_cli, tool_env
+from support.clirun import check_plan_ran, run_cli, tool_env
 from support.gpg import ThrowawayKey
 
 pytestmark = [pytest.mark.integration]
@@ -49,6 +50,8 @@ def test_build_rpm_writes_a_signed_package_that_provides_no_library(
         done = run_cli([*base, "--json"], env)
         data = done.data
     assert done.proc.returncode == 0 and data["ok"] and data["changed"], done.describe()
+    check_plan_ran(plan, Path(data["log_file"]))  # rpmbuild, rpm -qp and rpmsign, as shown
+    assert [c.split()[0] for c in pack["commands"]][-2:] == ["rpm", shutil.which("rpmsign")]
     rpm = Path(data["rpm"])
     assert rpm == out / f"{NAME}-3.44.2-1.{os.uname().machine}.rpm" and rpm.is_file()
     assert (data["name"], data["version"], data["signed_with"]) == (NAME, "3.44.2", key.uid)

@@ -10,7 +10,7 @@ the Runner (argv lists, logged) and a pure parser of its output, unit-tested on 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from sqlite_provision.errors import CommandFailed
 from sqlite_provision.runner import Completed, Runner
@@ -41,10 +41,14 @@ QUERY_FORMAT = (
 
 def read_package(runner: Runner, path: Path) -> PackageInfo:
     """`rpm -qp` of a package file (no database needed)."""
-    done = runner.capture([RPM, "-qp", "--nosignature", "--queryformat", QUERY_FORMAT, str(path)])
+    done = runner.capture(read_package_argv(path))
     if done.returncode != 0:
         raise failed(done, f"rpm cannot read the package {path}")
     return parse_package(done.stdout)
+
+
+def read_package_argv(path: Path) -> List[str]:
+    return [RPM, "-qp", "--nosignature", "--queryformat", QUERY_FORMAT, str(path)]
 
 
 def package_files(runner: Runner, path: Path) -> Tuple[str, ...]:

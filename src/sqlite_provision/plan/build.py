@@ -233,6 +233,7 @@ def pack_step(res: Resolution) -> Step:
         return PackRpm(
             inputs.rpm_out, res.layout.prefix, inputs.facts.arch, rpm_work_dir(inputs.build_dir),
             res.build_user, inputs.sign_key, inputs.source_date_epoch, inputs.gnupg_home,
+            res.source.version if res.source.version_known else "",
         )  # fmt: skip
     assert inputs.artifact_out is not None  # noqa: S101 - `build` requires one
     return PackArtifact(inputs.artifact_out, res.layout.prefix, inputs.facts.arch)

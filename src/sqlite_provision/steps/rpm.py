@@ -14,7 +14,7 @@ from sqlite_provision.host.build_user import BuildUser
 from sqlite_provision.steps.base import Argv, RunState, Step
 from sqlite_provision.store.artifact import glibc_of_tree
 from sqlite_provision.store.manifest import read_manifest
-from sqlite_provision.store.rpm import SignWith, build_rpm, package_recipe
+from sqlite_provision.store.rpm import SignWith, build_rpm, package_recipe, planned_commands
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class PackRpm(Step):
     sign_key: Optional[str] = None
     given_epoch: Optional[str] = None  # $SOURCE_DATE_EPOCH
     gnupg_home: Optional[str] = None  # $GNUPGHOME, where --sign's key is
+    version: str = ""  # SQLite's, where the plan knows it (not `latest` before it is resolved)
     name = "pack-rpm"
     changes_host = True
 
@@ -37,6 +38,12 @@ class PackRpm(Step):
             f"pack the staged install into an RPM with rpmbuild{user}{signed}, check that it "
             f"provides no library, write it and its .sha256 into {self.out_dir}"
         )
+
+    def commands(self) -> List[Argv]:
+        if not self.version:
+            return []
+        return planned_commands(self.version, self.arch, self.work, self.build_user,
+                                self.sign_key)  # fmt: skip
 
     def run(self, state: RunState) -> str:
         assert state.staged is not None  # noqa: S101 - Stage ran

@@ -22,10 +22,12 @@ from typing import Any, Dict, List, Mapping, Optional
 from sqlite_provision.errors import HostError, VerifyError
 from sqlite_provision.files import package_data, read_regular, write_atomic
 from sqlite_provision.host.build_user import BuildUser, check_reachable, hand_over, take_back
-from sqlite_provision.host.rpmdb import PackageInfo, read_package
+from sqlite_provision.host.rpmdb import PackageInfo, read_package, read_package_argv
 from sqlite_provision.recipe.rpmspec import (
+    DEFAULT_RELEASE,
     TEMPLATE,
     PackageRecipe,
+    package_name,
     recipe_from_metadata,
     render_spec,
     source_date_epoch,
@@ -180,15 +182,39 @@ def run_sign(runner: Runner, rpmsign: str, package: Path, sign: SignWith) -> Non
     env = {"PATH": BUILD_PATH, "LANG": "C", "LC_ALL": "C", "HOME": os.path.expanduser("~")}
     if sign.gnupg_home is not None:
         env["GNUPGHOME"] = str(sign.gnupg_home)
-    gpg = shutil.which("gpg2") or shutil.which("gpg") or "gpg2"
     runner.run(
-        [rpmsign, "--addsign", "--define", f"_gpg_name {sign.key}", "--define", f"__gpg {gpg}",
-         str(package)],
+        sign_argv(rpmsign, package, sign.key),
         env=env,
         what="rpmsign",
         hint=f"check that gpg has the secret key {sign.key} without a passphrase prompt "
         "(gpg --list-secret-keys), or build without --sign",
     )  # fmt: skip
+
+
+def sign_argv(rpmsign: str, package: Path, key: str) -> List[str]:
+    gpg = shutil.which("gpg2") or shutil.which("gpg") or "gpg2"
+    return [rpmsign, "--addsign", "--define", f"_gpg_name {key}", "--define", f"__gpg {gpg}",
+            str(package)]  # fmt: skip
+
+
+def planned_commands(
+    version: str, arch: str, work: Path, user: Optional[BuildUser], key: Optional[str]
+) -> List[List[str]]:
+    """What build_rpm runs, for the plan: rpmbuild, rpm -qp, and rpmsign with a key."""
+    name = package_name(version)
+    file_name = f"{name}-{version}-{DEFAULT_RELEASE}.{arch}.rpm"
+    spec = work / "SPECS" / f"{name}.spec"
+    rpmbuild = shutil.which("rpmbuild") or "rpmbuild"
+    argv = [rpmbuild, "-bb", "--target", arch,
+            "--define", f"_topdir {work / 'top'}",
+            "--define", f"_sourcedir {work / 'tree'}",
+            "--define", f"_tmppath {work / 'tmp'}",
+            str(spec)]  # fmt: skip
+    taken = work / "package" / file_name
+    commands = [user.wrap(argv) if user is not None else argv, read_package_argv(taken)]
+    if key is not None:
+        commands.append(sign_argv(shutil.which("rpmsign") or "rpmsign", taken, key))
+    return commands
 
 
 def check_package(info: PackageInfo, recipe: PackageRecipe) -> None:
