@@ -163,3 +163,26 @@ def test_the_time_is_the_release_date_unless_source_date_epoch_is_given() -> Non
             source_date_epoch("2023-11-24", bad)
     with pytest.raises(UsageError, match="no release date"):
         source_date_epoch(None)
+
+
+def test_every_catalog_release_gets_a_spec_of_its_own_that_provides_nothing() -> None:
+    """The package recipe of every release in the catalog (not only the shared tarballs'): a
+    distinct name with its version, the version's own prefix excluded from Provides, glibc
+    Requires kept, the release date as its time, and no scriptlet. The real build, rpm -qp and
+    the install run on the shared tarballs' two eras (tests/integration/test_rpm*.py)."""
+    from sqlite_provision.source.catalog import load_catalog
+
+    names = set()
+    for release in load_catalog():
+        v = release.version
+        prefix = f"/opt/sqlite/{v}"
+        epoch = source_date_epoch(release.released)
+        recipe = recipe_from_metadata(metadata(version=v, prefix=prefix), source_date_epoch=epoch)
+        spec = render_spec(recipe, package_data("templates/" + TEMPLATE).decode("utf-8"))
+        assert directive(spec, "Name") == package_name(v) and directive(spec, "Version") == v
+        escaped = re.escape(prefix).replace("\\/", "/").replace("\\", "\\\\")
+        assert f"%global __provides_exclude_from ^{escaped}/.*$" in spec, v
+        assert "%global __requires_exclude ^libsqlite3\\\\.so.*$" in spec, v
+        assert "Provides:" not in spec and "%post" not in spec and "%pre" not in spec, v
+        names.add(recipe.name)
+    assert len(names) == len(load_catalog()) > 80  # 3.24.0 to 3.53.4
