@@ -42,7 +42,15 @@ from sqlite_provision.store.rpm import BuiltRpm, SignWith, build_rpm, package_re
 from support import need
 from support.artifacts import Artifact
 from support.gpg import ThrowawayKey
-from support.look_alike import LOOK_ALIKES, LookAlikeRoot, copy_in, inside, prepare_parts, write
+from support.look_alike import (
+    LOOK_ALIKES,
+    LookAlikeRoot,
+    copy_in,
+    inside,
+    prepare_parts,
+    remove,
+    write,
+)  # fmt: skip
 from support.rhel_root import host_problems, make_repo
 from support.rpm_lookalike import Standin, build_standins, build_user_dir, install_standins
 
@@ -392,6 +400,16 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         assert f"rpm -V {package.plain.name} fails" in str(data["error"]), data
         assert host_state(root) == before  # the package was removed again
         inside(root.tree, "/usr/local/bin/rpm").unlink()
+        # The same version already built from source by the tool: rpm would write over it, and
+        # its undo (dnf remove) would delete it. Refused before any change (exit 3).
+        tree = f"{package.prefix}/sqlite-provision-manifest.json"
+        write(root.tree, tree, json.dumps({"tool": "sqlite-provision", "version": package.version,
+                                           "request": {}, "build": {}, "files": {}}))  # fmt: skip
+        taken = before[0], True, before[2]
+        refused, data = pyz_json(root, *args)
+        assert refused.returncode == 3 and "build from source" in str(data["error"]), refused
+        assert host_state(root) == taken and inside(root.tree, tree).exists()
+        remove(root.tree, PREFIX_ROOT)
 
         done, data = pyz_json(root, *args)
         assert done.returncode == 0 and data["changed"] is True, done

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -443,3 +443,27 @@ def test_build_plan_reads_no_file_no_environment_and_runs_nothing(
         shown = dry_run_steps(plan)
     assert [s["name"] for s in shown] == [s.name for s in steps_of(plan)]
     assert "verify" in [s["name"] for s in shown]
+
+
+@pytest.mark.parametrize(
+    "owner, refused",
+    [(None, "a build from source or an artifact"), ("sqlite-provision-sqlite3_44_1", "the package "
+     "sqlite-provision-sqlite3_44_1"), ("sqlite-provision-sqlite3_44_2", None)],
+)  # fmt: skip
+def test_a_package_never_goes_over_a_tree_it_does_not_own(
+    tmp_path: Path, owner: Optional[str], refused: Optional[str]
+) -> None:
+    """install --rpm: rpm writes over files no package owns and its undo would delete them."""
+    from sqlite_provision.errors import HostError
+    from sqlite_provision.host.preflight import check_prefix_takes_package
+
+    prefix = tmp_path / "3.44.2"
+    check_prefix_takes_package(prefix, owner, "sqlite-provision-sqlite3_44_2")  # none there yet
+    (prefix / "lib").mkdir(parents=True)
+    if refused is None:
+        check_prefix_takes_package(prefix, owner, "sqlite-provision-sqlite3_44_2")
+        return
+    with pytest.raises(HostError) as caught:
+        check_prefix_takes_package(prefix, owner, "sqlite-provision-sqlite3_44_2")
+    assert caught.value.exit_code == 3 and refused in caught.value.message
+    assert "sqlite-provision uninstall 3.44.2" in caught.value.hint

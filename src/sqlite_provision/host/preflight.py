@@ -37,6 +37,21 @@ def check_prefix_is_ours(prefix: Path, has_manifest: bool) -> None:
         )
 
 
+def check_prefix_takes_package(prefix: Path, owner: Optional[str], package: str) -> None:
+    """install --rpm: rpm writes over files no package owns, and the undo (dnf remove) would then
+    delete them: a tree this tool installed from source or an artifact (its manifest names no
+    package, or another one) is never the target of a package (exit 3, before any change)."""
+    if owner == package or not prefix.is_dir() or not any(prefix.iterdir()):
+        return
+    held = f"the package {owner}" if owner else "a build from source or an artifact"
+    raise HostError(
+        f"{prefix} already holds {held}: installing {package} would write over it, and undoing "
+        "the install would delete it",
+        hint=f"remove it first (`sqlite-provision uninstall {prefix.name}`; if it is the active "
+        "version, roll back or install another one first), then install the package",
+    )
+
+
 def check_not_older(version: str, system_lib: SystemLibrary, allow_abi_loss: bool) -> None:
     """A release older than the system library is refused before anything is downloaded or
     built (exit 6): programs linked to the system library may call functions it lacks."""

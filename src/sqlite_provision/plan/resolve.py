@@ -111,7 +111,11 @@ def why_up_to_date(
     build is installed and intact), or None. Build: None, it always builds."""
     if inputs.command is not Command.INSTALL:
         return None
-    preflight.check_prefix_is_ours(layout.prefix, read_manifest(layout.prefix) is not None)
+    manifest = read_manifest(layout.prefix)
+    preflight.check_prefix_is_ours(layout.prefix, manifest is not None)
+    if inputs.rpm is not None:
+        owner = manifest.build.get("rpm") if manifest is not None else None
+        preflight.check_prefix_takes_package(layout.prefix, owner, inputs.rpm.name)
     if force or not source.version_known:
         return None
     return installed_reason(layout.prefix, request)
