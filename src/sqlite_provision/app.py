@@ -361,8 +361,8 @@ def labelled_versions(
             features=tuple(tuple(pair) for pair in row.manifest.build.get("features") or []),
             compile_options=tuple(row.manifest.build.get("compile_options") or []),
             selinux_type=found or ("unlabelled" if enabled else None),
-            rpm=row.manifest.build.get("rpm"),
-            damaged=rpm_damage(runner, row.manifest.build.get("rpm")),
+            rpm=row.manifest.rpm_package,
+            damaged=rpm_damage(runner, row.manifest.rpm_package),
         ))  # fmt: skip
     return tuple(rows), SelinuxState(True, tuple(warnings)) if enabled else None
 

@@ -27,9 +27,13 @@ def check_writable(layout: Layout, root: bool) -> None:
             raise not_writable(path, existing, root)
 
 
+def holds_files(prefix: Path) -> bool:
+    return prefix.is_dir() and any(prefix.iterdir())
+
+
 def check_prefix_is_ours(prefix: Path, has_manifest: bool) -> None:
     """Never install over files this tool did not install."""
-    if not has_manifest and prefix.is_dir() and any(prefix.iterdir()):
+    if not has_manifest and holds_files(prefix):
         raise HostError(
             f"{prefix} exists and was not installed by sqlite-provision",
             hint="choose an empty or new --prefix; this tool never overwrites files it did not "
@@ -41,7 +45,7 @@ def check_prefix_takes_package(prefix: Path, owner: Optional[str], package: str)
     """install --rpm: rpm writes over files no package owns, and the undo (dnf remove) would then
     delete them: a tree this tool installed from source or an artifact (its manifest names no
     package, or another one) is never the target of a package (exit 3, before any change)."""
-    if owner == package or not prefix.is_dir() or not any(prefix.iterdir()):
+    if owner == package or not holds_files(prefix):
         return
     held = f"the package {owner}" if owner else "a build from source or an artifact"
     raise HostError(

@@ -114,7 +114,7 @@ def why_up_to_date(
     manifest = read_manifest(layout.prefix)
     preflight.check_prefix_is_ours(layout.prefix, manifest is not None)
     if inputs.rpm is not None:
-        owner = manifest.build.get("rpm") if manifest is not None else None
+        owner = manifest.rpm_package if manifest is not None else None
         preflight.check_prefix_takes_package(layout.prefix, owner, inputs.rpm.name)
     if force or not source.version_known:
         return None
@@ -125,6 +125,6 @@ def rpm_request(prefix: Path, inputs: Inputs) -> Dict[str, Any]:
     """install --rpm: the request of the tree the package installed, when this very package
     is the prefix's (its manifest names it): then the install is up to date if intact."""
     manifest = read_manifest(prefix)
-    if inputs.rpm is None or manifest is None or manifest.build.get("rpm") != inputs.rpm.name:
+    if inputs.rpm is None or manifest is None or manifest.rpm_package != inputs.rpm.name:
         return {"rpm": inputs.rpm.nevra if inputs.rpm else None}
     return dict(manifest.request)

@@ -128,9 +128,8 @@ def plan_removal(row: Installed) -> Removal:
             found = os.path.join(dirpath, name)
             if os.path.relpath(found, str(row.prefix)) not in listed:
                 foreign.append(found)
-    owner = row.manifest.build.get("rpm")
     return Removal(row.version, row.prefix, tuple(files), tuple(changed), tuple(sorted(foreign)),
-                   str(owner) if owner else None)  # fmt: skip
+                   row.manifest.rpm_package)  # fmt: skip
 
 
 def remove_files(prefix: Path, files: Sequence[str]) -> int:

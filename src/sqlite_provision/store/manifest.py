@@ -24,6 +24,12 @@ class Manifest:
     build: Dict[str, Any]  # era, configure args, cflags, compile options
     files: Dict[str, Optional[str]]  # relative path -> sha256, or None for a symlink
 
+    @property
+    def rpm_package(self) -> Optional[str]:
+        """The package whose install put this tree here (`install --rpm`), or None."""
+        owner = self.build.get("rpm")
+        return str(owner) if owner else None
+
     def to_json(self) -> Dict[str, Any]:
         return {
             "format": FORMAT,
