@@ -544,3 +544,158 @@ def test_a_canary_upgrade_stops_at_the_bad_host_which_is_back_on_its_old_version
     assert summary[-1] == (
         f"left on their old version: {unreached} (SQLite {VERSION}), {bad} (SQLite {VERSION})"
     ), summary
+
+
+# --- repository mode ------------------------------------------------------------------------
+#
+# The same fleet on fresh containers, with sqlite_provision_fleet_mode=repository: each group's
+# build is an RPM (`build --rpm` on the group's builder), put into the group's repository on the
+# controller and indexed by the real createrepo_c; each target receives its group's repository,
+# installs the package from it with the real ansible.builtin.dnf (RHEL 8 and 9; on RHEL 7, which
+# has no dnf module, the tool's yum installs it) and the tool activates it with
+# `install --rpm-package NAME`. The targets' rpm databases first get stand-ins for what RHEL's
+# glibc, zlib, readline and sqlite-libs provide (support.rpm_lookalike), as on RHEL.
+
+PACKAGE = "sqlite-provision-sqlite" + VERSION.replace(".", "_")
+SONAME_PROVIDE = "libsqlite3.so.0()(64bit)"
+WHO_PROVIDES = f"rpm -q --whatprovides '{SONAME_PROVIDE}'"
+
+
+@dataclass
+class RepoFleet:
+    fleet: Fleet
+    repos: Path
+    provides_before: Dict[str, str] = field(default_factory=dict)
+
+
+def install_standins_in_containers(fleet: Fleet, trees: Dict[str, Path], work: Path) -> None:
+    """Each container's rpmdb gets the stand-ins made from its own tree's library files."""
+    from support.rpm_lookalike import build_standins
+
+    for name, tree in trees.items():
+        system = str(next(info["system_sqlite"] for alias, info in fleet.info.items()
+                          if LOOK_ALIKE[alias] == name))  # fmt: skip
+        standins = build_standins(tree, work / name, versions={"sqlite-libs": system})
+        for alias in LOOK_ALIKE:
+            if LOOK_ALIKE[alias] != name:
+                continue
+            paths = []
+            for standin in standins.values():
+                copied = fleet.containers.podman(
+                    "cp", str(standin.rpm), f"{fleet.names[alias]}:/tmp/{standin.rpm.name}"
+                )
+                assert copied.returncode == 0, copied.stderr
+                paths.append(f"/tmp/{standin.rpm.name}")
+            fleet.sh(alias, "rpm -i " + " ".join(paths) + " && rm -f " + " ".join(paths))
+
+
+@pytest.fixture(scope="module")
+def repo_fleet(
+    podman_env: Dict[str, str],
+    pyz: Path,
+    sqlite_mirror: Mirror,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RepoFleet]:
+    ansible_playbook()
+    base = tmp_path_factory.mktemp("fleet-repository")
+    env = ansible_env(podman_env, podman_collection(cache_dir()), base)
+    trees = {name: look_alike_tree(name) for name in sorted(set(LOOK_ALIKE.values()))}
+    info = {alias: tree_info(trees[name]) for alias, name in LOOK_ALIKE.items()}
+    names = {alias: f"sqlite-fleet-repo-{os.getpid()}-{alias}" for alias in LOOK_ALIKE}
+    targets = [Target(names[alias], trees[name], "host" if alias in NETWORKED else "none")
+               for alias, name in LOOK_ALIKE.items()]  # fmt: skip
+    repos = base / "repos"
+    extra_vars: Dict[str, object] = {
+        "sqlite_provision_fleet_hosts": "fleet_targets",
+        "sqlite_provision_pyz": str(pyz),
+        "sqlite_provision_fleet_version": VERSION,
+        "sqlite_provision_fleet_build_args": ["--mirror", sqlite_mirror.url],
+        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
+        "sqlite_provision_fleet_cache": str(base / "cache"),
+        "sqlite_provision_fleet_mode": "repository",
+        "sqlite_provision_fleet_repos": str(repos),
+    }
+    started = time.monotonic()
+    with Containers(podman_env, targets) as containers:
+        fleet = Fleet(base, containers, names, env, extra_vars, sqlite_mirror, info)
+        write_fleet_inventory(base / "inventory.json", names, info, {})
+        for alias in TARGETS:
+            fleet.sh(alias, f"python3 -m venv --without-pip {APP_VENV}")
+        fleet.sh(SHIPPED_BY_COPY, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
+        install_standins_in_containers(fleet, trees, base / "standins")
+        repo = RepoFleet(fleet, repos)
+        repo.provides_before = {alias: fleet.sh(alias, WHO_PROVIDES) for alias in TARGETS}
+        set_up = time.monotonic() - started
+        fleet.plays["first"] = fleet.play()
+        fleet.plays["second"] = fleet.play()
+        sys.stderr.write(
+            f"fleet.yml repository mode: set-up {set_up:.1f}s, run 1 {fleet.first.seconds:.1f}s, "
+            f"run 2 {fleet.second.seconds:.1f}s\n"
+        )
+        yield repo
+
+
+def rpm_line(summary: List[str], major: int) -> str:
+    found = [line for line in summary
+             if line.startswith("rpm ") and f" for {group(major)}:" in line]  # fmt: skip
+    assert len(found) == 1, summary
+    return found[0]
+
+
+def test_repository_mode_builds_an_rpm_per_group_into_its_repository(repo_fleet: RepoFleet) -> None:
+    run = repo_fleet.fleet.first
+    assert run.proc.returncode == 0, run.describe()
+    summary = run.summary()
+    for major, builder in BUILDERS.items():
+        line = rpm_line(summary, major)
+        assert f": built now on {builder} (" in line, line
+        assert line.endswith(
+            f"; package {PACKAGE} in the repository {repo_fleet.repos}/{group(major)}"
+        )
+        repository = repo_fleet.repos / group(major)
+        assert (repository / "repodata" / "repomd.xml").is_file(), line
+        rpms = sorted(p.name for p in repository.glob("*.rpm"))
+        assert rpms == [f"{PACKAGE}-{VERSION}-1.{ARCH}.rpm"], rpms
+    cached = sorted(p.name for p in repo_fleet.fleet.cache.glob("sqlite-*.rpm"))
+    assert len(cached) == 3, cached  # one per group: each group's own build
+
+
+def test_repository_mode_installs_every_target_from_the_repository(repo_fleet: RepoFleet) -> None:
+    fleet = repo_fleet.fleet
+    run = fleet.first
+    assert run.proc.returncode == 0, run.describe()
+    assert all(run.recap[alias]["changed"] > 0 for alias in TARGETS), run.recap
+    installed = run.task("Install the package from the repository (ansible.builtin.dnf)")
+    for alias in TARGETS:
+        if major_of(alias) >= 8:
+            assert f"changed: [{alias}]" in installed, (alias, installed)
+        else:
+            assert f"skipping: [{alias}]" in installed, (alias, installed)
+        # dnf's own record: the package came from the fleet's repository
+        history = fleet.sh(alias, f"yum -q repoquery --installed --qf '%{{from_repo}}' {PACKAGE}")
+        assert history.split() == ["sqlite-provision"], (alias, history)
+        owner = fleet.sh(alias, f"rpm -qf /opt/sqlite/{VERSION}/lib/libsqlite3.so.0")
+        assert owner.strip() == f"{PACKAGE}-{VERSION}-1.{ARCH}", (alias, owner)
+        assert fleet.sh(alias, f"rpm -V {PACKAGE} && echo clean").strip() == "clean", alias
+        assert fleet.sh(alias, WHO_PROVIDES) == repo_fleet.provides_before[alias], alias
+        python = str(fleet.info[alias]["python"])
+        assert fleet.login_probe(alias) == [VERSION, python], alias
+        bound = fleet.containers.podman(
+            "exec", fleet.names[alias], "env", "-i", f"{APP_VENV}/bin/python", "-c", PROBE
+        )
+        assert bound.stdout.split() == [VERSION, python], (alias, bound.stdout, bound.stderr)
+        line = next(line for line in run.summary() if line.startswith(f"{alias}: "))
+        assert line.startswith(f"{alias}: SQLite {VERSION}, /opt/sqlite/{VERSION}/lib/"), line
+        assert ", installed now in " in line, line
+
+
+def test_repository_mode_run_2_changes_nothing(repo_fleet: RepoFleet) -> None:
+    run = repo_fleet.fleet.second
+    assert run.proc.returncode == 0, run.describe()
+    assert all(counts["changed"] == 0 for counts in run.recap.values()), run.recap
+    summary = run.summary()
+    for major in BUILDERS:
+        assert rpm_line(summary, major).split(": ", 1)[1].startswith("from the cache"), summary
+    for alias in TARGETS:
+        assert any(line.startswith(f"{alias}: SQLite {VERSION},") and "already installed" in line
+                   for line in summary), summary  # fmt: skip

@@ -171,3 +171,132 @@ def test_bundle_holds_the_files_under_one_directory_owned_by_root(tmp_path: Path
     ]
     assert all((m.uid, m.gid, m.uname) == (0, 0, "root") for m in members)
     assert [oct(m.mode) for m in members] == ["0o755", "0o644", "0o644"]
+
+
+# --- RPMs (fleet.yml's repository mode) -------------------------------------------------------
+
+RPM_FILE = "sqlite-provision-sqlite3_44_2-3.44.2-1.x86_64.rpm"
+
+
+def built_json(requires: List[str], rpm: str = f"/var/tmp/out/{RPM_FILE}") -> Dict[str, Any]:
+    """What `sqlite-provision build --rpm --json` prints of a package (the keys admit reads)."""
+    return {"ok": True, "rpm": rpm, "name": "sqlite-provision-sqlite3_44_2", "version": "3.44.2",
+            "requires": requires}  # fmt: skip
+
+
+REQUIRES = ["libc.so.6()(64bit)", "libc.so.6(GLIBC_2.14)(64bit)", "libc.so.6(GLIBC_2.29)(64bit)",
+            "libc.so.6(GLIBC_2.3.4)(64bit)", "libm.so.6(GLIBC_2.35)(64bit)", "rtld(GNU_HASH)"]  # fmt: skip
+
+
+def incoming_rpm(directory: Path, stem: str, body: bytes = b"\xed\xab\xee\xdb rpm") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem}.rpm"
+    path.write_bytes(body)
+    Path(f"{path}.sha256").write_text(f"{hashlib.sha256(body).hexdigest()}  {path.name}\n")
+    return path
+
+
+def find_rpm(cache: Path, *glibcs: str) -> Dict[str, Any]:
+    done = run("find", str(cache), "--kind", "rpm", "--arch", "x86_64", "--release", "RedHat9",
+               "--cflags=-O0", *[f"--glibc={g}" for g in glibcs])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_an_rpm_is_admitted_under_the_highest_glibc_its_requires_name(tmp_path: Path) -> None:
+    """The floor is libc's highest GLIBC_x.y (2.29, compared as versions: not 2.3.4, and not
+    libm's); the .json beside it keeps the package's name and file name for `repo`."""
+    cache = tmp_path / "cache"
+    found = find_rpm(cache, "2.31")
+    assert found["hit"] is None and found["suffix"] == ".rpm" and found["kind"] == "rpm"
+    stem = found["stem"]
+    assert stem == find(cache, "2.31")["stem"]  # the same key as the group's artifact
+    built = incoming_rpm(tmp_path / "incoming", stem)
+    done = run("admit", str(cache), str(built), stdin=built_json(REQUIRES))
+    assert done.returncode == 0, done.stderr
+    head, tail = stem.rsplit("-", 1)
+    name = f"{head}-glibc2.29-{tail}.rpm"
+    assert json.loads(done.stdout) == {"artifact": name, "glibc": "2.29",
+                                       "package": "sqlite-provision-sqlite3_44_2"}  # fmt: skip
+    facts = json.loads((cache / f"{name}.json").read_text())
+    assert (facts["package"], facts["file"], facts["glibc_min"]) == (
+        "sqlite-provision-sqlite3_44_2", RPM_FILE, "2.29")  # fmt: skip
+    assert find_rpm(cache, "2.31")["hit"] == name
+    assert find_rpm(cache, "2.28")["refused"] == [{"artifact": name, "glibc": "2.29"}]
+    assert find(cache, "2.31")["hit"] is None  # an RPM is never an artifact's hit
+
+
+def test_an_rpm_whose_recorded_floor_disagrees_with_its_name_is_never_a_hit(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    stem = find_rpm(cache, "2.31")["stem"]
+    built = incoming_rpm(tmp_path / "incoming", stem)
+    assert run("admit", str(cache), str(built), stdin=built_json(REQUIRES)).returncode == 0
+    (record,) = cache.glob("*.rpm.json")
+    record.write_text(record.read_text().replace('"2.29"', '"2.17"'))
+    found = find_rpm(cache, "2.31")
+    assert found["hit"] is None and found["ignored"][0]["reason"].startswith("its metadata")
+
+
+@pytest.mark.parametrize(
+    "stdin, message",
+    [
+        ({"ok": True}, "names no requires"),
+        (built_json(REQUIRES, rpm="/tmp/evil.rpm"), "names no package of sqlite-provision"),
+    ],
+)
+def test_admit_refuses_an_rpm_without_the_builds_json(
+    tmp_path: Path, stdin: Dict[str, Any], message: str
+) -> None:
+    built = incoming_rpm(tmp_path, "sqlite-3.44.2-x86_64-0123456789")
+    done = run("admit", str(tmp_path / "cache"), str(built), stdin=stdin)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert built.is_file() and not (tmp_path / "cache").exists()
+
+
+def test_repo_holds_one_build_of_each_package_under_its_own_file_name(tmp_path: Path) -> None:
+    cache, repos = tmp_path / "cache", tmp_path / "repos"
+    stem = find_rpm(cache, "2.31")["stem"]
+    first = incoming_rpm(tmp_path / "in1", stem, b"first build")
+    run("admit", str(cache), str(first), stdin=built_json(REQUIRES))
+    (cached,) = cache.glob("*.rpm")
+    done = run("repo", str(repos), "G9", str(cached))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"repo": str(repos / "G9"), "file": RPM_FILE,
+                                       "package": "sqlite-provision-sqlite3_44_2", "changed": True}  # fmt: skip
+    assert (repos / "G9" / RPM_FILE).read_bytes() == b"first build"
+    assert oct((repos / "G9" / RPM_FILE).stat().st_mode & 0o777) == "0o644"
+    assert json.loads(run("repo", str(repos), "G9", str(cached)).stdout)["changed"] is False
+    other = repos / "G9" / "sqlite-provision-sqlite3_46_1-3.46.1-1.x86_64.rpm"
+    other.write_bytes(b"another version")
+    # another build of the same package (other options: another key) replaces it; 3.46.1 stays
+    second = incoming_rpm(tmp_path / "in2", stem[:-10] + "abcdef0123", b"second build")
+    run("admit", str(cache), str(second), stdin=built_json(REQUIRES))
+    (newer,) = [p for p in cache.glob("*.rpm") if "abcdef0123" in p.name]
+    assert json.loads(run("repo", str(repos), "G9", str(newer)).stdout)["changed"] is True
+    assert (repos / "G9" / RPM_FILE).read_bytes() == b"second build"
+    assert sorted(p.name for p in (repos / "G9").iterdir()) == sorted([RPM_FILE, other.name])
+    cached.write_bytes(b"tampered")
+    refused = run("repo", str(repos), "G9", str(cached))
+    assert refused.returncode == 2 and "matches its .sha256" in refused.stderr
+
+
+def test_bundle_takes_a_repository_directory_whole(tmp_path: Path) -> None:
+    tool = tmp_path / "sqlite-provision.pyz"
+    tool.write_bytes(b"pyz")
+    repository = tmp_path / "G9"
+    (repository / "repodata").mkdir(parents=True)
+    (repository / "repodata" / "repomd.xml").write_text("<repomd/>")
+    (repository / RPM_FILE).write_bytes(b"rpm")
+    out = tmp_path / "bundle.tar"
+    done = run("bundle", str(out), "fleet", str(tool), str(repository))
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert sorted(members) == sorted(["fleet", "fleet/G9", f"fleet/G9/{RPM_FILE}",
+                                      "fleet/G9/repodata", "fleet/G9/repodata/repomd.xml",
+                                      "fleet/sqlite-provision.pyz"])  # fmt: skip
+    assert oct(members["fleet/G9/repodata"].mode) == "0o755"
+    assert oct(members["fleet/G9/repodata/repomd.xml"].mode) == "0o644"
+    assert all(m.uname == "root" for m in members.values())
