@@ -43,6 +43,7 @@ Examples:
   sqlite-provision install --systemd-unit myapp --env-file /etc/sysconfig/sqlite-provision
   sqlite-provision install --artifact /srv/dist/sqlite-3.53.4.tar.gz   # prebuilt, no compiler
   sqlite-provision install --rpm /srv/rpms/sqlite-provision-sqlite3_53_4-3.53.4-1.x86_64.rpm
+  sqlite-provision install --rpm-package sqlite-provision-sqlite3_53_4  # from a dnf repository
 
 \b
 Exit codes: 0 ok, 1 internal error, 2 usage, 3 host precondition, 4 download or checksum,
@@ -317,6 +318,14 @@ def uninstall_body(options: Options, env: Environment) -> "Result":
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Install this RPM (from `build --rpm`) with dnf, yum or rpm, check it with rpm -V, "
     "then gate and activate it as --artifact does. Its checksum: --sha256 or RPM.sha256.",
+)
+@click.option(
+    "--rpm-package",
+    metavar="NAME",
+    help="Activate this package of `build --rpm` by name (sqlite-provision-sqlite3_53_4): "
+    "installed already, or installed now with dnf or yum from the enabled repositories, which "
+    "check it against the repository's metadata (and gpg key where gpgcheck=1), so no --sha256. "
+    "Then as --rpm: rpm -V, gate, activate. A failed run removes only a package it installed.",
 )
 @location_options
 @python_options

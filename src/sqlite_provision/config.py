@@ -76,6 +76,7 @@ class Options:
     ld_so_conf: bool = False
     artifact: Optional[Path] = None  # install --artifact FILE: a prebuilt artifact
     rpm: Optional[Path] = None  # install --rpm FILE: an RPM from `build --rpm`
+    rpm_package: Optional[str] = None  # install --rpm-package NAME: one by name, from the repos
     artifact_out: Optional[Path] = None  # build --artifact OUT: where to write one
     rpm_out: Optional[Path] = None  # build --rpm OUT_DIR: where to write the RPM
     sign_key: Optional[str] = None  # build --rpm --sign KEY: the gpg key rpmsign uses
@@ -314,12 +315,22 @@ CONFLICTS = (
     ("rpm", "version"),
     ("rpm", "sha3_256"),
     ("rpm", "mirror"),
+    ("rpm_package", "rpm"),
+    ("rpm_package", "artifact"),
+    ("rpm_package", "tarball"),
+    ("rpm_package", "url"),
+    ("rpm_package", "version"),
+    ("rpm_package", "sha3_256"),
+    ("rpm_package", "sha256"),
+    ("rpm_package", "mirror"),
     ("versions", "remove_all"),
 )
 CONFLICT_HINTS = {
     ("prefix", "prefix_root"): "--prefix installs exactly there, --prefix-root keeps versions "
     "side by side under `current`: pass one of them",
     ("versions", "remove_all"): "name the versions to remove, or pass --all alone",
+    ("rpm_package", "sha256"): "dnf checks a package from a repository against the "
+    "repository's metadata (and its gpg key where gpgcheck=1): drop --sha256",
 }
 
 
@@ -383,7 +394,16 @@ def _given(options: Options) -> FrozenSet[str]:
         options.given
         | {
             name
-            for name in ("tarball", "url", "artifact", "rpm", "prefix", "env_file", "versions")
+            for name in (
+                "tarball",
+                "url",
+                "artifact",
+                "rpm",
+                "rpm_package",
+                "prefix",
+                "env_file",
+                "versions",
+            )
             if getattr(options, name)
         }
     )
@@ -430,7 +450,7 @@ def _normalized_hashes(options: Options) -> Dict[str, Any]:
 
 
 def _check_names(options: Options) -> None:
-    """The URLs, the compat mode, the feature names and the systemd units."""
+    """The URLs, the compat mode, the feature names, the systemd units and --rpm-package's name."""
     from sqlite_provision.recipe.features import check_compat, enable_option
 
     for value, option in ((options.url, "--url"), (options.mirror, "--mirror")):
@@ -441,6 +461,10 @@ def _check_names(options: Options) -> None:
         enable_option(name)
     for unit in options.systemd_units:
         unit_base_name(unit)
+    if options.rpm_package is not None:
+        from sqlite_provision.recipe.rpmspec import version_of_package
+
+        version_of_package(options.rpm_package)
 
 
 _PATH_FIELDS = (

@@ -21,9 +21,14 @@ from typing import Dict, List
 
 import pytest
 
-from support import REPO_ROOT, unavailable
+from sqlite_provision.host.build_user import find_build_user
+from sqlite_provision.runner import Runner
+from sqlite_provision.steps.rpm import PackRpm
+from sqlite_provision.store.rpm import build_rpm, package_recipe
+from support import REPO_ROOT, need_tool, unavailable
 from support.interpreters import interpreter
 from support.mirror import Mirror
+from support.rpm_lookalike import build_user_dir
 from support.wheelhouse import tool_wheel, wheelhouse
 
 pytestmark = pytest.mark.integration
@@ -277,3 +282,50 @@ def test_a_failing_install_fails_the_task(
     assert run.recap["failed"] == 1, run.describe()
     assert "Provision a current SQLite" in run.proc.stdout
     assert not (tmp_path / "p").exists()
+
+
+def pack_installed_tree(installed: Path, prefix: Path, out: Path) -> Path:
+    """The play's installed tree packed by store/rpm.py as `build --rpm` packs a staged one, for
+    `prefix`: an RPM and its .sha256, as the role finds them on a host."""
+    need_tool("rpmbuild")
+    with build_user_dir() as work:
+        tree = work / "tree"
+        shutil.copytree(str(installed), str(tree), symlinks=True)
+        pack = PackRpm(out, prefix, os.uname().machine, work / "rpm")
+        metadata = pack.metadata(tree)
+        recipe = package_recipe(metadata, prefix=str(prefix))
+        user = find_build_user(None, os.geteuid())
+        built = build_rpm(Runner(os.environ), tree, recipe, metadata, out, work / "rpm", user)
+    return built.rpm
+
+
+def test_the_role_takes_an_rpm_file_or_a_package_name_and_check_mode_dry_runs_them(
+    plays: Plays, sqlite_mirror: Mirror, tmp_path: Path
+) -> None:
+    """sqlite_provision_rpm -> `install --rpm FILE --no-install-deps`, sqlite_provision_rpm_package
+    -> `install --rpm-package NAME --no-install-deps`, each rendered by the real ansible-playbook
+    under --check, where the tool runs them with --dry-run (its plan: dnf or yum installs it, rpm
+    -V checks it) and nothing is installed. (A real run needs a RHEL rpm database: the role runs
+    the same argv without --dry-run; install --rpm and --rpm-package themselves run for real on
+    the look-alikes, tests/integration/test_rpm.py.)"""
+    prefix, profile = tmp_path / "rpm-sqlite", tmp_path / "rpm-profile.sh"
+    rpm = pack_installed_tree(plays.prefix, prefix, tmp_path / "rpms")
+    name = f"sqlite-provision-sqlite{VERSION.replace('.', '_')}"
+    for key, value, option in (("sqlite_provision_rpm", str(rpm), "--rpm"),
+                               ("sqlite_provision_rpm_package", name, "--rpm-package")):  # fmt: skip
+        given = playbook_vars(plays.base, plays.pyz, plays.python, sqlite_mirror, prefix, profile)
+        given["sqlite_provision_install_args"] = ["--prefix", str(prefix), "--profile-file",
+                                                  str(profile)]  # fmt: skip
+        given[key] = value
+        run = play(plays.base, given, plays.wheels, "--check", "-v")
+        assert run.proc.returncode == 0 and run.recap["failed"] == 0, run.describe()
+        rendered = json.dumps(["install", "--json", option, value, "--no-install-deps"])[1:-1]
+        assert rendered in run.proc.stdout, run.describe()
+        assert '"--dry-run"]' in run.proc.stdout, run.describe()
+        assert f"would install SQLite {VERSION} into {prefix}" in run.proc.stdout, run.describe()
+        assert not prefix.exists() and not profile.exists()
+    missing = playbook_vars(plays.base, plays.pyz, plays.python, sqlite_mirror, prefix, profile)
+    missing["sqlite_provision_rpm"] = str(tmp_path / "not-shipped.rpm")
+    run = play(plays.base, missing, plays.wheels, "--check")
+    assert run.proc.returncode == 0, run.describe()
+    assert "would receive not-shipped.rpm and install it" in run.proc.stdout, run.describe()

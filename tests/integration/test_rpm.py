@@ -41,6 +41,7 @@ from sqlite_provision.store.manifest import manifest_problems, read_manifest
 from sqlite_provision.store.rpm import BuiltRpm, SignWith, build_rpm, package_recipe
 from support import need
 from support.artifacts import Artifact
+from support.clirun import check_plan_ran
 from support.gpg import ThrowawayKey
 from support.look_alike import (
     LOOK_ALIKES,
@@ -449,3 +450,92 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         needed = f"libc.so.6(GLIBC_{package.metadata['glibc_min']})(64bit)"
         assert refused.returncode != 0 and f"nothing provides {needed}" in refused.stderr, refused
         assert not inside(root.tree, PREFIX_ROOT).exists()
+
+
+# --- install --rpm-package NAME: from the look-alike's createrepo_c repository ----------------
+
+
+def link_target(root: LookAlikeRoot, path: str) -> str:
+    return os.readlink(str(inside(root.tree, path)))
+
+
+def activation_state(root: LookAlikeRoot) -> Tuple[str, bytes, bytes]:
+    """`current`, the profile snippet and the venv's hook, byte for byte."""
+    hooks = sorted(inside(root.tree, VENV).rglob("sqlite-provision-hook.pth"))
+    assert len(hooks) == 1, hooks
+    return (link_target(root, f"{PREFIX_ROOT}/current"),
+            inside(root.tree, "/etc/profile.d/sqlite-provision.sh").read_bytes(),
+            hooks[0].read_bytes())  # fmt: skip
+
+
+def step_names(data: Dict[str, object]) -> List[str]:
+    return [str(s["name"]) for s in data["steps"]]  # type: ignore[attr-defined]
+
+
+def test_install_rpm_package_from_the_repository_and_one_installed_by_hand(
+    built: Dict[str, Built], pyz: Path, tmp_path: Path
+) -> None:
+    """(a) installed by dnf from the repository (gpgcheck=1) and activated, as its dry run said;
+    (b) one installed by hand is only activated, and a failed verification undoes the
+    activation but keeps the package; (c) uninstall VERSION removes it with dnf."""
+    need(not host_problems(), "look-alike tier: " + "; ".join(host_problems()))
+    spec = LOOK_ALIKES["rhel8"]
+    first, second = built[VERSIONS[0]], built[VERSIONS[1]]
+    started = time.monotonic()
+    parts = prepare_parts(spec, tmp_path / "parts")
+    with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
+        standins = build_standins(root.tree, tmp_path / "standins",
+                                  versions={"sqlite-libs": spec.system_sqlite})  # fmt: skip
+        install_standins(root, standins)
+        serve(root, built, standins, tmp_path)
+        copy_in(root.tree, pyz, PYZ, 0o644)
+        ok(root, "python3", "-m", "venv", "--without-pip", VENV)
+        before, soname = host_state(root), who_provides_the_soname(root)
+        args = ("install", "--rpm-package", first.plain.name, "--venv", VENV)
+
+        shown, plan = pyz_json(root, *args, "--dry-run")
+        assert shown.returncode == 0 and host_state(root) == before, shown
+        done, data = pyz_json(root, *args)
+        assert done.returncode == 0 and data["changed"] is True, done
+        assert step_names(data)[:4] == ["install-rpm", "check-rpm", "check-rpm-tree", "abi-gate"]
+        ran = [s["name"] for s in data["steps"] if s["status"] == "ok"]  # type: ignore[attr-defined]
+        check_plan_ran(plan, inside(root.tree, str(data["log_file"])), ran)
+        installed_and_intact(root, first)
+        assert ok(root, "bash", "-l", "-c", f"python3 -c '{PROBE}'").strip() == first.version
+        assert ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == first.version
+        assert who_provides_the_soname(root) == soname
+        again, data = pyz_json(root, *args)
+        assert again.returncode == 0 and data["changed"] is False, again
+        assert "install-rpm" not in step_names(data)
+
+        # (b) dnf installed it (the play's own task), the tool only activates it.
+        ok(root, "dnf", "install", "-y", second.plain.name)
+        active = activation_state(root)
+        by_hand = ("install", "--rpm-package", second.plain.name, "--venv", VENV)
+        failed, data = pyz_json(root, *by_hand, "--min-version", "3.99.0")
+        assert failed.returncode == 6 and data["changed"] is False, failed
+        assert "install-rpm" not in step_names(data) and "verify" in step_names(data)
+        assert run(root, "rpm", "-q", second.plain.name).returncode == 0, "removed what dnf put"
+        assert activation_state(root) == active
+        _, plan = pyz_json(root, *by_hand, "--dry-run")
+        assert step_names(plan)[:3] == ["check-rpm", "check-rpm-tree", "abi-gate"], plan
+        done, data = pyz_json(root, *by_hand)
+        assert done.returncode == 0 and data["changed"] is True, done
+        assert link_target(root, f"{PREFIX_ROOT}/current") == second.version
+        assert ok(root, "bash", "-l", "-c", f"python3 -c '{PROBE}'").strip() == second.version
+        assert ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == second.version
+
+        # (c) the previous version goes with dnf; then everything.
+        removed, data = pyz_json(root, "uninstall", first.version)
+        assert removed.returncode == 0 and data["removed_rpms"] == [first.plain.name], removed
+        assert run(root, "rpm", "-q", first.plain.name).returncode != 0
+        assert not inside(root.tree, first.prefix).exists()
+        removed, data = pyz_json(root, "uninstall", "--all", "--venv", VENV)
+        assert removed.returncode == 0 and data["removed_rpms"] == [second.plain.name], removed
+        packages, *rest = host_state(root)
+        key = f"gpg-pubkey-{first.key.key_id}"  # imported by dnf for gpgcheck=1, as on RHEL
+        assert [p for p in packages if not p.startswith(key)] == before[0]
+        assert tuple(rest) == before[1:] and who_provides_the_soname(root) == soname
+        assert ok(root, "env", "-i", f"{VENV}/bin/python", "-c", PROBE).strip() == \
+            spec.system_sqlite  # fmt: skip
+    TIMINGS["install --rpm-package test"] = time.monotonic() - started

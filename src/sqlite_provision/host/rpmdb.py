@@ -4,6 +4,7 @@ the Runner (argv lists, logged) and a pure parser of its output, unit-tested on 
 - `read_package`: a package file's name, version, Provides and Requires (`rpm -qp`);
 - `check_signature`: its digests and signatures (`rpm -Kv`), against the keys in the rpmdb;
 - `owner_of`: which installed package owns a path (`rpm -qf`);
+- `installed_package`, `installed_files`: an installed package by name (`rpm -q`, `rpm -ql`);
 - `verify`: an installed package's files against its digests (`rpm -V`), as typed problems.
 """
 
@@ -135,6 +136,32 @@ def parse_owner(done: Completed) -> Optional[str]:
     if done.returncode == 1 and ("is not owned by any package" in said or "No such file" in said):
         return None
     raise failed(done, f"rpm cannot tell who owns {done.argv[-1]}")
+
+
+def installed_package(runner: Runner, name: str) -> Optional[PackageInfo]:
+    """`rpm -q NAME`: the installed package of that name, as `read_package` reads a file, or
+    None when it is not installed."""
+    done = runner.capture([RPM, "-q", "--queryformat", QUERY_FORMAT, name])
+    return parse_installed(name, done)
+
+
+def parse_installed(name: str, done: Completed) -> Optional[PackageInfo]:
+    if done.returncode != 0:
+        if f"package {name} is not installed" in done.stdout + done.stderr:
+            return None
+        raise failed(done, f"rpm cannot query {name}")
+    try:
+        return parse_package(done.stdout)
+    except ValueError:  # two packages of that name (a forced rpm -i): one is what is asked
+        raise failed(done, f"rpm -q {name} names more than one installed package") from None
+
+
+def installed_files(runner: Runner, name: str) -> Tuple[str, ...]:
+    """`rpm -ql NAME`: the paths an installed package owns."""
+    done = runner.capture([RPM, "-ql", name])
+    if done.returncode != 0:
+        raise failed(done, f"rpm cannot list the package {name}")
+    return tuple(line for line in done.stdout.splitlines() if line.startswith("/"))
 
 
 # `rpm -V` flags, in the order rpm prints them.

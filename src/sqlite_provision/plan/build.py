@@ -5,7 +5,7 @@ make are present; there is no package tool to smoke-test)."""
 
 import dataclasses
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from sqlite_provision.config import unit_base_name
 from sqlite_provision.host.pythons import Reach, login_reach, unit_reach, venv_reach
@@ -33,7 +33,13 @@ from sqlite_provision.steps.build import (
 )
 from sqlite_provision.steps.gate import AbiGate, FindStale, SmokeTest, Verify
 from sqlite_provision.steps.install import Install, LinkCurrent
-from sqlite_provision.steps.rpm import CheckRpm, InstallRpm, PackRpm
+from sqlite_provision.steps.rpm import (
+    CheckPackageTree,
+    CheckRpm,
+    InstallRpm,
+    InstallRpmPackage,
+    PackRpm,
+)
 from sqlite_provision.steps.selinux import AddEquivalence, InstallSELinuxTools, Relabel
 from sqlite_provision.store import artifact as artifact_format
 from sqlite_provision.store.recovery import staging_dir
@@ -96,6 +102,8 @@ def install_plan(res: Resolution) -> Plan:
     steps: List[PlannedStep] = []
     if inputs.rpm is not None:
         return rpm_install_plan(res)
+    if inputs.rpm_package is not None:
+        return named_rpm_install_plan(res)
     if inputs.artifact is not None:
         assert source.local is not None and source.checksum is not None  # noqa: S101
         unpack = UnpackArtifact(source.local, inputs.artifact, source.checksum, layout.prefix,
@@ -110,7 +118,7 @@ def install_plan(res: Resolution) -> Plan:
     steps.append(PlannedStep(AbiGate(inputs.system_lib, allow_loss, gated, source.version)))
     steps += selinux_tools(res)
     steps.append(PlannedStep(Install(layout.prefix), res.up_to_date))
-    steps += selinux_steps(res)
+    steps += selinux_steps(res, res.up_to_date)
     steps += activation_steps(res)
     return install_plan_of(res, steps)
 
@@ -119,20 +127,41 @@ def rpm_install_plan(res: Resolution) -> Plan:
     """install --rpm: the package installed by dnf, yum or rpm straight into the prefix (no
     compiler, no staging), checked by rpm -V; then the gate, the activation and the
     verification of any install. A failed gate or verification removes the package again."""
-    inputs, layout, source = res.inputs, res.layout, res.source
+    inputs, source = res.inputs, res.source
     package = inputs.rpm
     assert package is not None and source.local is not None  # noqa: S101 - install --rpm
     tool = inputs.facts.package_manager
     steps = [PlannedStep(InstallRpm(source.local, package.nevra, package.name, tool),
                          res.up_to_date)]  # fmt: skip
     steps.append(PlannedStep(CheckRpm(package.name), res.up_to_date))
-    allow_loss = inputs.choices.allow_abi_loss
-    gated = layout.prefix / LIBRARY
-    steps.append(PlannedStep(AbiGate(inputs.system_lib, allow_loss, gated, source.version)))
-    steps += selinux_tools(res)
-    steps += selinux_steps(res)
-    steps += activation_steps(res)
-    return install_plan_of(res, steps)
+    return install_plan_of(res, steps + package_activation(res, res.up_to_date))
+
+
+def named_rpm_install_plan(res: Resolution) -> Plan:
+    """install --rpm-package NAME: dnf or yum installs it from the enabled repositories unless
+    it is installed already (no install step then: the run never removes a package it did not
+    install); rpm -V and the manifest check it, then what install --rpm does."""
+    named, tool = res.inputs.rpm_package, res.inputs.facts.package_manager
+    assert named is not None  # noqa: S101 - install --rpm-package
+    steps: List[Step] = []
+    if named.installed is None:
+        assert tool is not None  # noqa: S101 - plan/inputs.py refuses a host without one
+        steps.append(InstallRpmPackage(named.name, tool))
+    steps += [CheckRpm(named.name), CheckPackageTree(res.layout.prefix, named.name)]
+    # rpm labels what it installs by the policy: only a missing equivalence rule calls for a
+    # relabel of a package someone else installed.
+    labelled = None if res.labelling.add_rule else res.up_to_date
+    return install_plan_of(res, planned(steps) + package_activation(res, labelled))
+
+
+def package_activation(res: Resolution, labelled: Optional[str]) -> List[PlannedStep]:
+    """After a package's install: the ABI gate on its library, SELinux (skipped for `labelled`:
+    why the tree's labels are right already), the activation and the verification."""
+    inputs, source = res.inputs, res.source
+    gated = res.layout.prefix / LIBRARY
+    gate = AbiGate(inputs.system_lib, inputs.choices.allow_abi_loss, gated, source.version)
+    return [PlannedStep(gate), *selinux_tools(res), *selinux_steps(res, labelled),
+            *activation_steps(res)]  # fmt: skip
 
 
 def install_plan_of(res: Resolution, steps: List[PlannedStep]) -> Plan:
@@ -154,9 +183,10 @@ def selinux_tools(res: Resolution) -> List[PlannedStep]:
     return planned([InstallSELinuxTools(res.inputs.facts.package_manager or "yum", packages)])
 
 
-def selinux_steps(res: Resolution) -> List[PlannedStep]:
+def selinux_steps(res: Resolution, labelled: Optional[str]) -> List[PlannedStep]:
     """Once the tree is in place, before anything uses it: the prefix root's equivalence to
-    /usr where the policy would not give lib/ a library type, then the tree relabelled."""
+    /usr where the policy would not give lib/ a library type, then the tree relabelled (both
+    skipped where `labelled` says why they are not needed: an install that is up to date)."""
     labelling = res.labelling
     if not labelling.relabel:
         return []
@@ -164,7 +194,7 @@ def selinux_steps(res: Resolution) -> List[PlannedStep]:
     if labelling.add_rule and labelling.root is not None:
         steps.append(AddEquivalence(labelling.root))
     steps.append(Relabel(res.layout.prefix))
-    return planned(steps, res.up_to_date)
+    return planned(steps, labelled)
 
 
 def activation_steps(res: Resolution) -> List[PlannedStep]:

@@ -27,18 +27,24 @@ from sqlite_provision.config import (
     make_layout,
     unit_base_name,
 )
-from sqlite_provision.errors import UsageError
+from sqlite_provision.errors import HostError, UsageError
 from sqlite_provision.host import preflight
 from sqlite_provision.host.build_user import build_owner_uids
 from sqlite_provision.host.facts import Facts, gather, profile_readers
 from sqlite_provision.host.library import SystemLibrary, probe
 from sqlite_provision.host.pythons import Reach, login_reach, resolve_pythons, venv_reach
-from sqlite_provision.host.rpmdb import PackageInfo, package_files, read_package
+from sqlite_provision.host.rpmdb import (
+    PackageInfo,
+    installed_files,
+    installed_package,
+    package_files,
+    read_package,
+)
 from sqlite_provision.host.selinux import SELINUX_ABSENT, SELinux
 from sqlite_provision.host.selinux import probe as probe_selinux
 from sqlite_provision.host.venvs import Venv, read_venv
 from sqlite_provision.plan.model import Command
-from sqlite_provision.recipe.rpmspec import package_name
+from sqlite_provision.recipe.rpmspec import package_name, version_of_package
 from sqlite_provision.runner import Runner
 from sqlite_provision.source.resolve import Source, resolve_source
 from sqlite_provision.steps.activation import DROPIN_NAME, LD_SO_CONF_NAME, load_templates
@@ -73,6 +79,15 @@ def choices(options: Options, facts: Facts) -> Choices:
 
 
 @dataclass(frozen=True)
+class NamedPackage:
+    """install --rpm-package NAME: a package of `build --rpm`, by name."""
+
+    name: str
+    version: str  # the name's, and the rpm database's where it is installed
+    installed: Optional[PackageInfo]  # as `rpm -q` reads it; None: dnf or yum installs it
+
+
+@dataclass(frozen=True)
 class Inputs:
     """What an install or a build means on this host, read with no lock and no write."""
 
@@ -90,6 +105,7 @@ class Inputs:
     conf_dir: Path
     artifact: Optional[Dict[str, Any]] = None  # install --artifact: its metadata
     rpm: Optional[PackageInfo] = None  # install --rpm: the package, as rpm -qp reads it
+    rpm_package: Optional[NamedPackage] = None  # install --rpm-package NAME
     artifact_out: Optional[Path] = None  # build --artifact OUT
     rpm_out: Optional[Path] = None  # build --rpm OUT_DIR
     sign_key: Optional[str] = None  # build --rpm --sign KEY
@@ -100,6 +116,18 @@ class Inputs:
     env_mirror: Optional[str] = None  # $SQLITE_PROVISION_MIRROR, for `latest`'s download page
     fetch_policy: FetchPolicy = DEFAULT_FETCH_POLICY
     selinux: SELinux = SELINUX_ABSENT  # install: the host's SELinux for this layout (else disabled)
+
+    @property
+    def package_name(self) -> Optional[str]:
+        """install --rpm or --rpm-package: the name of the package that brings the tree."""
+        if self.rpm is not None:
+            return self.rpm.name
+        return self.rpm_package.name if self.rpm_package is not None else None
+
+    @property
+    def from_source(self) -> bool:
+        """A build from the source, not an artifact or a package."""
+        return self.artifact is None and self.package_name is None
 
 
 def selinux_root(layout: Layout) -> Path:
@@ -147,6 +175,42 @@ def check_rpm_prefix(runner: Runner, path: Path, prefix: Path) -> None:
         )
 
 
+def named_package_source(
+    runner: Runner, name: str, tool: Optional[str]
+) -> Tuple[Source, NamedPackage]:
+    """install --rpm-package NAME: the package as the rpm database has it, or (not installed)
+    what dnf or yum will install from the enabled repositories, which check it against the
+    repository's metadata; rpm alone cannot install a package by name (exit 3)."""
+    version = version_of_package(name)
+    installed = installed_package(runner, name)
+    if installed is None and tool is None:
+        raise HostError(
+            f"{name} is not installed, and this host has no dnf or yum to install it by name "
+            "(rpm alone installs only a package file)",
+            hint=f"install it first (rpm -i {name}-{version}-*.rpm), or pass the file: "
+            "sqlite-provision install --rpm FILE",
+        )
+    if installed is not None and installed.version != version:
+        raise UsageError(
+            f"the installed {installed.nevra} is not SQLite {version}, as its name says",
+            hint="it is not a package of `sqlite-provision build --rpm`: remove it, then install "
+            "one that build --rpm made",
+        )
+    where = "installed" if installed is not None else f"{tool} from the enabled repositories"
+    source = Source(version, name, None, None, None, f"--rpm-package {name} ({where})")
+    return source, NamedPackage(name, version, installed)
+
+
+def check_installed_prefix(runner: Runner, name: str, prefix: Path) -> None:
+    """An installed package's files are the prefix's tree (rpm -ql): this layout's."""
+    library = str(prefix / "lib" / "libsqlite3.so.0")
+    if library not in installed_files(runner, name):
+        raise UsageError(
+            f"{name} is installed, but not in {prefix}: it has no {library}",
+            hint=f"pass the --prefix-root (or --prefix) it was built for (rpm -ql {name} shows it)",
+        )
+
+
 def read_inputs(command: Command, options: Options, env: Environment, runner: Runner) -> Inputs:
     """The host's facts, the pythons, the system library and the source (with no network), and
     the places to write (exit 3 before anything else if they cannot be written)."""
@@ -156,10 +220,13 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
     probe_python = pythons[0] if install else shutil.which("python3") or sys.executable
     metadata: Optional[Dict[str, Any]] = None
     package: Optional[PackageInfo] = None
+    named: Optional[NamedPackage] = None
     if install and options.artifact is not None:
         source, metadata = artifact_source(options.artifact, options)
     elif install and options.rpm is not None:
         source, package = rpm_source(runner, options.rpm, options)
+    elif install and options.rpm_package is not None:
+        source, named = named_package_source(runner, options.rpm_package, facts.package_manager)
     else:
         source = resolve_source(options, env.mirror)
     system_lib = probe(runner, probe_python)
@@ -168,7 +235,9 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         preflight.check_writable(layout, facts.root)
     if package is not None and options.rpm is not None:
         check_rpm_prefix(runner, options.rpm, layout.prefix)
-    else:
+    elif named is not None and named.installed is not None:
+        check_installed_prefix(runner, named.name, layout.prefix)
+    elif named is None:
         preflight.check_build_out(options.artifact_out, options.rpm_out)
     venvs = tuple(read_venv(runner, path) for path in options.venvs) if install else ()
     readers = tuple(profile_readers(layout.profile_file, env.home)) if layout.profile_file else ()
@@ -180,7 +249,7 @@ def read_inputs(command: Command, options: Options, env: Environment, runner: Ru
         command, choices(options, facts), facts, pythons, system_lib, source, layout,
         templates=load_templates() if install else {}, cache_dir=env.cache_dir,
         build_dir=env.build_dir, units_dir=env.paths.systemd_dir,
-        conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, rpm=package,
+        conf_dir=env.paths.ld_so_conf_dir, artifact=metadata, rpm=package, rpm_package=named,
         artifact_out=options.artifact_out,
         rpm_out=options.rpm_out, sign_key=options.sign_key,
         source_date_epoch=env.variables.get("SOURCE_DATE_EPOCH"),

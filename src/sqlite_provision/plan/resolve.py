@@ -3,13 +3,14 @@ the prefix and what is installed there (the installed tree is hashed here, once)
 preconditions, each checked once, before the network where it can be."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from sqlite_provision.config import Layout, Options, make_layout
 from sqlite_provision.host import preflight
 from sqlite_provision.host.build_user import BuildUser
+from sqlite_provision.host.rpmdb import installed_package
 from sqlite_provision.host.selinux import NO_LABELLING, Labelling, plan_labelling
 from sqlite_provision.plan.inputs import Inputs, selinux_root
 from sqlite_provision.plan.model import Command
@@ -70,6 +71,7 @@ def resolve(
     """`latest` from the download page (with `fetch_page`; without it, in a dry run, it stays
     unresolved and nothing touches the network), then what is installed and the preconditions
     of a build, each checked once."""
+    inputs = named_package_now(inputs, runner)
     source, layout, records = inputs.source, inputs.layout, list(recovery_records)
     compiler_checked = False
     if not source.version_known and fetch_page is not None:
@@ -81,7 +83,7 @@ def resolve(
         layout = make_layout(options, source.version)
     version = source.version if source.version_known else ""
     preflight.check_not_older(version, inputs.system_lib, options.allow_abi_loss)
-    if inputs.artifact is None and inputs.rpm is None:
+    if inputs.from_source:
         features = select(
             options.compat, source.version_key, inputs.system_lib.options, options.enable
         )
@@ -92,7 +94,7 @@ def resolve(
         features, request = (), rpm_request(layout.prefix, inputs)
     up_to_date = why_up_to_date(inputs, layout, source, request, options.force)
     build_user = None
-    if inputs.artifact is None and inputs.rpm is None and up_to_date is None:
+    if inputs.from_source and up_to_date is None:
         if not compiler_checked:
             preflight.check_build(inputs.facts, options.install_deps, options.dry_run, runner)
         build_user = preflight.check_build_user(options.build_user, inputs.build_dir)
@@ -104,6 +106,17 @@ def resolve(
                       tuple(records), labelling)  # fmt: skip
 
 
+def named_package_now(inputs: Inputs, runner: Runner) -> Inputs:
+    """install --rpm-package: is it installed, asked again under the lock (the run that held it
+    may have installed it): the plan installs it only if not, and only then removes it on
+    failure. One installed meanwhile is checked by rpm -V and its manifest before any use."""
+    named = inputs.rpm_package
+    if named is None or named.installed is not None:
+        return inputs
+    now = replace(named, installed=installed_package(runner, named.name))
+    return replace(inputs, rpm_package=now)
+
+
 def why_up_to_date(
     inputs: Inputs, layout: Layout, source: Source, request: Dict[str, Any], force: bool
 ) -> Optional[str]:
@@ -113,18 +126,20 @@ def why_up_to_date(
         return None
     manifest = read_manifest(layout.prefix)
     preflight.check_prefix_is_ours(layout.prefix, manifest is not None)
-    if inputs.rpm is not None:
+    if inputs.package_name is not None:
         owner = manifest.rpm_package if manifest is not None else None
-        preflight.check_prefix_takes_package(layout.prefix, owner, inputs.rpm.name)
+        preflight.check_prefix_takes_package(layout.prefix, owner, inputs.package_name)
     if force or not source.version_known:
         return None
     return installed_reason(layout.prefix, request)
 
 
 def rpm_request(prefix: Path, inputs: Inputs) -> Dict[str, Any]:
-    """install --rpm: the request of the tree the package installed, when this very package
-    is the prefix's (its manifest names it): then the install is up to date if intact."""
+    """install --rpm or --rpm-package: the request of the tree the package installed, when this
+    very package is the prefix's (its manifest names it): then the install is up to date if
+    intact."""
     manifest = read_manifest(prefix)
-    if inputs.rpm is None or manifest is None or manifest.rpm_package != inputs.rpm.name:
-        return {"rpm": inputs.rpm.nevra if inputs.rpm else None}
+    name = inputs.package_name
+    if name is None or manifest is None or manifest.rpm_package != name:
+        return {"rpm": inputs.rpm.nevra if inputs.rpm else name}
     return dict(manifest.request)

@@ -40,6 +40,23 @@ def package_name(version: str) -> str:
     return NAME_PREFIX + version.replace(".", "_")
 
 
+PACKAGE_VERSION = re.compile(r"^[0-9]+(_[0-9]+){1,3}$")
+
+
+def version_of_package(name: str) -> str:
+    """sqlite-provision-sqlite3_44_2 -> 3.44.2 (package_name's inverse); anything that is not
+    the name of a `build --rpm` package is a UsageError."""
+    rest = name[len(NAME_PREFIX) :] if name.startswith(NAME_PREFIX) else ""
+    version = rest.replace("_", ".")
+    if not PACKAGE_VERSION.match(rest) or package_name(version) != name:
+        raise UsageError(
+            f"--rpm-package {name!r} is not the name of a `sqlite-provision build --rpm` package",
+            hint="name one as build --rpm does: sqlite-provision-sqlite3_44_2 for SQLite 3.44.2 "
+            "(no version or arch after it); for any other RPM file, use --rpm FILE",
+        )
+    return version
+
+
 @dataclass(frozen=True)
 class PackageRecipe:
     """Everything the spec says, from the build's metadata (store/artifact.py's format)."""

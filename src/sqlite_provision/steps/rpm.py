@@ -1,5 +1,7 @@
 """The steps of RPMs: pack the staged install as one (`build --rpm`, through store/rpm.py);
-install one with dnf, yum or rpm and check it with `rpm -V` (`install --rpm`)."""
+install one with dnf, yum or rpm (`install --rpm FILE`), or by name from the host's enabled
+repositories (`install --rpm-package NAME`), and check it with `rpm -V` and the tool's
+manifest."""
 
 import os
 import shutil
@@ -124,19 +126,86 @@ class InstallRpm(Step):
         return f"{self.package} is installed already" if done.returncode == 0 else None
 
     def run(self, state: RunState) -> str:
-        remove = package_tool_argv(self.tool, "remove", self.rpm_name)
-
-        def undo() -> None:
-            state.runner.run(remove, what=f"removing {self.rpm_name}")
-
-        state.runner.run(
-            self.commands()[0],
-            what=f"{self.tool or 'rpm'} install",
-            hint=f"{self.tool or 'rpm'}'s own message is above (a glibc too old for the "
-            "package is refused here: build the RPM on a host of this OS major)",
-        )
-        state.undo.append((f"remove {self.rpm_name} ({' '.join(remove)})", undo))
+        install_undoably(state, self.commands()[0], self.tool, self.rpm_name, GLIBC_HINT)
         return f"{self.package} installed"
+
+
+GLIBC_HINT = (
+    "a glibc too old for the package is refused here: build the RPM on a host of this OS major"
+)
+
+
+def install_undoably(
+    state: RunState, argv: Argv, tool: Optional[str], rpm_name: str, why: str
+) -> None:
+    """Run the package tool's install; from then on, the run's undo removes the package."""
+    remove = package_tool_argv(tool, "remove", rpm_name)
+
+    def undo() -> None:
+        state.runner.run(remove, what=f"removing {rpm_name}")
+
+    state.runner.run(
+        argv,
+        what=f"{tool or 'rpm'} install",
+        hint=f"{tool or 'rpm'}'s own message is above ({why})",
+    )
+    state.undo.append((f"remove {rpm_name} ({' '.join(remove)})", undo))
+
+
+@dataclass(frozen=True)
+class InstallRpmPackage(Step):
+    """`install --rpm-package`: the package installed by name from the host's enabled
+    repositories. dnf or yum checks it against the repository's metadata (and its gpg signature
+    where the repository says gpgcheck=1); undone by removing it the same way."""
+
+    rpm_name: str
+    tool: str  # yum or dnf: rpm alone cannot install by name (plan/inputs.py refuses that)
+    # Planned only where the rpm database, asked under the lock (plan/resolve.py), has no such
+    # package: so the undo never removes one the run did not install.
+    name = "install-rpm"
+    changes_host = True
+
+    def describe(self) -> str:
+        return f"install {self.rpm_name} with {self.tool} from the enabled repositories"
+
+    def commands(self) -> List[Argv]:
+        return [package_tool_argv(self.tool, "install", self.rpm_name)]
+
+    def run(self, state: RunState) -> str:
+        why = f"is the repository that holds {self.rpm_name} enabled? `{self.tool} list " \
+            f"{self.rpm_name}` shows it; {GLIBC_HINT}"  # fmt: skip
+        install_undoably(state, self.commands()[0], self.tool, self.rpm_name, why)
+        return f"{self.rpm_name} installed from the enabled repositories"
+
+
+@dataclass(frozen=True)
+class CheckPackageTree(Step):
+    """`install --rpm-package`: the tree the package put in the prefix is this package's (its
+    manifest names it), so a package built for another prefix is never activated here."""
+
+    prefix: Path
+    rpm_name: str
+    name = "check-rpm-tree"
+
+    def describe(self) -> str:
+        return f"check that the manifest in {self.prefix} names {self.rpm_name}"
+
+    def commands(self) -> List[Argv]:
+        return []
+
+    def run(self, state: RunState) -> str:
+        manifest = read_manifest(self.prefix)
+        owner = manifest.rpm_package if manifest is not None else None
+        if owner != self.rpm_name:
+            said = f"names {owner}" if owner else "names no package"
+            raise VerifyError(
+                f"{self.prefix} does not hold {self.rpm_name}: its manifest "
+                f"{said if manifest is not None else 'is missing'}",
+                hint=f"rpm -ql {self.rpm_name} shows where the package installed: pass the "
+                "--prefix-root it was built for, or build it for this one (build --rpm "
+                "--prefix-root)",
+            )
+        return f"{self.prefix} holds {self.rpm_name}'s tree"
 
 
 @dataclass(frozen=True)
@@ -158,7 +227,7 @@ class CheckRpm(Step):
             said = "; ".join(p.describe() for p in report.problems) or "it is not installed"
             raise VerifyError(
                 f"rpm -V {self.rpm_name} fails: {said}",
-                hint=f"reinstall it (dnf reinstall {self.rpm_name}), then run install --rpm again",
+                hint=f"reinstall it (dnf reinstall {self.rpm_name}), then run the install again",
             )
         return f"rpm -V {self.rpm_name}: every file intact"
 
