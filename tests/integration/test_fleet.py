@@ -699,3 +699,39 @@ def test_repository_mode_run_2_changes_nothing(repo_fleet: RepoFleet) -> None:
     for alias in TARGETS:
         assert any(line.startswith(f"{alias}: SQLite {VERSION},") and "already installed" in line
                    for line in summary), summary  # fmt: skip
+
+
+def test_repository_mode_a_failed_activation_leaves_the_host_as_it_was(
+    repo_fleet: RepoFleet,
+) -> None:
+    """3.52.0 for the RHEL 9 group, from the same repository: el9-1 gets it beside 3.44.2 (two
+    packages, side by side); el9-2's --min-version is above it, so the tool fails there after
+    ansible.builtin.dnf installed the package: the tool undoes its activation and the play removes
+    the package, and el9-2 holds exactly the packages and the SQLite it held before."""
+    fleet, bad, good = repo_fleet.fleet, "el9-2", "el9-1"
+    held = "rpm -qa | sort; readlink /opt/sqlite/current; ls /opt/sqlite"
+    before = fleet.sh(bad, held)
+    fleet.inventory({bad: ["--min-version", "3.60.0"]}, "repository-upgrade-inventory.json")
+    run = fleet.play(
+        inventory="repository-upgrade-inventory.json",
+        sqlite_provision_fleet_hosts=f"{good}:{bad}",
+        sqlite_provision_fleet_version=UPGRADE,
+        sqlite_provision_fleet_build_args=["--mirror", fleet.mirror.url, "--allow-withdrawn"],
+    )
+    assert run.proc.returncode != 0, run.describe()
+    failures = run.failures(bad)
+    assert len(failures) == 1 and "sqlite-provision install exited 6: " in failures[0], failures
+    assert "older than the required 3.60.0" in failures[0], failures
+    assert not run.failures(good), run.describe()
+    removed = run.task("Remove the package that this run installed, if the tool failed")
+    assert f"changed: [{bad}]" in removed and f"skipping: [{good}]" in removed, removed
+    assert fleet.sh(bad, held) == before
+    assert fleet.login_probe(bad)[0] == VERSION
+    upgrade = "sqlite-provision-sqlite" + UPGRADE.replace(".", "_")
+    assert fleet.sh(good, f"rpm -q --qf '%{{NAME}}\\n' {PACKAGE} {upgrade}").split() == [
+        PACKAGE,
+        upgrade,
+    ]
+    assert fleet.login_probe(good)[0] == UPGRADE
+    rpms = sorted(p.name for p in (repo_fleet.repos / group(9)).glob("*.rpm"))
+    assert rpms == [f"{PACKAGE}-{VERSION}-1.{ARCH}.rpm", f"{upgrade}-{UPGRADE}-1.{ARCH}.rpm"]
