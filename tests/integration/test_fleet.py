@@ -43,6 +43,7 @@ import os
 import platform
 import re
 import sys
+import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -735,3 +736,52 @@ def test_repository_mode_a_failed_activation_leaves_the_host_as_it_was(
     assert fleet.login_probe(good)[0] == UPGRADE
     rpms = sorted(p.name for p in (repo_fleet.repos / group(9)).glob("*.rpm"))
     assert rpms == [f"{PACKAGE}-{VERSION}-1.{ARCH}.rpm", f"{upgrade}-{UPGRADE}-1.{ARCH}.rpm"]
+
+
+def test_repository_mode_by_url_ships_only_the_tool_and_dnf_fetches_the_package(
+    repo_fleet: RepoFleet,
+) -> None:
+    """The controller's repositories published by a web server (sqlite_provision_fleet_repo_url),
+    as Pulp or a Satellite would publish them: el8-1 (one of the targets that reach the loopback
+    network) receives only the tool, and dnf fetches 3.52.0 over HTTP from URL/GROUP."""
+    import functools
+    import http.server
+    import threading
+
+    fleet, host = repo_fleet.fleet, "el8-1"
+    fetched: List[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            fetched.append(self.path)
+
+    handler = functools.partial(Handler, directory=str(repo_fleet.repos))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        run = fleet.play(
+            sqlite_provision_fleet_hosts=host,
+            sqlite_provision_fleet_version=UPGRADE,
+            sqlite_provision_fleet_build_args=["--mirror", fleet.mirror.url, "--allow-withdrawn"],
+            sqlite_provision_fleet_repo_url=url,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.proc.returncode == 0, run.describe()
+    upgrade = "sqlite-provision-sqlite" + UPGRADE.replace(".", "_")
+    rpm = f"/{group(8)}/{upgrade}-{UPGRADE}-1.{ARCH}.rpm"
+    assert rpm in fetched and f"/{group(8)}/repodata/repomd.xml" in fetched, fetched
+    repo_file = fleet.sh(host, "cat /etc/yum.repos.d/sqlite-provision.repo")
+    assert f"baseurl = {url.rstrip('/')}/{group(8)}" in repo_file, repo_file
+    origin = fleet.sh(host, f"yum -q repoquery --installed --qf '%{{from_repo}}' {upgrade}")
+    assert origin.split() == ["sqlite-provision"], origin
+    # the bundle the target received holds the tool alone, no repository
+    (bundle,) = fleet.cache.glob(f"{group(8)}+tool-*.tar")
+    with tarfile.open(str(bundle)) as tar:
+        members = sorted(tar.getnames())
+    top = Path(FLEET_DIR).name
+    assert members == [top, f"{top}/sqlite-provision.pyz", f"{top}/sqlite-provision.pyz.sha256"]
+    assert fleet.login_probe(host)[0] == UPGRADE
