@@ -53,6 +53,7 @@ import pytest
 
 from support.fleet import (
     FLEET,
+    FLEET_PLAYBOOK,
     Containers,
     Play,
     Target,
@@ -785,3 +786,68 @@ def test_repository_mode_by_url_ships_only_the_tool_and_dnf_fetches_the_package(
     top = Path(FLEET_DIR).name
     assert members == [top, f"{top}/sqlite-provision.pyz", f"{top}/sqlite-provision.pyz.sha256"]
     assert fleet.login_probe(host)[0] == UPGRADE
+
+
+def test_repository_mode_check_builds_nothing_and_changes_no_target(repo_fleet: RepoFleet) -> None:
+    """--check of 3.52.0 with an empty cache and no repositories: each group's build runs with
+    --dry-run, no repository is made, and no target changes (dnf's own check is skipped: the
+    repository is not configured yet); the tool's dry run, where an earlier run left it on the
+    target, plans dnf's install of the package it does not have."""
+    fleet = repo_fleet.fleet
+    held = "rpm -qa | sort; cat /etc/yum.repos.d/sqlite-provision.repo; ls -R /opt/sqlite"
+    before = {alias: fleet.sh(alias, held) for alias in TARGETS}
+    cache, repos = fleet.base / "check-cache", fleet.base / "check-repos"
+    run = fleet.play(
+        "--check",
+        sqlite_provision_fleet_version=UPGRADE,
+        sqlite_provision_fleet_build_args=["--mirror", fleet.mirror.url, "--allow-withdrawn"],
+        sqlite_provision_fleet_cache=str(cache),
+        sqlite_provision_fleet_repos=str(repos),
+    )
+    assert run.proc.returncode == 0, run.describe()
+    changed = re.findall(r"^changed: \[(.*?)\]", run.proc.stdout, re.M)
+    assert all(host.endswith(" -> localhost") for host in changed), changed
+    assert not repos.exists() and not list(cache.glob("*.rpm")), list(cache.iterdir())
+    summary = run.summary()
+    for major, builder in BUILDERS.items():
+        assert rpm_line(summary, major).endswith(
+            f"would be built on {builder} (--check); package sqlite-provision-sqlite3_52_0 in "
+            f"the repository {repos}/{group(major)}"
+        ), summary
+    assert f"el7-1: would install SQLite {UPGRADE} into /opt/sqlite/{UPGRADE} (--check)" in summary
+    assert {alias: fleet.sh(alias, held) for alias in TARGETS} == before
+
+
+def test_the_single_host_role_installs_an_rpm_file(repo_fleet: RepoFleet, pyz: Path) -> None:
+    """site.yml (the sqlite_provision role) on el9-2 with sqlite_provision_rpm: the RHEL 9
+    group's 3.52.0 package copied onto the host with its .sha256; the tool installs it with dnf
+    from the file, and site.yml's own later task loads it through LD_LIBRARY_PATH; a second run
+    changes nothing."""
+    fleet, host = repo_fleet.fleet, "el9-2"
+    upgrade = f"sqlite-provision-sqlite{UPGRADE.replace('.', '_')}-{UPGRADE}-1.{ARCH}.rpm"
+    rpm = repo_fleet.repos / group(9) / upgrade
+    assert rpm.is_file(), "the RHEL 9 group's 3.52.0 package comes from the failure test above"
+    sidecar = fleet.base / f"{upgrade}.sha256"
+    sidecar.write_text(f"{sha256(rpm)}  {upgrade}\n", encoding="utf-8")
+    for path in (rpm, sidecar):
+        copied = fleet.containers.podman("cp", str(path), f"{fleet.names[host]}:/root/{path.name}")
+        assert copied.returncode == 0, copied.stderr
+    site = FLEET_PLAYBOOK.parent / "site.yml"
+    extra = {
+        "sqlite_provision_pyz": str(pyz),
+        "sqlite_provision_rpm": f"/root/{upgrade}",
+        "sqlite_provision_venvs": [APP_VENV],
+    }
+    inventory = fleet.base / "inventory.json"
+    plays = [
+        run_playbook(inventory, extra, fleet.env, fleet.base, "--limit", host, playbook=site)
+        for _ in range(2)
+    ]
+    assert plays[0].proc.returncode == 0, plays[0].describe()
+    assert f"/usr/bin/python3 loads SQLite {UPGRADE}" in plays[0].proc.stdout  # site.yml's check
+    assert plays[0].recap[host]["changed"] > 0, plays[0].recap
+    name = upgrade.split(f"-{UPGRADE}-")[0]
+    assert fleet.sh(host, f"rpm -qf /opt/sqlite/{UPGRADE}/lib/libsqlite3.so.0").startswith(name)
+    assert fleet.login_probe(host)[0] == UPGRADE
+    assert plays[1].proc.returncode == 0, plays[1].describe()
+    assert plays[1].recap[host]["changed"] == 0, plays[1].recap
