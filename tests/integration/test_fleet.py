@@ -37,6 +37,7 @@ have a compiler; S: the median wall time of the tool's install on a target, run 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -47,7 +48,7 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -220,6 +221,42 @@ def seed_play(fleet: Fleet, enables: List[str]) -> Play:
     )
 
 
+def fleet_vars(pyz: Path, mirror: Mirror, cache: Path) -> Dict[str, object]:
+    """The extra vars of every run: the targets, the tool, VERSION from the loopback mirror at
+    -O0, and the controller's cache."""
+    return {
+        "sqlite_provision_fleet_hosts": "fleet_targets",  # the builder container is no target
+        "sqlite_provision_pyz": str(pyz),
+        "sqlite_provision_fleet_version": VERSION,
+        "sqlite_provision_fleet_build_args": ["--mirror", mirror.url],
+        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
+        "sqlite_provision_fleet_cache": str(cache),
+    }
+
+
+@contextlib.contextmanager
+def started_fleet(
+    podman_env: Dict[str, str], base: Path, prefix: str, extra_vars: Dict[str, object],
+    mirror: Mirror,
+) -> Iterator[Tuple[Fleet, Dict[str, Path]]]:  # fmt: skip
+    """The look-alike trees (made once) as the containers LOOK_ALIKE names (`prefix-PID-alias`),
+    the inventory, the application venv on every target and no tar on SHIPPED_BY_COPY; the
+    fleet and the trees, the containers removed afterwards."""
+    env = ansible_env(podman_env, podman_collection(cache_dir()), base)
+    trees = {name: look_alike_tree(name) for name in sorted(set(LOOK_ALIKE.values()))}
+    info = {alias: tree_info(trees[name]) for alias, name in LOOK_ALIKE.items()}
+    names = {alias: f"{prefix}-{os.getpid()}-{alias}" for alias in LOOK_ALIKE}
+    targets = [Target(names[alias], trees[name], "host" if alias in NETWORKED else "none")
+               for alias, name in LOOK_ALIKE.items()]  # fmt: skip
+    with Containers(podman_env, targets) as containers:
+        fleet = Fleet(base, containers, names, env, extra_vars, mirror, info)
+        write_fleet_inventory(base / "inventory.json", names, info, {})
+        for alias in TARGETS:
+            fleet.sh(alias, f"python3 -m venv --without-pip {APP_VENV}")
+        fleet.sh(SHIPPED_BY_COPY, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
+        yield fleet, trees
+
+
 @pytest.fixture(scope="module")
 def fleet(
     podman_env: Dict[str, str],
@@ -230,27 +267,10 @@ def fleet(
     ansible_playbook()
     started = time.monotonic()
     base = tmp_path_factory.mktemp("fleet")
-    env = ansible_env(podman_env, podman_collection(cache_dir()), base)
-    trees = {name: look_alike_tree(name) for name in sorted(set(LOOK_ALIKE.values()))}
-    info = {alias: tree_info(trees[name]) for alias, name in LOOK_ALIKE.items()}
-    names = {alias: f"sqlite-fleet-{os.getpid()}-{alias}" for alias in LOOK_ALIKE}
-    targets = [Target(names[alias], trees[name], "host" if alias in NETWORKED else "none")
-               for alias, name in LOOK_ALIKE.items()]  # fmt: skip
-    extra_vars: Dict[str, object] = {
-        "sqlite_provision_fleet_hosts": "fleet_targets",  # the builder container is no target
-        "sqlite_provision_pyz": str(pyz),
-        "sqlite_provision_fleet_version": VERSION,
-        "sqlite_provision_fleet_build_args": ["--mirror", sqlite_mirror.url],
-        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
-        "sqlite_provision_fleet_cache": str(base / "artifacts"),
-    }
-    sys.stderr.write(f"\nfleet: trees {time.monotonic() - started:.1f}s\n")
-    with Containers(podman_env, targets) as containers:
-        fleet = Fleet(base, containers, names, env, extra_vars, sqlite_mirror, info)
-        write_fleet_inventory(base / "inventory.json", names, info, {})
-        for alias in TARGETS:
-            fleet.sh(alias, f"python3 -m venv --without-pip {APP_VENV}")
-        fleet.sh(SHIPPED_BY_COPY, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
+    extra_vars = fleet_vars(pyz, sqlite_mirror, base / "artifacts")
+    with started_fleet(podman_env, base, "sqlite-fleet", extra_vars, sqlite_mirror) as (fleet, _):
+        sys.stderr.write(f"\nfleet: trees and containers {time.monotonic() - started:.1f}s\n")
+        containers, names = fleet.containers, fleet.names
         copied = containers.podman("cp", str(pyz), f"{names['el9-1']}:/root/sqlite-provision.pyz")
         assert copied.returncode == 0, copied.stderr
         enables = host_library_options(containers, names["el9-1"], sqlite_mirror)
@@ -559,6 +579,7 @@ def test_a_canary_upgrade_stops_at_the_bad_host_which_is_back_on_its_old_version
 # glibc, zlib, readline and sqlite-libs provide (support.rpm_lookalike), as on RHEL.
 
 PACKAGE = "sqlite-provision-sqlite" + VERSION.replace(".", "_")
+UPGRADE_PACKAGE = "sqlite-provision-sqlite" + UPGRADE.replace(".", "_")
 SONAME_PROVIDE = "libsqlite3.so.0()(64bit)"
 WHO_PROVIDES = f"rpm -q --whatprovides '{SONAME_PROVIDE}'"
 
@@ -600,30 +621,16 @@ def repo_fleet(
 ) -> Iterator[RepoFleet]:
     ansible_playbook()
     base = tmp_path_factory.mktemp("fleet-repository")
-    env = ansible_env(podman_env, podman_collection(cache_dir()), base)
-    trees = {name: look_alike_tree(name) for name in sorted(set(LOOK_ALIKE.values()))}
-    info = {alias: tree_info(trees[name]) for alias, name in LOOK_ALIKE.items()}
-    names = {alias: f"sqlite-fleet-repo-{os.getpid()}-{alias}" for alias in LOOK_ALIKE}
-    targets = [Target(names[alias], trees[name], "host" if alias in NETWORKED else "none")
-               for alias, name in LOOK_ALIKE.items()]  # fmt: skip
     repos = base / "repos"
-    extra_vars: Dict[str, object] = {
-        "sqlite_provision_fleet_hosts": "fleet_targets",
-        "sqlite_provision_pyz": str(pyz),
-        "sqlite_provision_fleet_version": VERSION,
-        "sqlite_provision_fleet_build_args": ["--mirror", sqlite_mirror.url],
-        "sqlite_provision_fleet_build_environment": {"CFLAGS": "-O0"},
-        "sqlite_provision_fleet_cache": str(base / "cache"),
-        "sqlite_provision_fleet_mode": "repository",
-        "sqlite_provision_fleet_repos": str(repos),
-    }
+    extra_vars = fleet_vars(pyz, sqlite_mirror, base / "cache")
+    extra_vars.update(
+        sqlite_provision_fleet_mode="repository", sqlite_provision_fleet_repos=str(repos)
+    )
     started = time.monotonic()
-    with Containers(podman_env, targets) as containers:
-        fleet = Fleet(base, containers, names, env, extra_vars, sqlite_mirror, info)
-        write_fleet_inventory(base / "inventory.json", names, info, {})
-        for alias in TARGETS:
-            fleet.sh(alias, f"python3 -m venv --without-pip {APP_VENV}")
-        fleet.sh(SHIPPED_BY_COPY, "rm -f /usr/bin/tar /bin/tar; ! command -v tar")
+    with started_fleet(podman_env, base, "sqlite-fleet-repo", extra_vars, sqlite_mirror) as (
+        fleet,
+        trees,
+    ):
         install_standins_in_containers(fleet, trees, base / "standins")
         repo = RepoFleet(fleet, repos)
         repo.provides_before = {alias: fleet.sh(alias, WHO_PROVIDES) for alias in TARGETS}
@@ -729,14 +736,16 @@ def test_repository_mode_a_failed_activation_leaves_the_host_as_it_was(
     assert f"changed: [{bad}]" in removed and f"skipping: [{good}]" in removed, removed
     assert fleet.sh(bad, held) == before
     assert fleet.login_probe(bad)[0] == VERSION
-    upgrade = "sqlite-provision-sqlite" + UPGRADE.replace(".", "_")
-    assert fleet.sh(good, f"rpm -q --qf '%{{NAME}}\\n' {PACKAGE} {upgrade}").split() == [
+    assert fleet.sh(good, f"rpm -q --qf '%{{NAME}}\\n' {PACKAGE} {UPGRADE_PACKAGE}").split() == [
         PACKAGE,
-        upgrade,
+        UPGRADE_PACKAGE,
     ]
     assert fleet.login_probe(good)[0] == UPGRADE
     rpms = sorted(p.name for p in (repo_fleet.repos / group(9)).glob("*.rpm"))
-    assert rpms == [f"{PACKAGE}-{VERSION}-1.{ARCH}.rpm", f"{upgrade}-{UPGRADE}-1.{ARCH}.rpm"]
+    assert rpms == [
+        f"{PACKAGE}-{VERSION}-1.{ARCH}.rpm",
+        f"{UPGRADE_PACKAGE}-{UPGRADE}-1.{ARCH}.rpm",
+    ]
 
 
 def test_repository_mode_by_url_ships_only_the_tool_and_dnf_fetches_the_package(
@@ -772,12 +781,11 @@ def test_repository_mode_by_url_ships_only_the_tool_and_dnf_fetches_the_package(
         server.shutdown()
         server.server_close()
     assert run.proc.returncode == 0, run.describe()
-    upgrade = "sqlite-provision-sqlite" + UPGRADE.replace(".", "_")
-    rpm = f"/{group(8)}/{upgrade}-{UPGRADE}-1.{ARCH}.rpm"
+    rpm = f"/{group(8)}/{UPGRADE_PACKAGE}-{UPGRADE}-1.{ARCH}.rpm"
     assert rpm in fetched and f"/{group(8)}/repodata/repomd.xml" in fetched, fetched
     repo_file = fleet.sh(host, "cat /etc/yum.repos.d/sqlite-provision.repo")
     assert f"baseurl = {url.rstrip('/')}/{group(8)}" in repo_file, repo_file
-    origin = fleet.sh(host, f"yum -q repoquery --installed --qf '%{{from_repo}}' {upgrade}")
+    origin = fleet.sh(host, f"yum -q repoquery --installed --qf '%{{from_repo}}' {UPGRADE_PACKAGE}")
     assert origin.split() == ["sqlite-provision"], origin
     # the bundle the target received holds the tool alone, no repository
     (bundle,) = fleet.cache.glob(f"{group(8)}+tool-*.tar")
@@ -828,18 +836,18 @@ def test_the_single_host_role_installs_an_rpm_file(repo_fleet: RepoFleet, pyz: P
     from the file, and site.yml's own later task loads it through LD_LIBRARY_PATH; a second run
     changes nothing."""
     fleet, host = repo_fleet.fleet, "el9-2"
-    upgrade = f"sqlite-provision-sqlite{UPGRADE.replace('.', '_')}-{UPGRADE}-1.{ARCH}.rpm"
-    rpm = repo_fleet.repos / group(9) / upgrade
+    rpm_file = f"{UPGRADE_PACKAGE}-{UPGRADE}-1.{ARCH}.rpm"
+    rpm = repo_fleet.repos / group(9) / rpm_file
     assert rpm.is_file(), "the RHEL 9 group's 3.52.0 package comes from the failure test above"
-    sidecar = fleet.base / f"{upgrade}.sha256"
-    sidecar.write_text(f"{sha256(rpm)}  {upgrade}\n", encoding="utf-8")
+    sidecar = fleet.base / f"{rpm_file}.sha256"
+    sidecar.write_text(f"{sha256(rpm)}  {rpm_file}\n", encoding="utf-8")
     for path in (rpm, sidecar):
         copied = fleet.containers.podman("cp", str(path), f"{fleet.names[host]}:/root/{path.name}")
         assert copied.returncode == 0, copied.stderr
     site = FLEET_PLAYBOOK.parent / "site.yml"
     extra = {
         "sqlite_provision_pyz": str(pyz),
-        "sqlite_provision_rpm": f"/root/{upgrade}",
+        "sqlite_provision_rpm": f"/root/{rpm_file}",
         "sqlite_provision_venvs": [APP_VENV],
     }
     inventory = fleet.base / "inventory.json"
@@ -850,8 +858,8 @@ def test_the_single_host_role_installs_an_rpm_file(repo_fleet: RepoFleet, pyz: P
     assert plays[0].proc.returncode == 0, plays[0].describe()
     assert f"/usr/bin/python3 loads SQLite {UPGRADE}" in plays[0].proc.stdout  # site.yml's check
     assert plays[0].recap[host]["changed"] > 0, plays[0].recap
-    name = upgrade.split(f"-{UPGRADE}-")[0]
-    assert fleet.sh(host, f"rpm -qf /opt/sqlite/{UPGRADE}/lib/libsqlite3.so.0").startswith(name)
+    owner = fleet.sh(host, f"rpm -qf /opt/sqlite/{UPGRADE}/lib/libsqlite3.so.0")
+    assert owner.startswith(UPGRADE_PACKAGE)
     assert fleet.login_probe(host)[0] == UPGRADE
     assert plays[1].proc.returncode == 0, plays[1].describe()
     assert plays[1].recap[host]["changed"] == 0, plays[1].recap

@@ -18,6 +18,7 @@ the library is reached through LD_LIBRARY_PATH here, as the tool's activation do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -369,12 +370,12 @@ def host_state(root: LookAlikeRoot) -> Tuple[List[str], bool, bool]:
             inside(root.tree, "/etc/profile.d/sqlite-provision.sh").exists())  # fmt: skip
 
 
-def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
-    built: Dict[str, Built], pyz: Path, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def pyz_root(built: Dict[str, Built], pyz: Path, tmp_path: Path) -> Iterator[LookAlikeRoot]:
+    """The RHEL 8 look-alike (its python3 is CPython 3.6: the pyz runs on it) with the stand-ins
+    in its rpm database, the signed repository served, the pyz at PYZ and the venv at VENV."""
     need(not host_problems(), "look-alike tier: " + "; ".join(host_problems()))
-    spec = LOOK_ALIKES["rhel8"]  # python3 is CPython 3.6: the pyz runs on it
-    package = built[VERSIONS[0]]
+    spec = LOOK_ALIKES["rhel8"]
     parts = prepare_parts(spec, tmp_path / "parts")
     with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
         standins = build_standins(root.tree, tmp_path / "standins",
@@ -382,10 +383,19 @@ def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
         install_standins(root, standins)
         serve(root, built, standins, tmp_path)
         copy_in(root.tree, pyz, PYZ, 0o644)
+        ok(root, "python3", "-m", "venv", "--without-pip", VENV)
+        yield root
+
+
+def test_install_rpm_through_the_pyz_activates_and_a_failed_dnf_changes_nothing(
+    built: Dict[str, Built], pyz: Path, tmp_path: Path
+) -> None:
+    spec = LOOK_ALIKES["rhel8"]
+    package = built[VERSIONS[0]]
+    with pyz_root(built, pyz, tmp_path) as root:
         rpm = package.signed.rpm
         for path in (rpm, Path(str(rpm) + ".sha256")):
             copy_in(root.tree, path, f"{RPMS}/{path.name}", 0o644)
-        ok(root, "python3", "-m", "venv", "--without-pip", VENV)
         before, soname = host_state(root), who_provides_the_soname(root)
         args = ("install", "--rpm", f"{RPMS}/{rpm.name}", "--venv", VENV)
 
@@ -478,18 +488,10 @@ def test_install_rpm_package_from_the_repository_and_one_installed_by_hand(
     """(a) installed by dnf from the repository (gpgcheck=1) and activated, as its dry run said;
     (b) one installed by hand is only activated, and a failed verification undoes the
     activation but keeps the package; (c) uninstall VERSION removes it with dnf."""
-    need(not host_problems(), "look-alike tier: " + "; ".join(host_problems()))
     spec = LOOK_ALIKES["rhel8"]
     first, second = built[VERSIONS[0]], built[VERSIONS[1]]
     started = time.monotonic()
-    parts = prepare_parts(spec, tmp_path / "parts")
-    with LookAlikeRoot(spec, parts, tmp_path / "ns") as root:
-        standins = build_standins(root.tree, tmp_path / "standins",
-                                  versions={"sqlite-libs": spec.system_sqlite})  # fmt: skip
-        install_standins(root, standins)
-        serve(root, built, standins, tmp_path)
-        copy_in(root.tree, pyz, PYZ, 0o644)
-        ok(root, "python3", "-m", "venv", "--without-pip", VENV)
+    with pyz_root(built, pyz, tmp_path) as root:
         before, soname = host_state(root), who_provides_the_soname(root)
         args = ("install", "--rpm-package", first.plain.name, "--venv", VENV)
 
