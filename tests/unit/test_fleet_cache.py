@@ -300,3 +300,11 @@ def test_bundle_takes_a_repository_directory_whole(tmp_path: Path) -> None:
     assert oct(members["fleet/G9/repodata"].mode) == "0o755"
     assert oct(members["fleet/G9/repodata/repomd.xml"].mode) == "0o644"
     assert all(m.uname == "root" for m in members.values())
+
+
+@pytest.mark.parametrize("version", ["3.24.0", "3.44.2", "3.53.4"])
+def test_find_names_the_package_as_the_tool_names_it(tmp_path: Path, version: str) -> None:
+    from sqlite_provision.recipe.rpmspec import package_name
+
+    found = find(tmp_path, "2.31", plan={**PLAN, "version": version})
+    assert found["package"] == package_name(version)

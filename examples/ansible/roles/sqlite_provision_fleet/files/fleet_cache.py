@@ -17,11 +17,12 @@ group it is built for (RedHat8: OS family and major version). Its .sha256 is bes
 
 - `find` reads what `sqlite-provision build --dry-run --json` printed on the group's builder
   (the version and the feature options exactly as the build resolves them), the group's OS
-  release and the glibc of each host of the group. It names the key's stem (sqlite-VERSION-ARCH-DIGEST), the group's glibc
-  (its hosts' lowest) and the cached artifact to ship: among those of this version, arch and
-  digest that are intact (the .sha256 matches, the metadata agrees with the name), the one with
-  the highest floor that the group's glibc reaches. One whose floor is above it is `refused`,
-  never shipped to this group: the group's artifact is built on its builder.
+  release and the glibc of each host of the group. It names the key's stem
+  (sqlite-VERSION-ARCH-DIGEST), the group's glibc (its hosts' lowest), the name of the version's
+  RPM package, and the cached artifact to ship: among those of this version, arch and digest
+  that are intact (the .sha256 matches, the metadata agrees with the name), the one with the
+  highest floor that the group's glibc reaches. One whose floor is above it is `refused`, never
+  shipped to this group: the group's artifact is built on its builder.
 - `admit` takes a freshly built STEM.tar.gz (and its .sha256) into the cache under its full key,
   reading its floor from its metadata.
 - RPMs (`--kind rpm`, fleet.yml's repository mode) are keyed the same way, as
@@ -194,7 +195,14 @@ def find(args):
         "ignored": ignored,
         "kind": args.kind,
         "suffix": SUFFIX[args.kind],
+        "package": package_name(plan["version"]),
     }
+
+
+def package_name(version):
+    """The name `sqlite-provision build --rpm` gives the package of a version (the tool's
+    recipe/rpmspec.package_name): 3.44.2 -> sqlite-provision-sqlite3_44_2."""
+    return "sqlite-provision-sqlite" + version.replace(".", "_")
 
 
 def admit(args):
