@@ -54,9 +54,14 @@ def read_package_argv(path: Path) -> List[str]:
 
 def package_files(runner: Runner, path: Path) -> Tuple[str, ...]:
     """`rpm -qpl`: the paths a package file installs."""
-    done = runner.capture([RPM, "-qpl", "--nosignature", str(path)])
+    return listed_paths(runner, [RPM, "-qpl", "--nosignature", str(path)], str(path))
+
+
+def listed_paths(runner: Runner, argv: List[str], package: str) -> Tuple[str, ...]:
+    """The paths `rpm -ql` (or `-qpl`) lists; CommandFailed where rpm cannot."""
+    done = runner.capture(argv)
     if done.returncode != 0:
-        raise failed(done, f"rpm cannot list the package {path}")
+        raise failed(done, f"rpm cannot list the package {package}")
     return tuple(line for line in done.stdout.splitlines() if line.startswith("/"))
 
 
@@ -158,10 +163,7 @@ def parse_installed(name: str, done: Completed) -> Optional[PackageInfo]:
 
 def installed_files(runner: Runner, name: str) -> Tuple[str, ...]:
     """`rpm -ql NAME`: the paths an installed package owns."""
-    done = runner.capture([RPM, "-ql", name])
-    if done.returncode != 0:
-        raise failed(done, f"rpm cannot list the package {name}")
-    return tuple(line for line in done.stdout.splitlines() if line.startswith("/"))
+    return listed_paths(runner, [RPM, "-ql", name], name)
 
 
 # `rpm -V` flags, in the order rpm prints them.
